@@ -1,0 +1,149 @@
+"""The command line: typer parses, the library does the work, this module prints.
+
+Every exception the library raises on purpose is a PreflightError whose ``exit_code`` says how
+the process ends; ``main`` is the one place that turns them into exit codes and one-line
+messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import click
+import typer
+
+from validator import engine
+from validator.errors import PreflightError, UsageError
+from validator.progress import Progress
+from validator.report import render
+from validator.settings import AwsSettings
+
+app = typer.Typer(
+    name="pinpoint-preflight",
+    help="Check Amazon Pinpoint endpoint-import files before create-import-job, split them into "
+    "pieces that fit its limits, and launch the import only when they pass.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+Sources = Annotated[list[str], typer.Argument(
+    help="Files, folders (read recursively), - for standard input, or s3://bucket/prefix.",
+    show_default=False)]
+Format = Annotated[str | None, typer.Option(
+    "--format", help="CSV or JSON (newline-delimited). Default: from the file extensions.")]
+Output = Annotated[str, typer.Option("--output", help="json, yaml, text or table.")]
+Query = Annotated[str | None, typer.Option("--query", help="A JMESPath query on the report.")]
+FailuresOut = Annotated[str | None, typer.Option(
+    "--failures-out", help="Write every problem, one JSON object per line, to this file.")]
+Strict = Annotated[bool, typer.Option("--strict", help="Warnings count as failures.")]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", help="Pieces checked at once, in separate processes. Default: the cores.")]
+ShowProgress = Annotated[bool | None, typer.Option(
+    "--progress/--no-progress", help="A progress line on stderr. Default: on a terminal.")]
+EndpointUrl = Annotated[str | None, typer.Option(
+    "--endpoint-url", help="The S3 endpoint to read from (e.g. a local S3 server).")]
+Profile = Annotated[str | None, typer.Option("--profile", help="The AWS profile to use.")]
+Region = Annotated[str | None, typer.Option("--region", help="The AWS region.")]
+NoSign = Annotated[bool, typer.Option(
+    "--no-sign-request", help="Read public S3 data without credentials.")]
+Pieces = Annotated[int | None, typer.Option(
+    "--pieces", help="Cut the job into about this many pieces.")]
+PieceSize = Annotated[str | None, typer.Option(
+    "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB.")]
+MaxJobSize = Annotated[str, typer.Option(
+    "--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")]
+
+
+def _print(data: Any, output: str, query: str | None) -> None:
+    typer.echo(render(data, output, query))
+
+
+def _check_output(output: str) -> None:
+    if output not in ("json", "yaml", "text", "table"):
+        raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
+
+
+@app.command()
+def validate(
+    sources: Sources,
+    format: Format = None,
+    output: Output = "json",
+    query: Query = None,
+    failures_out: FailuresOut = None,
+    strict: Strict = False,
+    workers: Workers = None,
+    progress: ShowProgress = None,
+    endpoint_url: EndpointUrl = None,
+    profile: Profile = None,
+    region: Region = None,
+    no_sign_request: NoSign = False,
+    pieces: Pieces = None,
+    piece_size: PieceSize = None,
+    max_job_size: MaxJobSize = "1GB",
+) -> None:
+    """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
+    _check_output(output)
+    if pieces is not None and piece_size is not None:
+        raise UsageError("give --pieces or --piece-size, not both")
+    settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
+    with Progress.maybe(progress) as bar:
+        report = engine.preflight(sources, format, pieces=pieces, piece_size=piece_size,
+                                  strict=strict, workers=workers, settings=settings,
+                                  failures_out=failures_out, max_job_size=max_job_size,
+                                  progress=bar.update if bar else None)
+    _print(report.to_dict(), output, query)
+    raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
+
+
+def _register_optional_commands() -> None:
+    try:
+        from validator.cli_launch import create_import_job_command
+    except ImportError:  # pragma: no cover - during development only
+        return
+    app.command("create-import-job", context_settings={"ignore_unknown_options": False})(
+        create_import_job_command)
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``pinpoint-preflight`` and ``python -m validator``."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return the exit code (tests call this in-process)."""
+    try:
+        rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.UsageError as exc:
+        _error(exc.format_message(), exc.ctx.command_path if exc.ctx else None)
+        return UsageError.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return 130
+    except PreflightError as exc:
+        if str(exc):
+            _error(str(exc))
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("PINPOINT_PREFLIGHT_DEBUG"):
+            raise
+        _error(f"unexpected error: {type(exc).__name__}: {exc} (set PINPOINT_PREFLIGHT_DEBUG=1 "
+               "for a traceback, and please report it)")
+        return 255
+
+
+def _error(message: str, command: str | None = None) -> None:
+    prefix = command or "pinpoint-preflight"
+    typer.echo(f"{prefix}: error: {message}", err=True)

@@ -1,0 +1,104 @@
+"""Job-wide rules that span records: 15 endpoints per user id, duplicate ids, 250 attribute names.
+
+Keys are hashed to 64 bits, column-wide, so the state held for a whole job is sorted numpy
+arrays sized by the number of distinct keys, never the strings themselves. Pieces are folded
+in source order, so the counts are exact for the job whichever way it was split or run.
+(Two different keys share a 64-bit hash with odds of about n²/2⁶⁵: 7·10⁻⁷ for 5 million ids.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+_P = np.uint64(0x100000001B3)  # odd multiplier of the polynomial hash
+
+
+_POW_LEN = 1 << 12
+_POW = np.empty(_POW_LEN, np.uint64)
+_POW[0] = 1
+with np.errstate(over="ignore"):
+    for _i in range(1, _POW_LEN):
+        _POW[_i] = _POW[_i - 1] * _P
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads the polynomial hash over all 64 bits."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(30))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(27))
+        h = h * np.uint64(0x94D049BB133111EB)
+        return h ^ (h >> np.uint64(31))
+
+
+def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of every string in ``array`` (nulls hash as the empty string)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if pa.types.is_large_string(array.type):
+        off_type = np.int64
+    else:
+        array = array.cast(pa.string()) if not pa.types.is_string(array.type) else array
+        off_type = np.int32
+    n = len(array)
+    if n == 0:
+        return np.empty(0, np.uint64)
+    bufs = array.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=array.offset *
+                            np.dtype(off_type).itemsize).astype(np.int64)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = (np.frombuffer(bufs[2], dtype=np.uint8, count=hi - lo, offset=lo).astype(np.uint64)
+            if bufs[2] is not None and hi > lo else np.empty(0, np.uint64))
+    starts = offsets[:-1] - lo
+    lengths = np.diff(offsets)
+    h = np.zeros(n, np.uint64)
+    if len(data):
+        nonempty = lengths > 0
+        # Position of each byte inside its string (capped: bytes past 4 KiB share a weight).
+        within = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
+        np.minimum(within, _POW_LEN - 1, out=within)
+        with np.errstate(over="ignore"):
+            weighted = (data + np.uint64(1)) * _POW[within]
+            h[nonempty] = np.add.reduceat(weighted, starts[nonempty])
+    with np.errstate(over="ignore"):
+        h = h ^ (lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return _mix(h)
+
+
+@dataclass
+class KeyCounts:
+    """How many times each hashed key has been seen so far in the job."""
+
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    counts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def ordinals(self, keys: np.ndarray) -> np.ndarray:
+        """For keys in source order: 1 for a key's first sighting in the job, 2 for its second..."""
+        if not len(keys):
+            return np.empty(0, np.int64)
+        pos = np.searchsorted(self.keys, keys)
+        pos_c = np.minimum(pos, max(len(self.keys) - 1, 0))
+        found = (pos < len(self.keys)) & (self.keys[pos_c] == keys) if len(self.keys) else \
+            np.zeros(len(keys), bool)
+        before = np.where(found, self.counts[pos_c] if len(self.keys) else 0, 0)
+        # Rank of each key among equal keys of this piece, in source order.
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        group_start = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+        idx = np.arange(len(keys))
+        first_of_group = np.maximum.accumulate(np.where(group_start, idx, 0))
+        rank = np.empty(len(keys), np.int64)
+        rank[order] = idx - first_of_group
+        return before + rank + 1
+
+    def add(self, keys: np.ndarray) -> None:
+        if not len(keys):
+            return
+        uniq, cnt = np.unique(keys, return_counts=True)
+        merged = np.concatenate((self.keys, uniq))
+        weights = np.concatenate((self.counts, cnt))
+        self.keys, inverse = np.unique(merged, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=weights, minlength=len(self.keys)).astype(np.int64)

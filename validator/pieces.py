@@ -1,0 +1,219 @@
+"""Stage 2, the pieces: cut every file into record-aligned byte ranges of roughly equal size.
+
+NDJSON pieces start after a newline. CSV pieces never cut a quoted value: one pass counts the
+quotes, and a piece ends at a newline only after an even number of quotes since the data began.
+Each file's head is read here once: compressed content, a byte order mark, the CSV header.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from validator import check
+from validator.errors import UsageError
+from validator.model import Piece, Problem
+from validator.read_csv import Columns, parse_header
+from validator.settings import AwsSettings
+from validator.source import Listing, SourceFile, open_binary
+
+DEFAULT_PIECE_SIZE = 64 << 20
+HEAD = 1 << 16
+SCAN_BLOCK = 8 << 20
+BOUNDARY_REACH = 1 << 20  # how far past a target a piece boundary may be looked for
+
+MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+BOM = b"\xef\xbb\xbf"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
+          "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20,
+          "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40}
+
+
+def parse_size(value: str | int, option: str = "--piece-size") -> int:
+    """``64MiB``, ``1GB``, ``500k`` or a number of bytes."""
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.match(value)
+        if not match:
+            raise UsageError(f"{option}: {value!r} is not a size (examples: 64MiB, 1GB, 500000)")
+        size = int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+    if size <= 0:
+        raise UsageError(f"{option} must be more than 0 bytes")
+    return size
+
+
+@dataclass
+class FilePlan:
+    """What the head of one file said, and how the file is cut."""
+
+    file: SourceFile
+    data_start: int = 0  # after the BOM and, for CSV, the header line
+    header: list[str] | None = None
+    columns: Columns | None = None
+    problems: list[Problem] = field(default_factory=list)  # file-level
+    readable: bool = True
+    pieces: list[Piece] = field(default_factory=list)
+
+
+def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> bytes:
+    if f.kind == "stdin":
+        import sys
+
+        peek = getattr(sys.stdin.buffer, "peek", None)
+        return peek(HEAD)[:HEAD] if peek else b""
+    with open_binary(f, 0, settings=settings, s3_client=s3_client) as stream:
+        return stream.read(HEAD)
+
+
+def inspect_file(f: SourceFile, fmt: str, settings: AwsSettings | None = None,
+                 s3_client: Any = None) -> FilePlan:
+    """Read the head of a file: compression, BOM, emptiness and the CSV header."""
+    plan = FilePlan(f)
+    head = _read_head(f, settings, s3_client)
+    for magic, name in MAGIC:
+        if head.startswith(magic):
+            plan.readable = False
+            plan.problems.append(Problem(None, None, None, "FILE_COMPRESSED",
+                                         f"{name}-compressed content; Pinpoint can't import "
+                                         "compressed files: decompress it first"))
+            return plan
+    if head.startswith(BOM):
+        plan.data_start = len(BOM)
+        plan.problems.append(Problem(None, None, None, "FILE_BOM",
+                                     "starts with a UTF-8 byte order mark (as Excel writes 'CSV "
+                                     "UTF-8'); the header is checked without it", "warning"))
+    if not head[plan.data_start:].strip():
+        plan.readable = False
+        plan.problems.append(Problem(None, None, None, "FILE_EMPTY",
+                                     "no header and no record" if fmt == "CSV" else "no record"))
+        return plan
+    if fmt == "CSV":
+        newline = head.find(b"\n", plan.data_start)
+        if newline < 0 and f.kind != "stdin" and len(head) == HEAD:
+            raise UsageError(f"{f.display}: the first line is longer than {HEAD} bytes; "
+                             "is this a CSV file?")
+        end = newline + 1 if newline >= 0 else len(head)
+        plan.header = parse_header(head[plan.data_start:end])
+        plan.data_start = end
+        drop = set()
+        for hp in check.check_csv_header(plan.header):
+            plan.problems.append(Problem(None, None, hp.field, hp.code, hp.message))
+            if hp.code == "CSV_HEADER_UNKNOWN":
+                drop.add(hp.column)
+        plan.columns = Columns.from_header(plan.header, drop)
+    return plan
+
+
+def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None) -> list[int]:
+    sizes = [max(p.file.size - p.data_start, 0) for p in files]
+    if pieces is not None:
+        if pieces < 1:
+            raise UsageError("--pieces must be at least 1")
+        total = sum(sizes) or 1
+        counts = [max(1, math.floor(pieces * s / total)) for s in sizes]
+        # Hand out what rounding left, to the files with the largest pieces.
+        while sum(counts) < pieces and any(s > 0 for s in sizes):
+            i = max(range(len(sizes)), key=lambda j: sizes[j] / counts[j])
+            counts[i] += 1
+        return counts
+    size = piece_size or DEFAULT_PIECE_SIZE
+    return [max(1, math.ceil(s / size)) for s in sizes]
+
+
+def _json_boundaries(f: SourceFile, targets: list[int], settings: AwsSettings | None,
+                     s3_client: Any) -> list[int]:
+    out = []
+    for target in targets:
+        with open_binary(f, target - 1, settings=settings, s3_client=s3_client) as stream:
+            pos = target - 1
+            while True:
+                chunk = stream.read(HEAD)
+                if not chunk:
+                    pos = -1
+                    break
+                nl = chunk.find(b"\n")
+                if nl >= 0:
+                    pos += nl + 1
+                    break
+                pos += len(chunk)
+        if pos > 0 and (not out or pos > out[-1]) and pos < f.size:
+            out.append(pos)
+    return out
+
+
+def _csv_boundaries(f: SourceFile, data_start: int, targets: list[int],
+                    settings: AwsSettings | None, s3_client: Any) -> list[int] | None:
+    """Piece ends at even quote parity, or None when the quoting makes that unsafe."""
+    out: list[int] = []
+    pending = list(targets)
+    quotes_before = 0
+    offset = data_start
+    with open_binary(f, data_start, settings=settings, s3_client=s3_client) as stream:
+        while pending:
+            chunk = stream.read(SCAN_BLOCK)
+            if not chunk:
+                break
+            arr = np.frombuffer(chunk, np.uint8)
+            end = offset + len(chunk)
+            if pending[0] < end:
+                nl = np.flatnonzero(arr == 10)
+                q = np.flatnonzero(arr == 34)
+                even = nl[((quotes_before + np.searchsorted(q, nl)) & 1) == 0] + offset + 1
+                while pending and pending[0] < end:
+                    target = pending[0]
+                    i = np.searchsorted(even, target)
+                    if i == len(even):
+                        break  # look in the next chunk
+                    if even[i] - target > BOUNDARY_REACH:
+                        return None
+                    if not out or even[i] > out[-1]:
+                        out.append(int(even[i]))
+                    pending.pop(0)
+            if pending and end - pending[0] > BOUNDARY_REACH:
+                return None
+            quotes_before += int(chunk.count(b'"'))
+            offset = end
+    return [b for b in out if b < f.size]
+
+
+def plan_pieces(listing: Listing, *, pieces: int | None = None, piece_size: int | None = None,
+                settings: AwsSettings | None = None, s3_client: Any = None,
+                one_piece: frozenset[str] = frozenset()) -> list[FilePlan]:
+    """Inspect every selected file and cut it into pieces, numbered in source order."""
+    plans = [inspect_file(f, listing.format, settings, s3_client) for f in listing.selected]
+    readable = [p for p in plans if p.readable]
+    counts = dict(zip((id(p) for p in readable), _count_for(readable, pieces, piece_size),
+                      strict=True))
+    index = 0
+    for plan in plans:
+        if not plan.readable:
+            continue
+        f = plan.file
+        n = counts[id(plan)] if f.kind != "stdin" and f.display not in one_piece else 1
+        bounds: list[int] | None = []
+        if n > 1:
+            span = f.size - plan.data_start
+            targets = [plan.data_start + span * k // n for k in range(1, n)]
+            if listing.format == "JSON":
+                bounds = _json_boundaries(f, targets, settings, s3_client)
+            else:
+                bounds = _csv_boundaries(f, plan.data_start, targets, settings, s3_client)
+        edges = [0, *(bounds or []), -1]
+        header = tuple(plan.header) if plan.header is not None else None
+        for start, end in zip(edges[:-1], edges[1:], strict=True):
+            plan.pieces.append(Piece(index, f, start, end, header, plan.data_start))
+            index += 1
+    return plans

@@ -1,0 +1,389 @@
+"""Stage 3 for CSV: a piece's bytes → batches of records, with exact physical line numbers.
+
+The structure of a block is found with numpy over byte positions (newlines, quotes, commas,
+tabs), never with a Python loop per record:
+
+* a newline ends a record only after an even number of quotes since the record began;
+* a record that spans lines is a quoted line break (``CSV_NEWLINE_IN_VALUE``) when it parses as
+  one row of the right width within the size bound; otherwise its first line has a broken
+  quote (``CSV_QUOTE``) and reading resumes on the next line, so one bad quote never swallows
+  the records after it;
+* a quote must open a field or close one; anything else is a stray quote (``CSV_QUOTE``);
+* the number of fields is one more than the commas outside quotes (``CSV_ROW_WIDTH``).
+
+The sound records are then parsed by pyarrow in one call per block, all columns as strings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from validator.blocks import line_blocks
+from validator.model import Batch, Problem
+
+NL, QUOTE, COMMA, TAB, CR = 10, 34, 44, 9, 13
+
+# Kinds of physical line / record found by the scan.
+OK, BLANK, QUOTE_BAD, WIDTH_BAD, NOT_UTF8 = 0, 1, 2, 3, 4
+
+# How far a quoted value may run: a record can never be larger than an endpoint (15 KB) by much.
+DEFAULT_BOUND = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How header positions map onto the batch's columns.
+
+    ``scalars``: (name, position) for single-valued fields; ``lists``: (name, positions) for
+    custom attributes, whose repeated headers are several values of one attribute.
+    """
+
+    width: int
+    scalars: tuple[tuple[str, int], ...]
+    lists: tuple[tuple[str, tuple[int, ...]], ...]
+
+    @classmethod
+    def from_header(cls, names: list[str], drop: set[int] | frozenset[int] = frozenset()) -> Columns:
+        scalars: list[tuple[str, int]] = []
+        lists: dict[str, list[int]] = {}
+        seen: set[str] = set()
+        for pos, name in enumerate(names):
+            if pos in drop:
+                continue
+            if name.startswith(("Attributes.", "User.UserAttributes.")):
+                lists.setdefault(name, []).append(pos)
+            elif name not in seen:
+                seen.add(name)
+                scalars.append((name, pos))
+        return cls(len(names), tuple(scalars), tuple((n, tuple(p)) for n, p in lists.items()))
+
+
+def parse_header(line: bytes) -> list[str]:
+    """The header's names, as the csv module reads one line (quotes allowed)."""
+    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+    rows = list(csv.reader(io.StringIO(text)))
+    return rows[0] if rows else []
+
+
+@dataclass
+class Scan:
+    """What the structural scan found in one buffer."""
+
+    consumed: int  # bytes fully used (records whose end is inside the buffer)
+    lines_consumed: int  # newlines inside the consumed bytes
+    rec_first: np.ndarray  # first line (index in buffer) of each record
+    rec_last: np.ndarray  # last line of each record
+    rec_kind: np.ndarray  # OK, QUOTE_BAD, WIDTH_BAD
+    rec_fields: np.ndarray  # fields counted (for the width message)
+    rec_tabs: np.ndarray  # tabs inside the record
+    line_start: np.ndarray  # byte offset where each line starts
+    line_end: np.ndarray  # byte offset just past each line (after its newline)
+
+
+def _legit_multiline(text: bytes, width: int) -> bool:
+    try:
+        rows = list(csv.reader(io.StringIO(text.decode("utf-8", errors="replace")), strict=True))
+    except csv.Error:
+        return False
+    return len(rows) == 1 and len(rows[0]) == width
+
+
+def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Scan:
+    """Find records, their lines and their structural problems in ``buf``.
+
+    ``buf`` starts at a record boundary and, unless ``final``, ends with a newline.
+    """
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == NL)
+    if final and (len(buf) == 0 or buf[-1] != NL):
+        ends_at = np.append(newlines, len(buf))  # the last line has no newline
+    else:
+        ends_at = newlines
+    n = len(ends_at)
+    line_start = np.empty(n, np.int64)
+    line_start[:1] = 0
+    line_start[1:] = ends_at[:-1] + 1
+    line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
+    quotes = np.flatnonzero(arr == QUOTE)
+    q_before_end = np.searchsorted(quotes, ends_at)
+    q_before_start = np.searchsorted(quotes, line_start)
+    # Blank lines (empty, or a lone CR) are not records.
+    content = ends_at - line_start
+    blank = (content == 0) | ((content == 1) & (arr[np.minimum(line_start, max(len(buf) - 1, 0))] == CR))
+
+    firsts: list[np.ndarray] = []
+    lasts: list[np.ndarray] = []
+    kinds: list[np.ndarray] = []
+    i = 0
+    window = 1 << 16
+    consumed_line = n  # lines [0, consumed_line) are used
+    while i < n:
+        hi = min(n, i + window)
+        parity = (q_before_end[i:hi] - q_before_start[i]) & 1
+        ends_rel = np.flatnonzero(parity == 0)
+        if len(ends_rel) == 0:
+            if hi < n:  # no record end in a whole window: the quote is surely broken
+                firsts.append(np.array([i]))
+                lasts.append(np.array([i]))
+                kinds.append(np.array([QUOTE_BAD]))
+                i += 1
+                window = 64
+                continue
+            # Lines i.. are one unfinished record: wait for more bytes, unless it cannot be one.
+            if not final and int(line_end[-1] - line_start[i]) <= bound:
+                consumed_line = i
+                break
+            firsts.append(np.array([i]))
+            lasts.append(np.array([i]))
+            kinds.append(np.array([QUOTE_BAD]))
+            i += 1
+            window = 64
+            continue
+        last = i + ends_rel
+        first = np.empty_like(last)
+        first[0] = i
+        first[1:] = last[:-1] + 1
+        multi = np.flatnonzero(last > first)
+        cut = len(last)
+        resync = -1
+        for m in multi:  # quoted line breaks: rare, and always a failure, so a loop is fine
+            f, la = int(first[m]), int(last[m])
+            text = buf[line_start[f]:line_end[la]]
+            if len(text) > bound or not _legit_multiline(text, width):
+                cut, resync = int(m), f
+                break
+        firsts.append(first[:cut])
+        lasts.append(last[:cut])
+        kinds.append(np.zeros(cut, np.int8))
+        if resync >= 0:
+            firsts.append(np.array([resync]))
+            lasts.append(np.array([resync]))
+            kinds.append(np.array([QUOTE_BAD]))
+            i = resync + 1
+            window = 64
+        else:
+            i = int(last[-1]) + 1
+            window = min(window * 4, 1 << 16)
+    rec_first = np.concatenate(firsts).astype(np.int64) if firsts else np.empty(0, np.int64)
+    rec_last = np.concatenate(lasts).astype(np.int64) if lasts else np.empty(0, np.int64)
+    rec_kind = np.concatenate(kinds).astype(np.int8) if kinds else np.empty(0, np.int8)
+    # Single blank lines are not records.
+    keep = ~((rec_first == rec_last) & blank[rec_first] & (rec_kind == OK))
+    rec_first, rec_last, rec_kind = rec_first[keep], rec_last[keep], rec_kind[keep]
+    consumed = int(line_start[consumed_line]) if consumed_line < n else len(buf)
+    lines_consumed = int(np.count_nonzero(newlines < consumed))
+
+    nrec = len(rec_first)
+    rec_of_line = np.full(n, -1, np.int64)
+    if nrec:
+        # Each line belongs to the record whose first line is the last one at or before it.
+        owner = np.searchsorted(rec_first, np.arange(n), side="right") - 1
+        valid = (owner >= 0) & (np.arange(n) <= rec_last[np.maximum(owner, 0)])
+        rec_of_line[valid] = owner[valid]
+    rec_fields = np.ones(nrec, np.int64)
+    rec_tabs = np.zeros(nrec, np.int64)
+    if nrec:
+        limit = consumed
+        rec_qbase = q_before_start[rec_first]
+        rec_begin = line_start[rec_first]
+        # Commas outside quotes count fields.
+        commas = np.flatnonzero(arr[:limit] == COMMA)
+        if len(commas):
+            c_line = np.searchsorted(ends_at, commas)
+            c_rec = rec_of_line[c_line]
+            ok = c_rec >= 0
+            c_rec, cpos = c_rec[ok], commas[ok]
+            outside = ((np.searchsorted(quotes, cpos) - rec_qbase[c_rec]) & 1) == 0
+            rec_fields += np.bincount(c_rec[outside], minlength=nrec)
+        tabs = np.flatnonzero(arr[:limit] == TAB)
+        if len(tabs):
+            t_rec = rec_of_line[np.searchsorted(ends_at, tabs)]
+            rec_tabs = np.bincount(t_rec[t_rec >= 0], minlength=nrec)
+        # A quote opens a field (at its start) or closes one (before , CR LF or end), or is
+        # half of a doubled quote. Anything else is stray.
+        q = quotes[quotes < limit]
+        if len(q):
+            q_rec = rec_of_line[np.searchsorted(ends_at, q)]
+            ok = q_rec >= 0
+            q, q_rec = q[ok], q_rec[ok]
+            rank = np.searchsorted(quotes, q)
+            opening = ((rank - rec_qbase[q_rec]) & 1) == 0
+            prev = np.where(q > 0, arr[np.maximum(q - 1, 0)], NL)
+            nxt = np.where(q + 1 < len(buf), arr[np.minimum(q + 1, len(buf) - 1)], NL)
+            at_start = q == rec_begin[q_rec]
+            good_open = at_start | (prev == COMMA) | (prev == QUOTE)
+            good_close = (nxt == COMMA) | (nxt == CR) | (nxt == NL) | (nxt == QUOTE) | (q + 1 >= limit)
+            stray = np.where(opening, ~good_open, ~good_close)
+            if stray.any():
+                rec_kind[np.unique(q_rec[stray])] = QUOTE_BAD
+        rec_kind[(rec_kind == OK) & (rec_fields != width)] = WIDTH_BAD
+    return Scan(consumed, lines_consumed, rec_first, rec_last, rec_kind, rec_fields, rec_tabs,
+                line_start, line_end)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index runs where ``mask`` is true."""
+    if not len(mask):
+        return []
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _parse_arrow(data: bytes, width: int, multiline: bool) -> pa.Table:
+    names = [f"c{i}" for i in range(width)]
+    return pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
+                                       block_size=max(len(data) + 1, 1 << 16)),
+        parse_options=pacsv.ParseOptions(newlines_in_values=multiline, ignore_empty_lines=True),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                             null_values=[""], strings_can_be_null=True,
+                                             quoted_strings_can_be_null=True),
+    )
+
+
+def _parse_python(texts: list[bytes], width: int) -> pa.Table:
+    """The slow path: the csv module, one record at a time (only when pyarrow disagrees)."""
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    for text in texts:
+        row = next(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"))), [])
+        row = (row + [""] * width)[:width]
+        for col, value in zip(columns, row, strict=True):
+            col.append(value or None)
+    return pa.table({f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(columns)})
+
+
+def _to_batch_table(raw: pa.Table, cols: Columns) -> pa.Table:
+    n = raw.num_rows
+    arrays: dict[str, pa.Array] = {}
+    for name, pos in cols.scalars:
+        arrays[name] = raw.column(pos).combine_chunks()
+    for name, positions in cols.lists:
+        parts = [raw.column(p).combine_chunks() for p in positions]
+        k = len(parts)
+        values = parts[0] if k == 1 else pc.take(
+            pa.concat_arrays(parts),
+            pa.array((np.arange(n)[:, None] + np.arange(k)[None, :] * n).ravel()))
+        offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+        arrays[name] = pa.ListArray.from_arrays(offsets, values)
+    return pa.table(arrays) if arrays else pa.table({"_": pa.nulls(n)}).drop_columns(["_"])
+
+
+def _utf8_bad(text: bytes) -> int | None:
+    """Column (0-based byte) of the first invalid UTF-8 byte, or None."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
+
+
+class CsvReader:
+    """Reads one piece of a CSV file into batches; keeps counts for the piece result."""
+
+    def __init__(self, cols: Columns, *, offset: int, line: int, bound: int = DEFAULT_BOUND,
+                 keep_spans: bool = False) -> None:
+        self.cols = cols
+        self.offset = offset  # file offset of the next buffer
+        self.line = line  # lines before the next buffer, relative to the piece
+        self.record = 0
+        self.bound = bound
+        self.quote_trouble = False
+        self.batches: list[Batch] = []
+        self.keep_spans = keep_spans
+        self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def consume(self, buf: bytes, final: bool) -> int:
+        s = scan(buf, final, self.cols.width, self.bound)
+        nrec = len(s.rec_first)
+        rec_start = s.line_start[s.rec_first]
+        rec_end = s.line_end[s.rec_last]
+        lines = self.line + s.rec_first + 1
+        records = self.record + np.arange(nrec, dtype=np.int64)
+        problems: list[Problem] = []
+        kind = s.rec_kind
+        multi = s.rec_last > s.rec_first
+
+        ok = kind == OK
+        data = self._sound_bytes(buf, s, ok)
+        try:
+            raw = _parse_arrow(data, self.cols.width, bool((multi & ok).any()))
+        except pa.ArrowInvalid:
+            raw = None
+        if raw is None or raw.num_rows != int(ok.sum()):
+            # Invalid UTF-8 (pyarrow checks it) or a quirk the scan and pyarrow see differently:
+            # find the records with bad bytes, then parse the rest one record at a time.
+            for r in np.flatnonzero(ok):
+                col = _utf8_bad(buf[rec_start[r]:rec_end[r]])
+                if col is not None:
+                    kind[r] = NOT_UTF8
+                    byte = buf[rec_start[r] + col]
+                    problems.append(Problem(int(records[r]), int(lines[r]), None, "FILE_NOT_UTF8",
+                                            f"byte 0x{byte:02X} at offset {int(rec_start[r]) + col} "
+                                            "is not UTF-8; Pinpoint reads UTF-8 only"))
+            ok = kind == OK
+            texts = [buf[a:b] for a, b in zip(rec_start[ok].tolist(), rec_end[ok].tolist(),
+                                               strict=True)]
+            raw = _parse_python(texts, self.cols.width)
+
+        for r in np.flatnonzero(kind == QUOTE_BAD):
+            self.quote_trouble = True
+            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_QUOTE",
+                                    "unbalanced or stray double quote; a quote must enclose a whole "
+                                    "value, and a quote inside one is written twice (\"\")"))
+        for r in np.flatnonzero(kind == WIDTH_BAD):
+            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_ROW_WIDTH",
+                                    f"{int(s.rec_fields[r])} fields, but the header has "
+                                    f"{self.cols.width}"))
+        for r in np.flatnonzero(ok & multi):
+            n_lines = int(s.rec_last[r] - s.rec_first[r] + 1)
+            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_NEWLINE_IN_VALUE",
+                                    f"a quoted value holds a line break (the record spans {n_lines} "
+                                    "lines); Pinpoint can't import line breaks in values"))
+        for r in np.flatnonzero(ok & (s.rec_tabs > 0)):
+            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_TAB_IN_VALUE",
+                                    "a value holds a tab character; Pinpoint can't import tabs in "
+                                    "values"))
+        table = _to_batch_table(raw, self.cols)
+        self.batches.append(Batch(table, records[ok], lines[ok], self.offset + rec_start[ok],
+                                  self.offset + rec_end[ok], problems))
+        if self.keep_spans:
+            self.spans.append((lines, self.offset + rec_start, self.offset + rec_end))
+        self.record += nrec
+        self.line += s.lines_consumed
+        self.offset += s.consumed
+        return s.consumed
+
+    @staticmethod
+    def _sound_bytes(buf: bytes, s: Scan, ok: np.ndarray) -> bytes:
+        if ok.all():
+            return buf[: s.consumed]
+        # Keep the lines of sound records (blank lines may stay: pyarrow skips them too).
+        n = len(s.line_start)
+        keep = np.ones(n, bool)
+        bad = np.flatnonzero(~ok)
+        for r in bad:
+            keep[s.rec_first[r]: s.rec_last[r] + 1] = False
+        consumed_lines = int(np.searchsorted(s.line_start, s.consumed))
+        keep[consumed_lines:] = False
+        view = memoryview(buf)
+        return b"".join(view[int(s.line_start[a]): int(s.line_end[b - 1])] for a, b in _runs(keep))
+
+
+def read_piece(stream: IO[bytes], length: int, cols: Columns, *, offset: int, line: int,
+               keep_spans: bool = False) -> Iterator[tuple[Batch, CsvReader]]:
+    """Yield the batches of one CSV piece as they are read."""
+    reader = CsvReader(cols, offset=offset, line=line, keep_spans=keep_spans)
+    for _ in line_blocks(stream, length, reader.consume):
+        while reader.batches:
+            yield reader.batches.pop(0), reader

@@ -1,0 +1,166 @@
+"""Stage 3 for NDJSON: a piece's bytes → batches of records, one record per non-blank line.
+
+A block is parsed by pyarrow's JSON reader in one call, against the schema's explicit types.
+When pyarrow stops at a row (bad JSON, a value of the wrong type), that one line is checked in
+Python and parsing resumes after it; only when pyarrow's row and the lines disagree is a whole
+block checked line by line. Nested objects are flattened to dotted column names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import IO
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from validator import check, schema
+from validator.blocks import line_blocks
+from validator.model import Batch, Problem
+
+NL = 10
+_ROW = re.compile(r" in row (\d+)\s*$")
+
+
+@cache
+def _parse_options() -> pajson.ParseOptions:
+    return pajson.ParseOptions(explicit_schema=schema.load().arrow_json_schema(),
+                               unexpected_field_behavior="infer", newlines_in_values=False)
+
+
+def _parse(data: bytes) -> pa.Table:
+    return pajson.read_json(
+        pa.BufferReader(data),
+        read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16)),
+        parse_options=_parse_options(),
+    )
+
+
+def flatten(table: pa.Table) -> pa.Table:
+    """Nested objects become dotted columns: ``Location.Latitude``, ``Attributes.plan``."""
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return table
+
+
+def _line_problems(line: bytes) -> list[tuple[str | None, str, str]]:
+    """Why one line cannot be parsed as an endpoint, or [] when it can."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [(None, "FILE_NOT_UTF8", f"byte 0x{line[exc.start]:02X} at column {exc.start + 1} "
+                                        "is not UTF-8; Pinpoint reads UTF-8 only")]
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return [(None, "JSON_SYNTAX", f"not valid JSON: {exc}")]
+    return [(field, code, message) for field, code, message in check.check_json_object(value)]
+
+
+class JsonReader:
+    """Reads one piece of an NDJSON file into batches; keeps counts for the piece result."""
+
+    def __init__(self, *, offset: int, line: int, keep_spans: bool = False) -> None:
+        self.offset = offset
+        self.line = line
+        self.record = 0
+        self.batches: list[Batch] = []
+        self.keep_spans = keep_spans
+        self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.quote_trouble = False
+
+    def consume(self, buf: bytes, final: bool) -> int:
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        newlines = np.flatnonzero(arr == NL)
+        ends_at = newlines if (buf.endswith(b"\n") or not buf) else np.append(newlines, len(buf))
+        n = len(ends_at)
+        line_start = np.empty(n, np.int64)
+        line_start[:1] = 0
+        line_start[1:] = ends_at[:-1] + 1
+        line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
+        # A line is blank when it holds only white space.
+        solid = np.flatnonzero((arr != NL) & (arr != 32) & (arr != 13) & (arr != 9))
+        per_line = np.bincount(np.searchsorted(ends_at, solid), minlength=n)[:n]
+        rec_line = np.flatnonzero(per_line > 0)
+        nrec = len(rec_line)
+        starts = line_start[rec_line]
+        ends = line_end[rec_line]
+        records = self.record + np.arange(nrec, dtype=np.int64)
+        lines = self.line + rec_line + 1
+
+        problems: list[Problem] = []
+        good = np.ones(nrec, bool)
+        tables: list[pa.Table] = []
+        lo = 0  # parse records [lo, nrec) of this block
+        while lo < nrec:
+            data = buf[starts[lo]: ends[nrec - 1]]
+            try:
+                parsed = _parse(data)
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                error = str(exc)
+            else:
+                if parsed.num_rows == nrec - lo:
+                    tables.append(parsed)
+                    break
+                error = ""  # two objects on one line, or the like: no row to trust
+            match = _ROW.search(error)
+            bad = lo + int(match.group(1)) if match else -1
+            found = _line_problems(buf[starts[bad]: ends[bad]]) if 0 <= bad < nrec else []
+            if not found:  # pyarrow's row is no help: check every line of the rest
+                tables.extend(self._line_by_line(buf, starts, ends, records, lines, good,
+                                                 problems, lo, nrec))
+                break
+            if bad > lo:
+                tables.append(_parse(buf[starts[lo]: ends[bad - 1]]))
+            good[bad] = False
+            problems.extend(Problem(int(records[bad]), int(lines[bad]), f, c, m)
+                            for f, c, m in found)
+            lo = bad + 1
+        if tables:
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(
+                tables, promote_options="permissive")
+            table = flatten(table)
+        else:
+            table = pa.table({})
+        self.batches.append(Batch(table, records[good], lines[good], self.offset + starts[good],
+                                  self.offset + ends[good], problems))
+        if self.keep_spans:
+            self.spans.append((lines, self.offset + starts, self.offset + ends))
+        self.record += nrec
+        self.line += len(newlines)
+        self.offset += len(buf)
+        return len(buf)
+
+    @staticmethod
+    def _line_by_line(buf: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray,
+                      lines: np.ndarray, good: np.ndarray, problems: list[Problem],
+                      lo: int, hi: int) -> list[pa.Table]:
+        keep: list[bytes] = []
+        for r in range(lo, hi):
+            line = buf[starts[r]: ends[r]]
+            found = _line_problems(line)
+            if found:
+                good[r] = False
+                problems.extend(Problem(int(records[r]), int(lines[r]), f, c, m)
+                                for f, c, m in found)
+            else:
+                keep.append(line if line.endswith(b"\n") else line + b"\n")
+        if not keep:
+            return []
+        try:
+            return [_parse(b"".join(keep))]
+        except pa.ArrowInvalid:  # types that differ between lines: parse them one by one
+            return [_parse(line) for line in keep]
+
+
+def read_piece(stream: IO[bytes], length: int, *, offset: int, line: int,
+               keep_spans: bool = False) -> Iterator[tuple[Batch, JsonReader]]:
+    """Yield the batches of one NDJSON piece as they are read."""
+    reader = JsonReader(offset=offset, line=line, keep_spans=keep_spans)
+    for _ in line_blocks(stream, length, reader.consume):
+        while reader.batches:
+            yield reader.batches.pop(0), reader
