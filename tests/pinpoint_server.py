@@ -31,8 +31,10 @@ _MODEL = botocore.session.get_session().get_service_model("pinpoint")
 _REQUEST_SHAPE = _MODEL.shape_for("ImportJobRequest")
 _CREATE = re.compile(r"/v1/apps/([^/]+)/jobs/import")
 _GET = re.compile(r"/v1/apps/([^/]+)/jobs/import/([^/]+)")
-_AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
-                   r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})")
+_AUTH = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+    r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})"
+)
 
 
 @dataclass
@@ -49,8 +51,9 @@ def error(code: str, message: str, status: int | None = None) -> Answer:
     if status is None:
         status = _MODEL.shape_for(code).metadata["error"]["httpStatusCode"]
     body = json.dumps({"Message": message, "RequestID": str(uuid.uuid4())}).encode()
-    return Answer(status, body, {"Content-Type": "application/json",
-                                 "X-Amzn-ErrorType": f"{code}:"})
+    return Answer(
+        status, body, {"Content-Type": "application/json", "X-Amzn-ErrorType": f"{code}:"}
+    )
 
 
 def html(status: int, text: str) -> Answer:
@@ -83,8 +86,14 @@ class PinpointServer:
     ``statuses`` is what GetImportJob answers for a job, poll after poll (the last repeats).
     """
 
-    def __init__(self, *, access_key: str, secret_key: str, region: str = "us-east-1",
-                 statuses: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        access_key: str,
+        secret_key: str,
+        region: str = "us-east-1",
+        statuses: list[str] | None = None,
+    ) -> None:
         self.credentials = Credentials(access_key, secret_key)
         self.region = region
         self.requests: list[Request] = []
@@ -145,8 +154,14 @@ class PinpointServer:
             enum = getattr(member, "enum", None)
             if enum and name in body and body[name] not in enum:
                 return error("BadRequestException", f"{name} must be one of {enum}")
-        job = {"ApplicationId": application_id, "CreationDate": _now(), "Definition": body,
-               "Id": uuid.uuid4().hex, "JobStatus": "CREATED", "Type": "IMPORT"}
+        job = {
+            "ApplicationId": application_id,
+            "CreationDate": _now(),
+            "Definition": body,
+            "Id": uuid.uuid4().hex,
+            "JobStatus": "CREATED",
+            "Type": "IMPORT",
+        }
         with self._lock:
             self.jobs[job["Id"]] = job
             self.polls[job["Id"]] = 0
@@ -159,13 +174,26 @@ class PinpointServer:
                 return error("NotFoundException", "Resource not found")
             status = self.statuses[min(self.polls[job_id], len(self.statuses) - 1)]
             self.polls[job_id] += 1
-        out = {**job, "JobStatus": status, "TotalPieces": 2, "CompletedPieces": 0,
-               "FailedPieces": 0, "TotalProcessed": 0, "TotalFailures": 0}
+        out = {
+            **job,
+            "JobStatus": status,
+            "TotalPieces": 2,
+            "CompletedPieces": 0,
+            "FailedPieces": 0,
+            "TotalProcessed": 0,
+            "TotalFailures": 0,
+        }
         if status == "COMPLETED":
             out.update(CompletedPieces=2, TotalProcessed=3, CompletionDate=_now())
         elif status == "FAILED":
-            out.update(CompletedPieces=1, FailedPieces=1, TotalProcessed=3, TotalFailures=1,
-                       Failures=["endpoint 3: Address is not valid"], CompletionDate=_now())
+            out.update(
+                CompletedPieces=1,
+                FailedPieces=1,
+                TotalProcessed=3,
+                TotalFailures=1,
+                Failures=["endpoint 3: Address is not valid"],
+                CompletionDate=_now(),
+            )
         elif status == "PROCESSING":
             out.update(CompletedPieces=1, TotalProcessed=2)
         return Answer(200, json.dumps(out).encode(), {"Content-Type": "application/json"})
@@ -177,13 +205,23 @@ class PinpointServer:
         if not match:
             return ("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
         access_key, _day, region, service, signed, signature = match.groups()
-        if (service, access_key, region) != ("mobiletargeting", self.credentials.access_key,
-                                             self.region):
-            return ("UnrecognizedClientException",
-                    f"Signed for {access_key}/{region}/{service}, not the test keys", 403)
+        if (service, access_key, region) != (
+            "mobiletargeting",
+            self.credentials.access_key,
+            self.region,
+        ):
+            return (
+                "UnrecognizedClientException",
+                f"Signed for {access_key}/{region}/{service}, not the test keys",
+                403,
+            )
         url = f"http://{headers['host']}{request.path}"
-        aws_request = AWSRequest(method=request.method, url=url, data=request.body,
-                                 headers={name: headers[name] for name in signed.split(";")})
+        aws_request = AWSRequest(
+            method=request.method,
+            url=url,
+            data=request.body,
+            headers={name: headers[name] for name in signed.split(";")},
+        )
         aws_request.context["timestamp"] = headers["x-amz-date"]
         auth = SigV4Auth(self.credentials, "mobiletargeting", self.region)
         canonical = auth.canonical_request(aws_request)
@@ -200,16 +238,20 @@ class PinpointServer:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.command, self.path, dict(self.headers.items()),
-                                  self.rfile.read(length))
+                request = Request(
+                    self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
+                )
                 try:
                     answer = server._serve(request)
                 except Exception as exc:  # a bug in this server: answer, and let tests see it
                     server.crashes.append(exc)
                     answer = error("InternalServerErrorException", repr(exc))
                 self.send_response(answer.status)
-                headers = {"x-amzn-RequestId": str(uuid.uuid4()), **answer.headers,
-                           "Content-Length": str(len(answer.body))}
+                headers = {
+                    "x-amzn-RequestId": str(uuid.uuid4()),
+                    **answer.headers,
+                    "Content-Length": str(len(answer.body)),
+                }
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()

@@ -62,15 +62,31 @@ TERMINAL_STATUSES = ("COMPLETED", "FAILED")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _S3_URL = re.compile(r"s3://[^/\s]+(/\S*)?")
 # Errors that mean the credentials themselves are wrong, whoever answers.
-_CREDENTIAL_CODES = frozenset({
-    "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
-    "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId",
-})
+_CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+    }
+)
 _CONFIG_ERRORS = (
-    bce.NoCredentialsError, bce.PartialCredentialsError, bce.CredentialRetrievalError,
-    bce.ProfileNotFound, bce.NoRegionError, bce.InvalidRegionError, bce.ConfigNotFound,
-    bce.ConfigParseError, bce.InvalidConfigError, bce.SSOError, bce.TokenRetrievalError,
-    bce.UnknownCredentialError, bce.MetadataRetrievalError,
+    bce.NoCredentialsError,
+    bce.PartialCredentialsError,
+    bce.CredentialRetrievalError,
+    bce.ProfileNotFound,
+    bce.NoRegionError,
+    bce.InvalidRegionError,
+    bce.ConfigNotFound,
+    bce.ConfigParseError,
+    bce.InvalidConfigError,
+    bce.SSOError,
+    bce.TokenRetrievalError,
+    bce.UnknownCredentialError,
+    bce.MetadataRetrievalError,
 )
 _UNREACHABLE_ERRORS = (bce.ConnectionError, bce.HTTPClientError)
 
@@ -85,11 +101,13 @@ class ImportJobFailed(PreflightError):
         super().__init__(
             f"import job {job.get('Id')} FAILED: {job.get('FailedPieces', 0)} of "
             f"{job.get('TotalPieces', 0)} pieces failed, {job.get('TotalFailures', 0)} "
-            "endpoint definitions failed")
+            "endpoint definitions failed"
+        )
         self.response = response
 
 
 # --- the model -------------------------------------------------------------------------------
+
 
 @cache
 def _operation(name: str) -> OperationModel:
@@ -111,8 +129,10 @@ def _member(shape: Shape, name: str) -> StructureShape:
 def _scalar(shape: Shape, value: Any, where: str) -> Any:
     """A shorthand value (always text) as the member's type, as the AWS CLI converts it."""
     if isinstance(value, list):
-        raise UsageError(f"{where} takes one value, not {len(value)} separated by commas; quote "
-                         "the value or write a comma inside it as \\,")
+        raise UsageError(
+            f"{where} takes one value, not {len(value)} separated by commas; quote "
+            "the value or write a comma inside it as \\,"
+        )
     kind = shape.type_name
     if kind == "boolean":
         if value.lower() in ("true", "false"):
@@ -133,11 +153,12 @@ def _scalar(shape: Shape, value: Any, where: str) -> Any:
 
 # --- reading the request ---------------------------------------------------------------------
 
+
 def read_param_value(value: str, option: str) -> str:
     """The value itself, or the text of the file it names with ``file://``, as the AWS CLI."""
     if not value.startswith("file://"):
         return value
-    path = os.path.expanduser(value[len("file://"):])
+    path = os.path.expanduser(value[len("file://") :])
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
@@ -167,12 +188,15 @@ def _shorthand_value(text: str, pos: int, option: str) -> tuple[str, int]:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos < len(text) and text[pos] != ",":
-            raise UsageError(f"{option}: expected ',' after the quoted value, found "
-                             f"{text[pos:pos + 20]!r}")
+            raise UsageError(
+                f"{option}: expected ',' after the quoted value, found {text[pos : pos + 20]!r}"
+            )
         return "".join(out), pos
     if pos < len(text) and text[pos] in "[{":
-        raise UsageError(f"{option}: lists and nested structures are not members of this "
-                         "request; give Key=Value pairs")
+        raise UsageError(
+            f"{option}: lists and nested structures are not members of this "
+            "request; give Key=Value pairs"
+        )
     out = []
     while pos < len(text) and text[pos] != ",":
         if text.startswith("\\,", pos):
@@ -193,9 +217,11 @@ def parse_shorthand(text: str, option: str = "--import-job-request") -> dict[str
     while True:
         match = _SHORTHAND_KEY.match(text, pos)
         if not match:
-            found = text[pos:pos + 20] or "the end"
-            raise UsageError(f"{option}: expected Key=Value at character {pos + 1}, found "
-                             f"{found!r}; the forms are Key=Value,Key=Value or JSON or file://PATH")
+            found = text[pos : pos + 20] or "the end"
+            raise UsageError(
+                f"{option}: expected Key=Value at character {pos + 1}, found "
+                f"{found!r}; the forms are Key=Value,Key=Value or JSON or file://PATH"
+            )
         key, pos = match.group(1), match.end()
         if key in out:
             raise UsageError(f"{option}: {key} is given twice")
@@ -230,9 +256,21 @@ def parse_import_job_request(value: str, option: str = "--import-job-request") -
         return parsed
     if not text.strip():
         raise UsageError(f"{option} is empty")
-    return {key: _scalar(shape.members[key], value, f"{option} {key}")
-            if key in shape.members else value
-            for key, value in parse_shorthand(text.strip(), option).items()}
+    parsed = parse_shorthand(text.strip(), option)
+    for value in parsed.values():  # "S3Url=s3://b/,Format": a key that lost its "=VALUE"
+        bare = (
+            next((v for v in value[1:] if v in shape.members), None)
+            if isinstance(value, list)
+            else None
+        )
+        if bare:
+            raise UsageError(f"{option}: {bare} has no value; write {bare}=VALUE")
+    return {
+        key: _scalar(shape.members[key], value, f"{option} {key}")
+        if key in shape.members
+        else value
+        for key, value in parsed.items()
+    }
 
 
 def load_cli_input(value: str, *, yaml_input: bool = False) -> dict[str, Any]:
@@ -249,17 +287,24 @@ def load_cli_input(value: str, *, yaml_input: bool = False) -> dict[str, Any]:
     if parsed is None:
         return {}
     if not isinstance(parsed, dict):
-        raise UsageError(f"{option} must hold an object with ApplicationId and "
-                         f"ImportJobRequest, not {type(parsed).__name__}")
+        raise UsageError(
+            f"{option} must hold an object with ApplicationId and "
+            f"ImportJobRequest, not {type(parsed).__name__}"
+        )
     return parsed
 
 
 # --- checking the request --------------------------------------------------------------------
 
+
 def _enum_problems(shape: Shape, value: Any, where: str) -> list[str]:
     if isinstance(shape, StructureShape) and isinstance(value, dict):
-        return [problem for name, member in shape.members.items() if name in value
-                for problem in _enum_problems(member, value[name], f"{where}.{name}".lstrip("."))]
+        return [
+            problem
+            for name, member in shape.members.items()
+            if name in value
+            for problem in _enum_problems(member, value[name], f"{where}.{name}".lstrip("."))
+        ]
     enum = getattr(shape, "enum", None)
     if enum and isinstance(value, str) and value not in enum:
         return [f"{where} must be one of {', '.join(enum)}, not {value!r}"]
@@ -282,19 +327,25 @@ def check_request(params: Mapping[str, Any]) -> None:
     if isinstance(request, dict):
         s3_url, role_arn = request.get("S3Url"), request.get("RoleArn")
         if isinstance(s3_url, str) and not _S3_URL.fullmatch(s3_url):
-            problems.append(f"ImportJobRequest.S3Url must be an s3://bucket/prefix URL, "
-                            f"not {s3_url!r}")
+            problems.append(
+                f"ImportJobRequest.S3Url must be an s3://bucket/prefix URL, not {s3_url!r}"
+            )
         if isinstance(role_arn, str) and not _ROLE_ARN.fullmatch(role_arn):
-            problems.append("ImportJobRequest.RoleArn must be an IAM role ARN like "
-                            f"arn:aws:iam::123456789012:role/NAME, not {role_arn!r}")
+            problems.append(
+                "ImportJobRequest.RoleArn must be an IAM role ARN like "
+                f"arn:aws:iam::123456789012:role/NAME, not {role_arn!r}"
+            )
         if request.get("SegmentName") is not None and request.get("DefineSegment") is not True:
-            problems.append("ImportJobRequest.SegmentName names the segment that DefineSegment "
-                            "creates: give DefineSegment=true with it, or leave it out")
+            problems.append(
+                "ImportJobRequest.SegmentName names the segment that DefineSegment "
+                "creates: give DefineSegment=true with it, or leave it out"
+            )
     if problems:
         raise UsageError("; ".join(problems))
 
 
 # --- skeletons -------------------------------------------------------------------------------
+
 
 class _Skeleton(ArgumentGenerator):
     """botocore's generator, with the first enum value instead of a random one."""
@@ -316,11 +367,17 @@ def _overview(shape: Shape) -> str:
 def _yaml_lines(shape: StructureShape, value: Mapping[str, Any], indent: str) -> list[str]:
     lines = []
     for name, member in shape.members.items():
-        comment = " ".join(part for part in (
-            "[REQUIRED]" if name in shape.required_members else "",
-            _overview(member),
-            f"Valid values are: {', '.join(member.enum)}." if getattr(member, "enum", None)
-            else "") if part)
+        comment = " ".join(
+            part
+            for part in (
+                "[REQUIRED]" if name in shape.required_members else "",
+                _overview(member),
+                f"Valid values are: {', '.join(member.enum)}."
+                if getattr(member, "enum", None)
+                else "",
+            )
+            if part
+        )
         comment = f"  # {comment}" if comment else ""
         if isinstance(member, StructureShape):
             lines.append(f"{indent}{name}:{comment}")
@@ -358,6 +415,7 @@ def skeleton(kind: str = "input") -> str:
 
 # --- calling Pinpoint ------------------------------------------------------------------------
 
+
 def make_client(settings: AwsSettings | None = None) -> Any:
     """A boto3 Pinpoint client for these settings; ``AWS_ENDPOINT_URL_PINPOINT`` and the
     config files work as boto3 defines them."""
@@ -370,18 +428,20 @@ def make_client(settings: AwsSettings | None = None) -> Any:
     if settings.no_sign_request:
         config = config.merge(Config(signature_version=UNSIGNED))
     try:
-        session = boto3.session.Session(profile_name=settings.profile,
-                                        region_name=settings.region)
+        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
         return session.client("pinpoint", endpoint_url=settings.endpoint_url, config=config)
     except (bce.BotoCoreError, ValueError) as exc:
-        raise translate_error(exc, operation="CreateImportJob",
-                              endpoint=settings.endpoint_url) from exc
+        raise translate_error(
+            exc, operation="CreateImportJob", endpoint=settings.endpoint_url
+        ) from exc
 
 
 def _end_of_support(endpoint: str | None) -> str:
-    return (f"Amazon Pinpoint's engagement features, import jobs included, reached end of "
-            f"support on {END_OF_SUPPORT}: if {endpoint or 'the endpoint'} no longer serves "
-            "them, Amazon Connect (outbound campaigns, Customer Profiles) replaces them")
+    return (
+        f"Amazon Pinpoint's engagement features, import jobs included, reached end of "
+        f"support on {END_OF_SUPPORT}: if {endpoint or 'the endpoint'} no longer serves "
+        "them, Amazon Connect (outbound campaigns, Customer Profiles) replaces them"
+    )
 
 
 def _one_line(text: object, limit: int = 300) -> str:
@@ -390,8 +450,9 @@ def _one_line(text: object, limit: int = 300) -> str:
     return " ".join(plain.split())[:limit]
 
 
-def translate_error(exc: Exception, *, operation: str, endpoint: str | None = None
-                    ) -> PreflightError:
+def translate_error(
+    exc: Exception, *, operation: str, endpoint: str | None = None
+) -> PreflightError:
     """The PreflightError for anything a Pinpoint call raised: one line that names the error
     code, HTTP status and message, and says when the answer looks like end of support."""
     if isinstance(exc, PreflightError):
@@ -404,17 +465,21 @@ def translate_error(exc: Exception, *, operation: str, endpoint: str | None = No
         message = _one_line(error.get("Message") or "") or "(no message)"
         request_id = meta.get("RequestId")
         named = code if code and not code.isdigit() else "no Pinpoint error code"
-        text = (f"Pinpoint {operation} failed: {named} (HTTP {status}): {message}"
-                + (f" [request {request_id}]" if request_id else ""))
+        text = f"Pinpoint {operation} failed: {named} (HTTP {status}): {message}" + (
+            f" [request {request_id}]" if request_id else ""
+        )
         if code in _CREDENTIAL_CODES:
-            return ConfigError(f"{text}; check the credentials (--profile, AWS_ACCESS_KEY_ID, "
-                               "AWS_SESSION_TOKEN)")
+            return ConfigError(
+                f"{text}; check the credentials (--profile, AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN)"
+            )
         modeled = {shape.name for shape in _operation(operation).error_shapes}
         if code == "TooManyRequestsException" or status == 429:
             text += f"; still throttled after {meta.get('RetryAttempts', 0) + 1} attempts"
         elif code == "ForbiddenException":
-            text += (f"; check that the credentials allow mobiletargeting:{operation}. "
-                     + _end_of_support(endpoint))
+            text += (
+                f"; check that the credentials allow mobiletargeting:{operation}. "
+                + _end_of_support(endpoint)
+            )
         elif code == "NotFoundException":
             text += "; check --application-id. " + _end_of_support(endpoint)
         elif status in (403, 404, 405, 410) or code not in modeled:
@@ -425,17 +490,21 @@ def translate_error(exc: Exception, *, operation: str, endpoint: str | None = No
     if isinstance(exc, _CONFIG_ERRORS):
         hint = {
             bce.NoCredentialsError: "; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                                    "give --profile, or run aws configure",
+            "give --profile, or run aws configure",
             bce.NoRegionError: "; give --region or set AWS_REGION",
         }.get(type(exc), "")
         return ConfigError(f"{exc}{hint}")
     if isinstance(exc, _UNREACHABLE_ERRORS):
-        return ServiceError(f"Pinpoint {operation}: no answer: {_one_line(exc)} "
-                            + _end_of_support(endpoint), code=type(exc).__name__)
+        return ServiceError(
+            f"Pinpoint {operation}: no answer: {_one_line(exc)} " + _end_of_support(endpoint),
+            code=type(exc).__name__,
+        )
     if isinstance(exc, bce.ResponseParserError):
-        return ServiceError(f"Pinpoint {operation}: the answer is not Pinpoint's: "
-                            f"{_one_line(exc)}. " + _end_of_support(endpoint),
-                            code=type(exc).__name__)
+        return ServiceError(
+            f"Pinpoint {operation}: the answer is not Pinpoint's: "
+            f"{_one_line(exc)}. " + _end_of_support(endpoint),
+            code=type(exc).__name__,
+        )
     if isinstance(exc, bce.ParamValidationError):
         return UsageError(" ".join(str(exc).split()))
     if isinstance(exc, ValueError) and "endpoint" in str(exc).lower():
@@ -455,17 +524,27 @@ def _call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
     missing = [name for name in required if name not in job]
     if missing:
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        raise ServiceError(f"Pinpoint {operation}: the answer (HTTP {status}) is not an "
-                           f"ImportJobResponse, it lacks {', '.join(missing)}. "
-                           + _end_of_support(endpoint), status=status, response=response)
+        raise ServiceError(
+            f"Pinpoint {operation}: the answer (HTTP {status}) is not an "
+            f"ImportJobResponse, it lacks {', '.join(missing)}. " + _end_of_support(endpoint),
+            status=status,
+            response=response,
+        )
     return response
 
 
-def wait_for_job(client: Any, *, ApplicationId: str, JobId: str,
-                 timeout: float | None = None, delay: float = 2.0, max_delay: float = 30.0,
-                 on_progress: Callable[[dict[str, Any], float], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+def wait_for_job(
+    client: Any,
+    *,
+    ApplicationId: str,
+    JobId: str,
+    timeout: float | None = None,
+    delay: float = 2.0,
+    max_delay: float = 30.0,
+    on_progress: Callable[[dict[str, Any], float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
     """Poll GetImportJob, the delay doubling up to ``max_delay``, until the job is COMPLETED or
     FAILED; return that GetImportJob response. ``on_progress(job, elapsed)`` sees every poll.
 
@@ -484,17 +563,24 @@ def wait_for_job(client: Any, *, ApplicationId: str, JobId: str,
             raise PreflightError(
                 f"import job {JobId} is still {job['JobStatus']} after {elapsed:.0f}s; it goes "
                 f"on: aws pinpoint get-import-job --application-id {ApplicationId} "
-                f"--job-id {JobId}")
+                f"--job-id {JobId}"
+            )
         sleep(delay if timeout is None else min(delay, max(timeout - elapsed, 0.0)))
         delay = min(max_delay, delay * 2)
 
 
 def create_import_job(
-    client: Any, *, ApplicationId: str, ImportJobRequest: Mapping[str, Any],
-    dry_run: bool = False, wait: bool = False, wait_timeout: float | None = None,
+    client: Any,
+    *,
+    ApplicationId: str,
+    ImportJobRequest: Mapping[str, Any],
+    dry_run: bool = False,
+    wait: bool = False,
+    wait_timeout: float | None = None,
     on_report: Callable[[Any], None] | None = None,
     on_progress: Callable[[dict[str, Any], float], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     **preflight_options: Any,
 ) -> dict[str, Any]:
     """Check the request, run the preflight on ``S3Url``/``Format``, and only when it passes
@@ -513,8 +599,13 @@ def create_import_job(
     check_request(params)
     from validator import engine
 
-    report = engine.preflight([request["S3Url"]], request["Format"], application_id=ApplicationId,
-                              definition=request, **preflight_options)
+    report = engine.preflight(
+        [request["S3Url"]],
+        request["Format"],
+        application_id=ApplicationId,
+        definition=request,
+        **preflight_options,
+    )
     if on_report is not None:
         on_report(report)
     if report.job_status != "COMPLETED":
@@ -524,9 +615,15 @@ def create_import_job(
     response = _call(client, "CreateImportJob", **params)
     if not wait:
         return response
-    final = wait_for_job(client, ApplicationId=ApplicationId,
-                         JobId=response["ImportJobResponse"]["Id"], timeout=wait_timeout,
-                         on_progress=on_progress, sleep=sleep, clock=clock)
+    final = wait_for_job(
+        client,
+        ApplicationId=ApplicationId,
+        JobId=response["ImportJobResponse"]["Id"],
+        timeout=wait_timeout,
+        on_progress=on_progress,
+        sleep=sleep,
+        clock=clock,
+    )
     if final["ImportJobResponse"]["JobStatus"] == "FAILED":
         raise ImportJobFailed(final)
     return final
