@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import time
 from collections import Counter
@@ -619,10 +620,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--defect-rate", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--stats", metavar="PATH", help="also write the statistics as JSON to PATH")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     stats = generate(args.output, args.rows, args.format, args.defect_rate, args.seed)
     dt = time.perf_counter() - t0
+    stats["generate_seconds"] = round(dt, 3)
+    if args.stats:
+        Path(args.stats).write_text(json.dumps(stats, indent=1))
     mb = stats["bytes"] / 1e6
     print(f"{stats['path']}: {stats['rows']:,} rows, {stats['bytes']:,} bytes "
           f"({stats['bytes'] / max(stats['rows'], 1):.0f} B/row), {dt:.1f} s "
