@@ -581,12 +581,15 @@ def main(argv: list[str] | None = None) -> int:
         rep = summary.get(key, {}).get("tool_w1", {}).get("report") or {}
         if rep:
             ex = summary[key]["expected"]
-            checks.append(f"  {key}: TotalProcessed {rep.get('TotalProcessed')} "
-                          f"(file: {summary[key]['rows']:,} records), TotalFailures "
-                          f"{rep.get('TotalFailures')} "
-                          f"(generator: {ex['error_rows']:,} error rows), "
+            same = (rep.get("TotalProcessed") == summary[key]["rows"]
+                    and rep.get("TotalFailures") == ex["error_rows"]
+                    and rep.get("TotalWarnings") == ex["warning_rows"])
+            checks.append(f"  {key}: {'as generated' if same else 'DIFFERS from the generator'}:"
+                          f" TotalProcessed {rep.get('TotalProcessed')} "
+                          f"(file: {summary[key]['rows']:,}), TotalFailures "
+                          f"{rep.get('TotalFailures')} ({ex['error_rows']:,} error rows), "
                           f"TotalWarnings {rep.get('TotalWarnings')} "
-                          f"(generator: {ex['warning_rows']:,} warning rows)")
+                          f"({ex['warning_rows']:,}), TotalPieces {rep.get('TotalPieces')}")
     if checks:
         print("\nwhat the command reported (sanity check):\n" + "\n".join(checks), file=out)
     trows = []
