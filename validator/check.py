@@ -1,0 +1,1062 @@
+"""Stage 4: the record-level rules, column-wide over one batch's table.
+
+Every rule comes from the compiled schema (``validator.schema``): which fields exist, their
+enums, patterns, value lists, ranges and limits, and each rule's code. The checks run as
+Arrow compute kernels and numpy over whole columns; Python touches a value only after its row
+has failed, to write the message. Three entry points:
+
+- ``check_batch(table, fmt)``: the field rules over a reader's table -> ``Finding``s.
+- ``check_csv_header(names)``: the CSV header -> ``HeaderProblem``s.
+- ``check_json_object(obj)``: the slow path for one parsed JSON line that pyarrow refused.
+
+A value that is null (an empty CSV cell, a JSON null) or an empty string is absent: no value
+rule applies to it, and ``REQUIRED_MISSING`` counts it as missing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache, partial
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from validator.schema import MapField, NumberRule, Schema, ValueRule, load_schema
+
+__all__ = [
+    "Finding",
+    "HeaderProblem",
+    "check_batch",
+    "check_csv_header",
+    "check_json_object",
+    "endpoint_sizes",
+    "suggest_field",
+]
+
+QUOTE_LIMIT = 40  # longer values are cut in messages
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule broken by some rows of a table: their indices (ascending) and a message each."""
+
+    code: str
+    field: str
+    rows: np.ndarray  # int64 table row indices, ascending
+    messages: list[str]  # one per row
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderProblem:
+    """A problem with one CSV header name; ``column`` is its 0-based position."""
+
+    column: int
+    field: str
+    code: str
+    message: str
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+_CONTROL = {i: f"\\u{i:04x}" for i in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def _quote(value: Any) -> str:
+    """A value for a message: strings quoted, cut after QUOTE_LIMIT characters, one line."""
+    if isinstance(value, str):
+        text = value if len(value) <= QUOTE_LIMIT else value[: QUOTE_LIMIT - 1] + "…"
+        return "'" + text.translate(_CONTROL) + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value).replace("inf", "Infinity").replace("nan", "NaN")
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _describe(value: Any) -> str:
+    """What a JSON value is, for FIELD_TYPE messages: ``a string ('abc')``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({_quote(value)})"
+    if isinstance(value, str):
+        return f"a string ({_quote(value)})"
+    if isinstance(value, int | float):
+        return f"a number ({_quote(value)})"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _or_list(values: Iterable[str]) -> str:
+    items = list(values)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# -- near matches ---------------------------------------------------------------------------------
+
+
+def suggest_field(name: str) -> str | None:
+    """The supported dotted field ``name`` most likely meant (``channeltype`` -> ``ChannelType``),
+    or None. Tries stray spaces or a BOM, a case slip, a near-miss map prefix
+    (``Attribute.plan`` -> ``Attributes.plan``), then difflib over the fixed fields."""
+    schema = load_schema()
+    cleaned = name.strip().lstrip("\ufeff").strip()
+    if cleaned != name and schema.is_supported(cleaned):
+        return cleaned
+    lowered = cleaned.lower()
+    fixed = {f.lower(): f for f in schema.fields}
+    if lowered in fixed:
+        return fixed[lowered]
+    for prefix in sorted(schema.maps, key=len, reverse=True):
+        if lowered.startswith(prefix.lower() + ".") and len(cleaned) > len(prefix) + 1:
+            return prefix + cleaned[len(prefix):]
+    for i, char in enumerate(cleaned):
+        if char != "." or i + 1 >= len(cleaned):
+            continue
+        head = cleaned[:i].lower()
+        close = difflib.get_close_matches(head, [p.lower() for p in schema.maps], n=1, cutoff=0.8)
+        if close:
+            prefix = next(p for p in schema.maps if p.lower() == close[0])
+            return f"{prefix}.{cleaned[i + 1:]}"
+    if cleaned in schema.maps:
+        return f"{cleaned}.<name>"
+    by_last: dict[str, list[str]] = {}
+    for f in schema.fields:
+        by_last.setdefault(f.rpartition(".")[2].lower(), []).append(f)
+    if len(by_last.get(lowered, ())) == 1:
+        return by_last[lowered][0]
+    close = difflib.get_close_matches(lowered, list(fixed), n=1, cutoff=0.85)
+    return fixed[close[0]] if close else None
+
+
+def _unknown_message(name: str, what: str) -> str:
+    """The message for an unknown name; the problem's field already shows the name."""
+    if not name:
+        return f"an empty name is not {what}"
+    hint = suggest_field(name)
+    if hint is None:
+        return f"not {what}"
+    if hint.lower() == name.lower():
+        return f"not {what}; names are case-sensitive: did you mean {_quote(hint)}?"
+    return f"not {what}; did you mean {_quote(hint)}?"
+
+
+# -- CSV header -----------------------------------------------------------------------------------
+
+
+def check_csv_header(names: list[str]) -> list[HeaderProblem]:
+    """CSV_HEADER_UNKNOWN and CSV_HEADER_DUPLICATE for a header row (without the BOM)."""
+    schema = load_schema()
+    problems: list[HeaderProblem] = []
+    first_at: dict[str, int] = {}
+    for column, name in enumerate(names):
+        if not schema.is_supported(name):
+            problems.append(HeaderProblem(column, name, "CSV_HEADER_UNKNOWN",
+                                          _unknown_message(name, "a supported header")))
+            continue
+        found = schema.map_for(name)
+        repeatable = found is not None and found[0].repeatable
+        if name in first_at and not repeatable:
+            problems.append(HeaderProblem(
+                column, name, "CSV_HEADER_DUPLICATE",
+                f"{_quote(name)} repeats column {first_at[name] + 1}; only "
+                f"{_or_list([p + '.*' for p, m in schema.maps.items() if m.repeatable])} "
+                "headers may repeat (one value each)"))
+        first_at.setdefault(name, column)
+    return problems
+
+
+# -- JSON slow path -------------------------------------------------------------------------------
+
+
+def _list_item_problem(items: list[Any]) -> str | None:
+    for i, item in enumerate(items, 1):
+        if not isinstance(item, str):
+            return f"expected an array of strings, got {_describe(item)} as item {i}"
+    return None
+
+
+def _json_number_problem(value: Any, rule: NumberRule | None, type_code: str
+                         ) -> tuple[str, str] | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return type_code, f"expected a number, got {_describe(value)}"
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite and rule is not None:
+        return rule.code, f"{_quote(value)} is not {rule.what}"
+    return None
+
+
+def check_json_object(obj: Any) -> list[tuple[str | None, str, str]]:
+    """(field, code, message) for one parsed JSON line: JSON_NOT_OBJECT, FIELD_UNKNOWN,
+    FIELD_TYPE, and the number codes for a number no double can hold.
+
+    A line with no problem here parses with ``pyarrow.json`` and ``arrow_json_schema()``,
+    except for a key repeated within one object, which a parsed ``dict`` no longer shows.
+    """
+    schema = load_schema()
+    if not isinstance(obj, dict):
+        return [(None, schema.not_object_code, f"expected an object, got {_describe(obj)}")]
+    out: list[tuple[str | None, str, str]] = []
+    _walk_json(schema, obj, "", schema.top_level, out)
+    return out
+
+
+def _walk_json(schema: Schema, obj: dict[str, Any], path: str, members: tuple[str, ...],
+               out: list[tuple[str | None, str, str]]) -> None:
+    type_code = schema.type_code
+    for key, value in obj.items():
+        dotted = f"{path}.{key}" if path else key
+        if key not in members:
+            out.append((dotted, schema.unknown_code, _unknown_message(dotted, "an endpoint field")))
+            continue
+        if value is None:
+            continue
+        if dotted in schema.containers:
+            if isinstance(value, dict):
+                _walk_json(schema, value, dotted, schema.containers[dotted], out)
+            else:
+                out.append((dotted, type_code, f"expected an object, got {_describe(value)}"))
+        elif dotted in schema.maps:
+            if isinstance(value, dict):
+                _walk_json_map(schema, schema.maps[dotted], value, out)
+            else:
+                out.append((dotted, type_code, f"expected an object, got {_describe(value)}"))
+        elif schema.fields[dotted] == "number":
+            problem = _json_number_problem(value, schema.number_rules.get(dotted), type_code)
+            if problem:
+                out.append((dotted, *problem))
+        elif not isinstance(value, str):
+            out.append((dotted, type_code, f"expected a string, got {_describe(value)}"))
+
+
+def _walk_json_map(schema: Schema, m: MapField, obj: dict[str, Any],
+                   out: list[tuple[str | None, str, str]]) -> None:
+    for name, value in obj.items():
+        dotted = f"{m.prefix}.{name}"
+        if not name:
+            out.append((dotted, schema.unknown_code, "an attribute name cannot be empty"))
+            continue
+        if value is None:
+            continue
+        if m.kind == "numbers":
+            problem = _json_number_problem(value, m.number, schema.type_code)
+            if problem:
+                out.append((dotted, *problem))
+        elif not isinstance(value, list):
+            out.append((dotted, schema.type_code,
+                        f"expected an array of strings, got {_describe(value)}"))
+        else:
+            message = _list_item_problem(value)
+            if message:
+                out.append((dotted, schema.type_code, message))
+
+
+# -- columns --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ListInfo:
+    count: np.ndarray  # non-null values per row
+    nbytes: np.ndarray  # UTF-8 bytes of those values per row
+    too_long: np.ndarray  # values over the map's length limit per row
+
+
+@dataclass
+class _Column:
+    """A usable column; what several checks need from it is computed once."""
+
+    name: str
+    data: pa.ChunkedArray
+    kind: str  # "string", "number", "strings" (attribute), "numbers" (metric)
+    map: MapField | None = None
+    attr: str | None = None
+    _nbytes: np.ndarray | None = None
+    _lists: _ListInfo | None = None
+
+    def nbytes(self) -> np.ndarray:
+        """Text columns: UTF-8 bytes per row, 0 when null."""
+        if self._nbytes is None:
+            self._nbytes = _np(pc.binary_length(self.data), 0).astype(np.int64, copy=False)
+        return self._nbytes
+
+    def present(self) -> np.ndarray:
+        """Text columns: non-null and non-empty; attribute columns: at least one value."""
+        if self.kind == "strings":
+            return self.lists().count > 0
+        return self.nbytes() > 0
+
+    def lists(self) -> _ListInfo:
+        if self._lists is None:
+            limit = self.map.max_value_length if self.map is not None else None
+            self._lists = _list_info(self.data, limit)
+        return self._lists
+
+
+def _list_info(data: pa.ChunkedArray, limit: int | None) -> _ListInfo:
+    counts, sizes, longs = [], [], []
+    for _, chunk in _list_chunks(data):
+        offsets, values, valid = _list_parts(chunk)
+        item_bytes = _np(pc.binary_length(values), 0).astype(np.int64, copy=False)
+        counts.append(_row_sums(_valid_np(values), offsets) * valid)
+        sizes.append(_row_sums(item_bytes, offsets) * valid)
+        if limit is not None and item_bytes.size and item_bytes.max() > limit:
+            # a value over the limit in characters is over it in bytes too
+            over = _np(pc.greater(pc.utf8_length(values), limit), False)
+            longs.append(_row_sums(over, offsets) * valid)
+        else:
+            longs.append(np.zeros(len(chunk), np.int64))
+    empty = np.empty(0, np.int64)
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else empty
+
+    return _ListInfo(cat(counts), cat(sizes), cat(longs))
+
+
+@dataclass
+class _Batch:
+    """A table's usable columns by kind, with what several checks share computed once."""
+
+    n: int
+    fmt: str
+    columns: list[_Column] = field(default_factory=list)
+    by_name: dict[str, _Column] = field(default_factory=dict)
+    numbers: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def add(self, col: _Column) -> None:
+        self.columns.append(col)
+        self.by_name.setdefault(col.name, col)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _flat_columns(table: pa.Table, schema: Schema) -> list[tuple[str, pa.ChunkedArray]]:
+    """Columns by dotted name, with the schema's objects and maps flattened if still nested."""
+    nested = set(schema.containers) | set(schema.maps)
+    out: list[tuple[str, pa.ChunkedArray]] = []
+
+    def visit(name: str, col: pa.ChunkedArray) -> None:
+        if name in nested and pa.types.is_struct(col.type):
+            for child_field, child in zip(col.type, col.flatten(), strict=True):
+                visit(f"{name}.{child_field.name}", child)
+        else:
+            out.append((name, col))
+
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        visit(name, col)
+    return out
+
+
+def _np(values: pa.ChunkedArray | pa.Array, fill: Any) -> np.ndarray:
+    if values.null_count:
+        values = pc.fill_null(values, fill)
+    return np.asarray(values.to_numpy(zero_copy_only=False))
+
+
+def _valid_np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if col.null_count == 0:
+        return np.ones(len(col), bool)
+    return _np(pc.is_valid(col), False)
+
+
+def _present(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Non-null and non-empty."""
+    return _np(pc.greater(pc.binary_length(col), 0), False)
+
+
+def _messages(values: list[Any], make: Callable[[Any], str]) -> list[str]:
+    """One message per value, each distinct value's built once (a bad file repeats itself)."""
+    memo: dict[Any, str] = {}
+    out = []
+    for value in values:
+        key = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = make(value)
+        out.append(text)
+    return out
+
+
+def _findings(code: str, name: str, rows: np.ndarray, messages: list[str]) -> list[Finding]:
+    if rows.size == 0:
+        return []
+    return [Finding(code, name, rows.astype(np.int64, copy=False), messages)]
+
+
+def _type_finding(schema: Schema, name: str, col: pa.ChunkedArray, expected: str,
+                  rows: np.ndarray | None = None,
+                  describe: Callable[[Any], str] | None = None) -> list[Finding]:
+    rows = np.flatnonzero(_valid_np(col)) if rows is None else rows
+    values = col.take(rows).to_pylist() if rows.size else []
+    messages = [describe(v) if describe else f"expected {expected}, got {_describe(v)}"
+                for v in values]
+    return _findings(schema.type_code, name, rows, messages)
+
+
+def _list_chunks(col: pa.ChunkedArray) -> Iterable[tuple[int, pa.Array]]:
+    start = 0
+    for chunk in col.chunks:
+        yield start, chunk
+        start += len(chunk)
+
+
+def _row_sums(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per list row, the sum of its items' weights (weights index the list's child array)."""
+    n = len(offsets) - 1
+    first, span = int(offsets[0]), int(offsets[-1] - offsets[0])
+    if n > 0 and span % n == 0:
+        k = span // n  # a CSV's lists all have one item per repeated header
+        if np.array_equal(offsets, first + k * np.arange(n + 1)):
+            if k == 0:
+                return np.zeros(n, np.int64)
+            block = weights[first : first + span].reshape(n, k)
+            return block.sum(axis=1, dtype=np.int64)
+    cum = np.concatenate(([0], np.cumsum(weights, dtype=np.int64)))
+    return cum[offsets[1:]] - cum[offsets[:-1]]
+
+
+def _list_parts(chunk: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """(offsets into the child, the child array, per-row validity) of one list chunk."""
+    offsets = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return offsets, chunk.values, _valid_np(chunk)
+
+
+def _prepare(table: pa.Table, fmt: str, schema: Schema, findings: list[Finding]) -> _Batch:
+    """Sort the columns into kinds; for JSON report FIELD_UNKNOWN and FIELD_TYPE on the way."""
+    batch = _Batch(table.num_rows, fmt)
+    json = fmt == "JSON"
+    n = table.num_rows
+    for name, col in _flat_columns(table, schema):
+        t = col.type
+        if pa.types.is_null(t):
+            continue
+        found = schema.map_for(name)
+        kind = schema.fields.get(name) or (found[0].kind if found else None)
+        if kind is None:
+            if not json:
+                continue  # a CSV header problem, reported once per file
+            if name in schema.containers or name in schema.maps:
+                findings += _type_finding(schema, name, col, "an object")
+            else:
+                rows = np.flatnonzero(_valid_np(col))
+                findings += _findings(schema.unknown_code, name, rows,
+                                      [_unknown_message(name, "an endpoint field")] * rows.size)
+            continue
+        m, attr = found if found else (None, None)
+        if kind == "string":
+            if _is_text(t):
+                batch.add(_Column(name, col, kind))
+            elif json:
+                findings += _type_finding(schema, name, col, "a string")
+        elif kind in ("number", "numbers"):
+            if _is_number(t) or (_is_text(t) and not json):
+                batch.add(_Column(name, col, kind, m, attr))
+            elif json:
+                findings += _type_finding(schema, name, col, "a number")
+        elif _is_list(t) and (_is_text(t.value_type) or pa.types.is_null(t.value_type)):
+            if json:
+                findings += _null_items(schema, name, col)
+            if _is_text(t.value_type):
+                batch.add(_Column(name, col, kind, m, attr))
+        elif _is_list(t) and json:
+            findings += _non_string_items(schema, name, col)
+        elif _is_text(t) and not json:
+            # a single CSV column not built as a list: one value per row
+            wrapped = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
+                                               col.combine_chunks())
+            batch.add(_Column(name, pa.chunked_array([wrapped]), kind, m, attr))
+        elif json:
+            findings += _type_finding(schema, name, col, "an array of strings")
+    return batch
+
+
+def _null_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[Finding]:
+    """JSON rows whose array holds a null: not a string."""
+    parts = []
+    for start, chunk in _list_chunks(col):
+        offsets, values, valid = _list_parts(chunk)
+        nulls = _row_sums(~_valid_np(values), offsets) if values.null_count else 0
+        parts.append(np.flatnonzero((nulls > 0) & valid) + start)
+    rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    return _type_finding(schema, name, col, "", rows,
+                         lambda v: _list_item_problem(v) or "expected an array of strings")
+
+
+def _non_string_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[Finding]:
+    """JSON rows whose array holds a non-null item of another type than string."""
+    parts = []
+    for start, chunk in _list_chunks(col):
+        offsets, values, valid = _list_parts(chunk)
+        parts.append(np.flatnonzero((_row_sums(_valid_np(values), offsets) > 0) & valid) + start)
+    rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    return _type_finding(schema, name, col, "", rows,
+                         lambda v: _list_item_problem(v) or "expected an array of strings")
+
+
+# -- value rules ----------------------------------------------------------------------------------
+
+
+@cache
+def _value_array(values: frozenset[str] | tuple[str, ...]) -> pa.Array:
+    return pa.array(sorted(values), pa.string())
+
+
+@cache
+def _lower_map(values: frozenset[str] | tuple[str, ...]) -> dict[str, str]:
+    return {v.lower(): v for v in sorted(values)}
+
+
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _digits(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """The numbers written with ``width`` ASCII digits at byte offsets ``starts`` of ``data``."""
+    out = np.zeros(starts.size, np.int64)
+    for i in range(width):
+        out = out * 10 + data[starts + i] - 48
+    return out
+
+
+def _calendar_ok(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Whether each ``YYYY-MM-DD...`` value names a real day (the pattern already matched),
+    read straight from the string buffers: only days 29 to 31 need a closer look."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    parts = []
+    for chunk in chunks:
+        ok = np.ones(len(chunk), bool)
+        parts.append(ok)
+        if not _is_text(chunk.type):
+            chunk = pc.cast(chunk, pa.string())
+        rows = np.flatnonzero(_valid_np(chunk))
+        if rows.size == 0:
+            continue
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        buffers = chunk.buffers()
+        offsets = np.frombuffer(buffers[1], kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(buffers[2], np.uint8).astype(np.int64)
+        starts = offsets[rows].astype(np.int64)
+        late = _digits(data, starts + 8, 2) > 28
+        rows, starts = rows[late], starts[late]
+        year, month, day = _digits(data, starts, 4), _digits(data, starts + 5, 2), \
+            _digits(data, starts + 8, 2)
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        ok[rows] = day <= _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    return np.concatenate(parts) if parts else np.ones(0, bool)
+
+
+def _few_values(values: pa.Array | pa.ChunkedArray,
+                test: Callable[[pa.Array | pa.ChunkedArray], np.ndarray]) -> np.ndarray:
+    """``test(values)``, run once per distinct value when a sample says they repeat a lot
+    (a file's dates or locales often do): a regex costs more than a hash."""
+    n = len(values)
+    if n >= 4096 and len(pc.unique(values.slice(0, 1024))) <= 64:
+        encoded = pc.dictionary_encode(values)
+        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+        if len(chunks) == 1:
+            chunk = chunks[0]
+            verdict = test(chunk.dictionary)
+            indices = _np(chunk.indices, 0)
+            return verdict[indices]
+    return test(values)
+
+
+def _value_ok(rule: ValueRule, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Whether each (non-null) value passes the rule."""
+    if rule.pattern is None and not rule.calendar_date:
+        return _value_ok_each(rule, values)  # hash lookups only: as cheap as encoding
+    return _few_values(values, partial(_value_ok_each, rule))
+
+
+def _value_ok_each(rule: ValueRule, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    ok = np.ones(len(values), bool)
+    if rule.enum is not None:
+        ok &= _np(pc.is_in(values, value_set=_value_array(rule.enum)), True)
+    if rule.values is not None:
+        ok &= _np(pc.is_in(values, value_set=_value_array(rule.values)), True)
+    if rule.pattern is not None:
+        ok &= _np(pc.match_substring_regex(values, rule.pattern), True)
+    if rule.calendar_date:
+        idx = np.flatnonzero(ok & _valid_np(values))
+        if idx.size:
+            ok[idx] = _calendar_ok(values.take(idx))
+    return ok
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _value_ok_py(rule: ValueRule, value: str) -> bool:
+    """``_value_ok`` for one value, in Python: for messages, not for whole columns."""
+    if rule.enum is not None and value not in rule.enum:
+        return False
+    if rule.values is not None and value not in rule.values:
+        return False
+    if rule.pattern is not None and not _regex(rule.pattern).fullmatch(value):
+        return False
+    if rule.calendar_date:
+        try:
+            datetime.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+        except ValueError:
+            return False
+    return True
+
+
+def _failing(values: pa.ChunkedArray, candidates: np.ndarray,
+             ok: Callable[[pa.Array | pa.ChunkedArray], np.ndarray]) -> np.ndarray:
+    """Rows among ``candidates`` whose value fails ``ok``; evaluates only the candidates when
+    they are few (an SMS rule in a file that is mostly email)."""
+    idx = np.flatnonzero(candidates)
+    if idx.size == 0:
+        return idx
+    if idx.size * 2 < len(values):
+        return idx[~ok(values.take(idx))]
+    return idx[~ok(values)[idx]]
+
+
+def _value_message(schema: Schema, rule: ValueRule, value: str) -> str:
+    q = _quote(value)
+    ref = rule.values_ref or ""
+    if ref.startswith("iso3166-1.json"):
+        upper = value.strip().upper()
+        alpha2 = schema.alpha3_to_alpha2.get(upper)
+        if alpha2:
+            return (f"{q} is an ISO 3166-1 alpha-3 code; Pinpoint expects alpha-2: "
+                    f"{_quote(alpha2)} ({schema.country_names.get(alpha2, alpha2)})")
+        reserved = schema.reserved_to_alpha2.get(upper)
+        if reserved:
+            return (f"{q} is not {rule.what} (it is only reserved); the code for "
+                    f"{schema.country_names.get(reserved, reserved)} is {_quote(reserved)}")
+    text = f"{q} is not {rule.what}"
+    suggestion = _suggest_value(schema, rule, value)
+    if rule.pattern is None and suggestion:
+        # a value list: the near match says more than the list or the example
+        return f"{text}; did you mean {_quote(suggestion)}?"
+    if rule.calendar_date and rule.pattern and _regex(rule.pattern).fullmatch(value):
+        return f"{q} is not a real date"
+    if rule.enum is not None:
+        text += f" ({_or_list(rule.enum)})"
+    if rule.hint:
+        text += f": {rule.hint}"
+    if suggestion:
+        text += f"; did you mean {_quote(suggestion)}?"
+    elif ref == "join" and value.strip().lower() in schema.languages:
+        text += "; it names a language but no country"
+    elif rule.pattern and rule.pattern.startswith("^\\+") and value.strip().isdigit():
+        text += "; it has no leading '+'"
+    return text
+
+
+def _suggest_value(schema: Schema, rule: ValueRule, value: str) -> str | None:
+    pool = rule.enum if rule.enum is not None else rule.values
+    stripped = value.strip()
+    if pool is not None:
+        hit = _lower_map(pool).get(stripped.lower().replace("-", "_"))
+        if hit:
+            return hit
+        if rule.values_ref == "join":
+            return None
+    candidates = [stripped, stripped.replace(" ", "T", 1)]
+    if rule.pattern and rule.pattern.startswith("^\\+"):
+        candidates.append(re.sub(r"[\s\-.()/]", "", stripped))
+        candidates.append(re.sub(r"^00", "+", re.sub(r"[\s\-.()/]", "", stripped)))
+    candidates.append(re.sub(r"\s", "", stripped))
+    for candidate in candidates:
+        if candidate and candidate != value and _value_ok_py(rule, candidate):
+            return candidate
+    return None
+
+
+def _check_values(schema: Schema, batch: _Batch) -> list[Finding]:
+    out: list[Finding] = []
+    for rule in schema.value_rules:
+        col = batch.by_name.get(rule.field)
+        if col is None:
+            continue
+        candidates = col.present()
+        if rule.when_field is not None:
+            when = batch.by_name.get(rule.when_field)
+            if when is None:
+                continue
+            assert rule.when_values is not None
+            candidates &= _np(pc.is_in(when.data, value_set=_value_array(rule.when_values)), False)
+        rows = _failing(col.data, candidates, partial(_value_ok, rule))
+        messages = _messages(col.data.take(rows).to_pylist(),
+                             partial(_value_message, schema, rule))
+        out += _findings(rule.code, rule.field, rows, messages)
+    return out
+
+
+def _check_required(schema: Schema, batch: _Batch) -> list[Finding]:
+    rule = schema.required
+    n = batch.n
+
+    def present(name: str) -> np.ndarray:
+        col = batch.by_name.get(name)
+        return col.present() if col is not None else np.zeros(n, bool)
+
+    new = ~present(rule.unless)
+    if not new.any():
+        return []
+    needs = " and ".join(rule.fields)
+    out: list[Finding] = []
+    for name in rule.fields:
+        rows = np.flatnonzero(new & ~present(name))
+        message = (f"missing: an endpoint without an {rule.unless} is new, and a new endpoint "
+                   f"needs {needs}")
+        out += _findings(rule.code, name, rows, [message] * rows.size)
+    return out
+
+
+# -- numbers --------------------------------------------------------------------------------------
+
+
+def _numbers(schema: Schema, batch: _Batch, col: _Column) -> tuple[np.ndarray, np.ndarray]:
+    """(given, float64 value) per row; a value is NaN when it is not a finite number.
+
+    CSV text is cast in one go when it all parses; Arrow's cast takes exactly the schema's
+    number text plus NaN/Infinity spellings, which fail as not finite. Only a column with some
+    other text goes through the pattern first.
+    """
+    if col.name in batch.numbers:
+        return batch.numbers[col.name]
+    data = col.data
+    if _is_text(data.type):
+        given = col.present()
+        try:
+            parsed = pc.cast(data, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            syntax = pc.fill_null(pc.match_substring_regex(data, schema.number_text_pattern),
+                                  False)
+            parsed = pc.cast(pc.if_else(syntax, data, pa.scalar(None, data.type)), pa.float64())
+        values = _np(parsed, np.nan)
+    else:
+        given = _valid_np(data)
+        values = _np(pc.cast(data, pa.float64()), np.nan)
+    values = np.where(np.isfinite(values), values, np.nan)
+    batch.numbers[col.name] = (given, values)
+    return given, values
+
+
+def _number_message(schema: Schema, rule: NumberRule, value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(schema.number_text_pattern, value):
+        return f"{_quote(value)} is not a finite number (too large for a double)"
+    if isinstance(value, float):
+        return f"{_quote(value)} is not a finite number"
+    return f"{_quote(value)} is not {rule.what}"
+
+
+def _range_message(what: str, span: str, value: Any) -> str:
+    return f"{_quote(value)} is not {what} ({span})"
+
+
+def _check_numbers(schema: Schema, batch: _Batch) -> list[Finding]:
+    out: list[Finding] = []
+    for col in batch.columns:
+        if col.kind == "number":
+            rule = schema.number_rules.get(col.name)
+        elif col.kind == "numbers" and col.map is not None:
+            rule = col.map.number
+        else:
+            continue
+        if rule is None:
+            continue
+        given, values = _numbers(schema, batch, col)
+        rows = np.flatnonzero(given & np.isnan(values))
+        messages = _messages(col.data.take(rows).to_pylist(),
+                             partial(_number_message, schema, rule))
+        out += _findings(rule.code, col.name, rows, messages)
+        if rule.range_code is None:
+            continue
+        low = -np.inf if rule.minimum is None else rule.minimum
+        high = np.inf if rule.maximum is None else rule.maximum
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero((values < low) | (values > high))
+        span = f"{_number_text(low)}..{_number_text(high)}"
+        messages = _messages(col.data.take(rows).to_pylist(),
+                             partial(_range_message, rule.range_what or "in range", span))
+        out += _findings(rule.range_code, col.name, rows, messages)
+    return out
+
+
+# -- custom attributes ----------------------------------------------------------------------------
+
+
+def _check_attributes(schema: Schema, batch: _Batch) -> list[Finding]:
+    out: list[Finding] = []
+    for col in batch.columns:
+        m, attr = col.map, col.attr
+        if m is None or attr is None:
+            continue
+        stats = col.lists() if col.kind == "strings" else None
+        present = stats.count > 0 if stats is not None else _numbers(schema, batch, col)[0]
+        for rule in m.name_rules:
+            message = None
+            if rule.max_length is not None and len(attr) > rule.max_length:
+                message = (f"attribute name {_quote(attr)} has {len(attr)} characters; "
+                           f"at most {rule.max_length}")
+            elif rule.pattern is not None and not re.fullmatch(rule.pattern, attr):
+                bad = sorted({c for c in attr if not re.fullmatch(rule.pattern, c)})
+                message = (f"attribute name {_quote(attr)} contains "
+                           f"{_or_list([_quote(c) for c in bad])}")
+                message += f"; {rule.hint}" if rule.hint else ""
+            if message:
+                rows = np.flatnonzero(present)
+                out += _findings(rule.code, col.name, rows, [message] * rows.size)
+        if stats is None:
+            continue
+        if m.values_code and m.max_values is not None:
+            rows = np.flatnonzero(stats.count > m.max_values)
+            messages = [f"{int(k)} values; at most {m.max_values} per attribute"
+                        for k in stats.count[rows]]
+            out += _findings(m.values_code, col.name, rows, messages)
+        if m.value_code and m.max_value_length is not None:
+            limit = m.max_value_length
+            rows = np.flatnonzero(stats.too_long > 0)
+            messages = []
+            for items in col.data.take(rows).to_pylist():
+                long = [v for v in items if v is not None and len(v) > limit]
+                text = f"value {_quote(long[0])} has {len(long[0])} characters; at most {limit}"
+                if len(long) > 1:
+                    more = len(long) - 1
+                    text += f" (and {more} more value{'s' if more > 1 else ''} over {limit})"
+                messages.append(text)
+            out += _findings(m.value_code, col.name, rows, messages)
+    return out
+
+
+# -- endpoint size --------------------------------------------------------------------------------
+
+_ESCAPE_EXTRA = np.zeros(256, np.int64)
+_ESCAPE_EXTRA[:32] = 5  # \u00XX
+_ESCAPE_EXTRA[[8, 9, 10, 12, 13, 34, 92]] = 1  # \b \t \n \f \r \" \\
+
+
+def _escape_extra(values: pa.Array) -> np.ndarray:
+    """Per string, the bytes JSON escaping adds (orjson's escapes), from the Arrow buffers."""
+    if not _is_text(values.type):
+        values = pc.cast(values, pa.string())
+    n = len(values)
+    buffers = values.buffers()
+    if n == 0 or buffers[2] is None:
+        return np.zeros(n, np.int64)
+    kind = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(buffers[1], kind)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(buffers[2], np.uint8)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    segment = data[start:stop]
+    hits = np.flatnonzero((segment < 0x20) | (segment == 0x22) | (segment == 0x5C))
+    if hits.size == 0:
+        return np.zeros(n, np.int64)
+    rows = np.searchsorted(offsets, hits + start, side="right") - 1
+    extra = np.bincount(rows, weights=_ESCAPE_EXTRA[segment[hits]], minlength=n)
+    return extra.astype(np.int64)
+
+
+def _float_lengths(values: np.ndarray) -> np.ndarray:
+    """Per float, the length of orjson's text for it (``5.0``, ``1e16``, ``0.00001``)."""
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    clean = np.ascontiguousarray(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0),
+                                 dtype=np.float64)
+    text = orjson.dumps(clean, option=orjson.OPT_SERIALIZE_NUMPY)
+    commas = np.flatnonzero(np.frombuffer(text, np.uint8) == 0x2C)
+    bounds = np.concatenate(([0], commas, [len(text) - 1]))
+    return np.diff(bounds).astype(np.int64) - 1
+
+
+def _key_length(key: str) -> int:
+    return len(orjson.dumps(key))
+
+
+def _text_sizes(values: pa.Array | pa.ChunkedArray, exact: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(JSON length, bytes escaping might add at most) per string; exact counts escapes."""
+    size = _np(pc.binary_length(values), 0).astype(np.int64) + 2
+    if not exact:
+        return size, (size - 2) * 5
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    extra = [_escape_extra(c) for c in chunks]
+    return size + (np.concatenate(extra) if extra else 0), np.zeros(len(values), np.int64)
+
+
+def _leaf_size(schema: Schema, batch: _Batch, col: _Column, rows: np.ndarray | None,
+               exact: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(present, JSON value length, slack) per row for one column; ``rows`` picks a subset."""
+    if col.kind in ("number", "numbers"):
+        _, values = _numbers(schema, batch, col)
+        if rows is not None:
+            values = values[rows]
+        finite = ~np.isnan(values)
+        if exact:
+            length = np.where(finite, _float_lengths(values), 0)
+            return finite, length, np.zeros(len(values), np.int64)
+        return finite, np.full(len(values), 3, np.int64), np.full(len(values), 21, np.int64)
+    if rows is None and not exact:
+        if col.kind == "string":
+            nbytes = col.nbytes()
+            return _valid_np(col.data), nbytes + 2, nbytes * 5
+        info = col.lists()
+        count = info.count
+        return (count > 0, 2 + info.nbytes + 2 * count + np.maximum(count - 1, 0),
+                info.nbytes * 5)
+    data = col.data if rows is None else col.data.take(rows)
+    if col.kind == "string":
+        size, slack = _text_sizes(data, exact)
+        return _valid_np(data), size, slack
+    present_parts, size_parts, slack_parts = [], [], []
+    for _, chunk in _list_chunks(data):
+        offsets, values, valid = _list_parts(chunk)
+        item_valid = _valid_np(values)
+        item_size, item_slack = _text_sizes(values, exact)
+        count = _row_sums(item_valid, offsets) * valid
+        total = _row_sums(item_size * item_valid, offsets) * valid
+        present_parts.append(count > 0)
+        size_parts.append(2 + total + np.maximum(count - 1, 0))
+        slack_parts.append(_row_sums(item_slack * item_valid, offsets) * valid)
+    return (np.concatenate(present_parts), np.concatenate(size_parts),
+            np.concatenate(slack_parts))
+
+
+def _sizes(schema: Schema, batch: _Batch, rows: np.ndarray | None, exact: bool
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(size, slack) per row of the endpoint as compact JSON. With ``exact`` the size is exact
+    and the slack 0; without, escapes count 0 and numbers 3 bytes, and size + slack bounds it."""
+    n = batch.n if rows is None else rows.size
+    count: dict[str, np.ndarray] = {}
+    content: dict[str, np.ndarray] = {}
+    slack = np.zeros(n, np.int64)
+
+    def add(parent: str, key: str, present: np.ndarray, length: np.ndarray) -> None:
+        if parent not in count:
+            count[parent] = np.zeros(n, np.int64)
+            content[parent] = np.zeros(n, np.int64)
+        count[parent] += present
+        np.add(content[parent], length + (_key_length(key) + 1), out=content[parent],
+               where=present)
+
+    for col in batch.columns:
+        present, length, extra = _leaf_size(schema, batch, col, rows, exact)
+        parent, key = (col.map.prefix, col.attr) if col.map else _split(col.name)
+        add(parent, key or "", present, length)
+        if not exact:
+            np.add(slack, extra, out=slack, where=present)
+    # fold nested objects and maps into their parents, deepest first
+    for path in _nested_paths(schema):
+        if path not in count:
+            continue
+        parent, key = _split(path)
+        length = 2 + content[path] + np.maximum(count[path] - 1, 0)
+        add(parent, key, count[path] > 0, length)
+    top_count = count.get("", np.zeros(n, np.int64))
+    top = content.get("", np.zeros(n, np.int64))
+    return 2 + top + np.maximum(top_count - 1, 0), slack
+
+
+@cache
+def _nested_paths(schema: Schema) -> tuple[str, ...]:
+    return tuple(sorted({*schema.containers, *schema.maps}, key=lambda p: -p.count(".")))
+
+
+def _split(dotted: str) -> tuple[str, str]:
+    parent, _, key = dotted.rpartition(".")
+    return parent, key
+
+
+def _size_bound(schema: Schema, batch: _Batch) -> int:
+    """No row of the batch is larger than this as JSON: every column at its longest, every
+    character escaped, every object present. Cheap: one maximum per column."""
+    bound = 2
+    for col in batch.columns:
+        key = col.attr if col.map is not None and col.attr is not None else _split(col.name)[1]
+        if col.kind in ("number", "numbers"):
+            value = 24
+        elif col.kind == "string":
+            value = 2 + 6 * int(col.nbytes().max(initial=0))
+        else:
+            info = col.lists()
+            value = 2 + int((6 * info.nbytes + 3 * info.count).max(initial=0))
+        bound += _key_length(key) + 2 + value
+    for path in _nested_paths(schema):
+        bound += _key_length(_split(path)[1]) + 4
+    return bound
+
+
+def _check_size(schema: Schema, batch: _Batch) -> list[Finding]:
+    limit = schema.limits.endpoint_size_bytes
+    if _size_bound(schema, batch) <= limit:
+        return []
+    size, slack = _sizes(schema, batch, None, exact=False)
+    maybe = np.flatnonzero(size + slack > limit)
+    if maybe.size == 0:
+        return []
+    exact, _ = _sizes(schema, batch, maybe, exact=True)
+    over = exact > limit
+    rows = maybe[over]
+    kb = f"{limit / 1024:g} KB" if limit % 1024 == 0 else f"{limit:,} bytes"
+    messages = [f"the endpoint is {int(s):,} bytes as JSON; Pinpoint allows {kb} "
+                f"({limit:,} bytes)" for s in exact[over]]
+    return _findings("ENDPOINT_TOO_LARGE", "", rows, messages)
+
+
+def endpoint_sizes(table: pa.Table, fmt: str) -> np.ndarray:
+    """Per row, the byte length of the endpoint as compact JSON (what ``orjson.dumps`` gives
+    for it with numbers as floats, nulls and empty attributes left out); ``fmt`` is CSV or JSON.
+    Columns that break a type rule and unknown columns are not counted."""
+    schema = load_schema()
+    batch = _prepare(table, fmt.upper(), schema, [])
+    return _sizes(schema, batch, None, exact=True)[0]
+
+
+# -- the batch ------------------------------------------------------------------------------------
+
+
+def check_batch(table: pa.Table, fmt: str) -> list[Finding]:
+    """Every record-level rule over one batch's table (``fmt``: ``CSV`` or ``JSON``).
+
+    The table has one row per record and dotted column names (nested structs of the schema's
+    objects are flattened here if a reader left them). Findings come per rule and field, rows
+    ascending; the severity of a code is ``load_schema().severity(code)``.
+    """
+    schema = load_schema()
+    if table.num_rows == 0:
+        return []
+    findings: list[Finding] = []
+    batch = _prepare(table, fmt.upper(), schema, findings)
+    findings += _check_required(schema, batch)
+    findings += _check_values(schema, batch)
+    findings += _check_numbers(schema, batch)
+    findings += _check_attributes(schema, batch)
+    findings += _check_size(schema, batch)
+    return findings
