@@ -1,9 +1,9 @@
 """pinpoint-preflight: check Amazon Pinpoint endpoint-import data before create-import-job.
 
-    import validator
-    report = validator.preflight("exports/", format="CSV")
-    report.job_status          # "COMPLETED" or "FAILED"
-    report.to_dict()           # the ImportJobResponse-shaped report
+import validator
+report = validator.preflight("exports/", format="CSV")
+report.job_status          # "COMPLETED" or "FAILED"
+report.to_dict()           # the ImportJobResponse-shaped report
 """
 
 from validator.engine import preflight

@@ -9,14 +9,19 @@ BLOCK_SIZE = 8 << 20
 MAX_LINE = 32 << 20  # a line this long without a newline is not an endpoint: it is cut off
 
 
-def line_blocks(stream: IO[bytes], length: int, consume: Callable[[bytes, bool], int],
-                block_size: int = BLOCK_SIZE) -> Iterator[None]:
+def line_blocks(
+    stream: IO[bytes],
+    length: int,
+    consume: Callable[[bytes, bool], int],
+    block_size: int | None = None,
+) -> Iterator[None]:
     """Feed ``consume(buf, final)`` buffers that end at a newline (or at the end of the piece).
 
     ``consume`` returns how many bytes of ``buf`` it used; the rest is carried into the next
     buffer (a CSV record whose quoted value runs past the block). ``length`` is the number of
     bytes to read, or -1 for "to the end of the stream". Yields after each buffer.
     """
+    block_size = block_size or BLOCK_SIZE
     carry = b""
     remaining = length
     while True:

@@ -17,8 +17,17 @@ import typer
 from validator import engine
 from validator.errors import PreflightError, UsageError
 from validator.progress import Progress
-from validator.report import render
+from validator.report import compile_query, render
 from validator.settings import AwsSettings
+
+try:  # typer 0.2x carries its own copy of click; catch its exceptions as well as click's.
+    from typer._click import exceptions as _typer_click
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _typer_click = click.exceptions
+
+ClickUsage = (click.exceptions.UsageError, _typer_click.UsageError)
+ClickExit = (click.exceptions.Exit, typer.Exit)
+ClickAbort = (click.exceptions.Abort, typer.Abort)
 
 app = typer.Typer(
     name="pinpoint-preflight",
@@ -30,41 +39,72 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-Sources = Annotated[list[str], typer.Argument(
-    help="Files, folders (read recursively), - for standard input, or s3://bucket/prefix.",
-    show_default=False)]
-Format = Annotated[str | None, typer.Option(
-    "--format", help="CSV or JSON (newline-delimited). Default: from the file extensions.")]
+Sources = Annotated[
+    list[str],
+    typer.Argument(
+        help="Files, folders (read recursively), - for standard input, or s3://bucket/prefix.",
+        show_default=False,
+    ),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="CSV or JSON (newline-delimited). Default: from the file extensions."
+    ),
+]
 Output = Annotated[str, typer.Option("--output", help="json, yaml, text or table.")]
 Query = Annotated[str | None, typer.Option("--query", help="A JMESPath query on the report.")]
-FailuresOut = Annotated[str | None, typer.Option(
-    "--failures-out", help="Write every problem, one JSON object per line, to this file.")]
+FailuresOut = Annotated[
+    str | None,
+    typer.Option(
+        "--failures-out", help="Write every problem, one JSON object per line, to this file."
+    ),
+]
 Strict = Annotated[bool, typer.Option("--strict", help="Warnings count as failures.")]
-Workers = Annotated[int | None, typer.Option(
-    "--workers", help="Pieces checked at once, in separate processes. Default: the cores.")]
-ShowProgress = Annotated[bool | None, typer.Option(
-    "--progress/--no-progress", help="A progress line on stderr. Default: on a terminal.")]
-EndpointUrl = Annotated[str | None, typer.Option(
-    "--endpoint-url", help="The S3 endpoint to read from (e.g. a local S3 server).")]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", help="Pieces checked at once, in separate processes. Default: the cores."
+    ),
+]
+ShowProgress = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress", help="A progress line on stderr. Default: on a terminal."
+    ),
+]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option("--endpoint-url", help="The S3 endpoint to read from (e.g. a local S3 server)."),
+]
 Profile = Annotated[str | None, typer.Option("--profile", help="The AWS profile to use.")]
 Region = Annotated[str | None, typer.Option("--region", help="The AWS region.")]
-NoSign = Annotated[bool, typer.Option(
-    "--no-sign-request", help="Read public S3 data without credentials.")]
-Pieces = Annotated[int | None, typer.Option(
-    "--pieces", help="Cut the job into about this many pieces.")]
-PieceSize = Annotated[str | None, typer.Option(
-    "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB.")]
-MaxJobSize = Annotated[str, typer.Option(
-    "--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")]
+NoSign = Annotated[
+    bool, typer.Option("--no-sign-request", help="Read public S3 data without credentials.")
+]
+Pieces = Annotated[
+    int | None, typer.Option("--pieces", help="Cut the job into about this many pieces.")
+]
+PieceSize = Annotated[
+    str | None,
+    typer.Option(
+        "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB."
+    ),
+]
+MaxJobSize = Annotated[
+    str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
+]
 
 
 def _print(data: Any, output: str, query: str | None) -> None:
     typer.echo(render(data, output, query))
 
 
-def _check_output(output: str) -> None:
+def _check_output(output: str, query: str | None = None) -> None:
+    """Check the printing options before any work is done."""
     if output not in ("json", "yaml", "text", "table"):
         raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
+    compile_query(query)
 
 
 @app.command()
@@ -86,17 +126,90 @@ def validate(
     max_job_size: MaxJobSize = "1GB",
 ) -> None:
     """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
-    _check_output(output)
+    _check_output(output, query)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
     with Progress.maybe(progress) as bar:
-        report = engine.preflight(sources, format, pieces=pieces, piece_size=piece_size,
-                                  strict=strict, workers=workers, settings=settings,
-                                  failures_out=failures_out, max_job_size=max_job_size,
-                                  progress=bar.update if bar else None)
+        report = engine.preflight(
+            sources,
+            format,
+            pieces=pieces,
+            piece_size=piece_size,
+            strict=strict,
+            workers=workers,
+            settings=settings,
+            failures_out=failures_out,
+            max_job_size=max_job_size,
+            progress=bar.update if bar else None,
+        )
     _print(report.to_dict(), output, query)
     raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
+
+
+@app.command()
+def split(
+    sources: Sources,
+    to: Annotated[
+        str, typer.Option("--to", help="Folder or s3:// prefix for the pieces.", show_default=False)
+    ],
+    format: Format = None,
+    pieces: Pieces = None,
+    piece_size: PieceSize = None,
+    max_job_size: MaxJobSize = "1GB",
+    valid_only: Annotated[
+        bool,
+        typer.Option(
+            "--valid-only", help="Pieces hold only records that passed; the rest go to --rejects."
+        ),
+    ] = False,
+    rejects: Annotated[
+        str | None,
+        typer.Option(
+            "--rejects", help="File (or s3:// URL) for the failed records, with --valid-only."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier split at --to.")
+    ] = False,
+    output: Output = "json",
+    query: Query = None,
+    failures_out: FailuresOut = None,
+    strict: Strict = False,
+    workers: Workers = None,
+    progress: ShowProgress = None,
+    endpoint_url: EndpointUrl = None,
+    profile: Profile = None,
+    region: Region = None,
+    no_sign_request: NoSign = False,
+) -> None:
+    """Check the sources as validate does, and write them out in pieces grouped into job
+    folders that each fit one import job, with a manifest. Exit codes as validate."""
+    _check_output(output, query)
+    if pieces is not None and piece_size is not None:
+        raise UsageError("give --pieces or --piece-size, not both")
+    from validator.write import split as run_split
+
+    settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
+    with Progress.maybe(progress) as bar:
+        result = run_split(
+            sources,
+            to,
+            format,
+            pieces=pieces,
+            piece_size=piece_size,
+            max_job_size=max_job_size,
+            valid_only=valid_only,
+            rejects=rejects,
+            overwrite=overwrite,
+            strict=strict,
+            workers=workers,
+            settings=settings,
+            failures_out=failures_out,
+            progress=bar.update if bar else None,
+        )
+    _print(result.to_dict(), output, query)
+    raise typer.Exit(0 if result.job_status == "COMPLETED" else 1)
 
 
 def _register_optional_commands() -> None:
@@ -105,7 +218,8 @@ def _register_optional_commands() -> None:
     except ImportError:  # pragma: no cover - during development only
         return
     app.command("create-import-job", context_settings={"ignore_unknown_options": False})(
-        create_import_job_command)
+        create_import_job_command
+    )
 
 
 _register_optional_commands()
@@ -122,12 +236,12 @@ def run(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.UsageError as exc:
+    except ClickUsage as exc:
         _error(exc.format_message(), exc.ctx.command_path if exc.ctx else None)
         return UsageError.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except ClickExit as exc:
+        return int(exc.exit_code)
+    except (*ClickAbort, KeyboardInterrupt):
         _error("interrupted")
         return 130
     except PreflightError as exc:
@@ -139,8 +253,10 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("PINPOINT_PREFLIGHT_DEBUG"):
             raise
-        _error(f"unexpected error: {type(exc).__name__}: {exc} (set PINPOINT_PREFLIGHT_DEBUG=1 "
-               "for a traceback, and please report it)")
+        _error(
+            f"unexpected error: {type(exc).__name__}: {exc} (set PINPOINT_PREFLIGHT_DEBUG=1 "
+            "for a traceback, and please report it)"
+        )
         return 255
 
 

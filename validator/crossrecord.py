@@ -47,11 +47,15 @@ def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if n == 0:
         return np.empty(0, np.uint64)
     bufs = array.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=off_type, count=n + 1, offset=array.offset *
-                            np.dtype(off_type).itemsize).astype(np.int64)
+    offsets = np.frombuffer(
+        bufs[1], dtype=off_type, count=n + 1, offset=array.offset * np.dtype(off_type).itemsize
+    ).astype(np.int64)
     lo, hi = int(offsets[0]), int(offsets[-1])
-    data = (np.frombuffer(bufs[2], dtype=np.uint8, count=hi - lo, offset=lo).astype(np.uint64)
-            if bufs[2] is not None and hi > lo else np.empty(0, np.uint64))
+    data = (
+        np.frombuffer(bufs[2], dtype=np.uint8, count=hi - lo, offset=lo).astype(np.uint64)
+        if bufs[2] is not None and hi > lo
+        else np.empty(0, np.uint64)
+    )
     starts = offsets[:-1] - lo
     lengths = np.diff(offsets)
     h = np.zeros(n, np.uint64)
@@ -81,8 +85,11 @@ class KeyCounts:
             return np.empty(0, np.int64)
         pos = np.searchsorted(self.keys, keys)
         pos_c = np.minimum(pos, max(len(self.keys) - 1, 0))
-        found = (pos < len(self.keys)) & (self.keys[pos_c] == keys) if len(self.keys) else \
-            np.zeros(len(keys), bool)
+        found = (
+            (pos < len(self.keys)) & (self.keys[pos_c] == keys)
+            if len(self.keys)
+            else np.zeros(len(keys), bool)
+        )
         before = np.where(found, self.counts[pos_c] if len(self.keys) else 0, 0)
         # Rank of each key among equal keys of this piece, in source order.
         order = np.argsort(keys, kind="stable")
@@ -101,4 +108,6 @@ class KeyCounts:
         merged = np.concatenate((self.keys, uniq))
         weights = np.concatenate((self.counts, cnt))
         self.keys, inverse = np.unique(merged, return_inverse=True)
-        self.counts = np.bincount(inverse, weights=weights, minlength=len(self.keys)).astype(np.int64)
+        self.counts = np.bincount(inverse, weights=weights, minlength=len(self.keys)).astype(
+            np.int64
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.read_csv import Columns
 from validator.report import FIRST, Report, now_iso
 from validator.settings import AwsSettings
-from validator.source import Listing, SourceFile, list_sources, open_binary
+from validator.source import Listing, list_sources, open_binary
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 
@@ -62,8 +62,9 @@ def _custom_names(table: pa.Table) -> set[str]:
     return names
 
 
-def _keys(table: pa.Table, column: str, records: np.ndarray, lines: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _keys(
+    table: pa.Table, column: str, records: np.ndarray, lines: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     col = table.column(column)
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string(), safe=False)
@@ -87,17 +88,24 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     lines_seen: list[int] = []
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(
-            open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client))
+            open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client)
+        )
         if task.fmt == "CSV":
             assert task.columns is not None
             batches: Iterator[tuple[Any, Any]] = read_csv.read_piece(
-                stream, length, task.columns, offset=read_from, line=line0,
-                keep_spans=task.keep_spans)
+                stream,
+                length,
+                task.columns,
+                offset=read_from,
+                line=line0,
+                keep_spans=task.keep_spans,
+            )
         else:
-            batches = read_json.read_piece(stream, length, offset=read_from, line=line0,
-                                           keep_spans=task.keep_spans)
+            batches = read_json.read_piece(
+                stream, length, offset=read_from, line=line0, keep_spans=task.keep_spans
+            )
         reader = None
-        for batch, reader in batches:
+        for batch, reader in batches:  # noqa: B007 - the last reader has the counts
             for p in batch.problems:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
@@ -108,7 +116,8 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 lns = batch.lines[finding.rows]
                 result.problems.extend(
                     Problem(int(r), int(ln), finding.field, finding.code, m, severity)
-                    for r, ln, m in zip(recs.tolist(), lns.tolist(), finding.messages, strict=True))
+                    for r, ln, m in zip(recs.tolist(), lns.tolist(), finding.messages, strict=True)
+                )
             if "User.UserId" in table.column_names:
                 k, r, ln, rows = _keys(table, "User.UserId", batch.records, batch.lines)
                 user_keys.append(k)
@@ -206,9 +215,20 @@ class Folder:
             self.warning_codes.update(p.code for p in warnings)
         if self.out is not None:
             for p in group:
-                self.out.write(orjson.dumps({
-                    "source": source, "line": line, "piece": piece, "field": p.field,
-                    "code": p.code, "severity": p.severity, "message": p.message}) + b"\n")
+                self.out.write(
+                    orjson.dumps(
+                        {
+                            "source": source,
+                            "line": line,
+                            "piece": piece,
+                            "field": p.field,
+                            "code": p.code,
+                            "severity": p.severity,
+                            "message": p.message,
+                        }
+                    )
+                    + b"\n"
+                )
         return bool(errors)
 
     def file_problems(self, source: str, problems: list[Problem]) -> bool:
@@ -230,9 +250,20 @@ class Folder:
                 self.report.warnings.append(f"{source}: {message} [{code}]")
             self.warning_codes[code] += 1
         if self.out is not None:
-            self.out.write(orjson.dumps({"source": source, "line": None, "piece": None,
-                                         "field": None, "code": code, "severity": severity,
-                                         "message": message}) + b"\n")
+            self.out.write(
+                orjson.dumps(
+                    {
+                        "source": source,
+                        "line": None,
+                        "piece": None,
+                        "field": None,
+                        "code": code,
+                        "severity": severity,
+                        "message": message,
+                    }
+                )
+                + b"\n"
+            )
 
     def _cross(self, res: PieceResult) -> list[Problem]:
         out = []
@@ -241,23 +272,42 @@ class Folder:
         for i in np.flatnonzero(ordinal > self.per_user):
             push = bool(res.user_push[i])
             n = int(ordinal[i])
-            out.append(Problem(
-                int(res.user_records[i]), int(res.user_lines[i]), "User.UserId", "USER_ENDPOINTS",
-                f"endpoint number {n} for this user id; Pinpoint allows {self.per_user} per user"
-                + (" and deactivates the oldest push endpoint" if push else
-                   " and rejects this one"),
-                "warning" if push else "error"))
+            out.append(
+                Problem(
+                    int(res.user_records[i]),
+                    int(res.user_lines[i]),
+                    "User.UserId",
+                    "USER_ENDPOINTS",
+                    f"endpoint number {n} for this user id; "
+                    f"Pinpoint allows {self.per_user} per user"
+                    + (
+                        " and deactivates the oldest push endpoint"
+                        if push
+                        else " and rejects this one"
+                    ),
+                    "warning" if push else "error",
+                )
+            )
         ordinal = self.ids.ordinals(res.id_keys)
         self.ids.add(res.id_keys)
         for i in np.flatnonzero(ordinal > 1):
-            out.append(Problem(int(res.id_records[i]), int(res.id_lines[i]), "Id", "DUPLICATE_ID",
-                               f"this Id was seen {int(ordinal[i]) - 1} time(s) before in the job; "
-                               "the later definition wins", self.severity("DUPLICATE_ID")))
+            out.append(
+                Problem(
+                    int(res.id_records[i]),
+                    int(res.id_lines[i]),
+                    "Id",
+                    "DUPLICATE_ID",
+                    f"this Id was seen {int(ordinal[i]) - 1} time(s) before in the job; "
+                    "the later definition wins",
+                    self.severity("DUPLICATE_ID"),
+                )
+            )
         self.attribute_names |= res.attribute_names
         return out
 
-    def piece(self, res: PieceResult, index: int, line_base: int, file_failed: bool
-              ) -> PieceOutcome:
+    def piece(
+        self, res: PieceResult, index: int, line_base: int, file_failed: bool
+    ) -> PieceOutcome:
         source = res.piece.file.display
         problems = res.problems + self._cross(res)
         problems.sort(key=lambda p: p.record if p.record is not None else -1)
@@ -274,16 +324,24 @@ class Folder:
                 warned += 1
         self.report.total_processed += res.records
         has_lines = res.first_line is not None and res.last_line is not None
-        self.report.pieces.append({
-            "Index": index, "Source": source,
-            "FirstLine": res.first_line + line_base if has_lines else None,
-            "LastLine": res.last_line + line_base if has_lines else None,
-            "ByteRange": [res.piece.start if res.piece.start else res.piece.header_end,
-                          res.piece.start + res.bytes_read if res.piece.start
-                          else res.piece.header_end + res.bytes_read],
-            "Records": res.records, "FailedRecords": len(failed), "WarnedRecords": warned,
-            "Status": "FAILED" if failed or file_failed else "COMPLETED",
-        })
+        self.report.pieces.append(
+            {
+                "Index": index,
+                "Source": source,
+                "FirstLine": res.first_line + line_base if has_lines else None,
+                "LastLine": res.last_line + line_base if has_lines else None,
+                "ByteRange": [
+                    res.piece.start if res.piece.start else res.piece.header_end,
+                    res.piece.start + res.bytes_read
+                    if res.piece.start
+                    else res.piece.header_end + res.bytes_read,
+                ],
+                "Records": res.records,
+                "FailedRecords": len(failed),
+                "WarnedRecords": warned,
+                "Status": "FAILED" if failed or file_failed else "COMPLETED",
+            }
+        )
         return PieceOutcome(res, index, line_base, np.array(sorted(failed), np.int64), by_record)
 
     def finish(self) -> None:
@@ -291,10 +349,13 @@ class Folder:
         limit = schema.load().limit("custom_attributes_per_job")
         if len(self.attribute_names) > limit:
             names = sorted(self.attribute_names)
-            self.job_problem(str(r.definition.get("S3Url")), "ATTRIBUTES_TOO_MANY",
-                             f"{len(names)} distinct custom attribute names across the job "
-                             f"(Attributes, Metrics and User.UserAttributes); Pinpoint allows "
-                             f"{limit}")
+            self.job_problem(
+                str(r.definition.get("S3Url")),
+                "ATTRIBUTES_TOO_MANY",
+                f"{len(names)} distinct custom attribute names across the job "
+                f"(Attributes, Metrics and User.UserAttributes); Pinpoint allows "
+                f"{limit}",
+            )
         r.failures_by_code = dict(self.failure_codes)
         r.warnings_by_code = dict(self.warning_codes)
 
@@ -314,12 +375,23 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def run(listing: Listing, *, definition: dict[str, Any], application_id: str | None = None,
-        pieces: int | None = None, piece_size: int | str | None = None, strict: bool = False,
-        workers: int | None = None, s3_client: Any = None, settings: AwsSettings | None = None,
-        failures_out: IO[bytes] | None = None, max_job_size: int | None = None,
-        keep_spans: bool = False, progress: Callable[[PieceResult], None] | None = None,
-        on_piece: Callable[[PieceOutcome, FilePlan], None] | None = None) -> Report:
+def run(
+    listing: Listing,
+    *,
+    definition: dict[str, Any],
+    application_id: str | None = None,
+    pieces: int | None = None,
+    piece_size: int | str | None = None,
+    strict: bool = False,
+    workers: int | None = None,
+    s3_client: Any = None,
+    settings: AwsSettings | None = None,
+    failures_out: IO[bytes] | None = None,
+    max_job_size: int | None = None,
+    keep_spans: bool = False,
+    progress: Callable[[PieceResult], None] | None = None,
+    on_piece: Callable[[PieceOutcome, FilePlan], None] | None = None,
+) -> Report:
     """Check every selected file of ``listing``; fold the results into a Report."""
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
@@ -328,22 +400,31 @@ def run(listing: Listing, *, definition: dict[str, Any], application_id: str | N
         folder.job_problem(source, code, message)
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
     if max_job_size is not None and selected_bytes > max_job_size:
-        folder.job_problem(str(definition.get("S3Url")), "JOB_TOO_LARGE",
-                           f"the selected files hold {selected_bytes:,} bytes; one import job "
-                           f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)")
-    plans = plan_pieces(listing, pieces=pieces, piece_size=size, settings=settings,
-                        s3_client=s3_client)
+        folder.job_problem(
+            str(definition.get("S3Url")),
+            "JOB_TOO_LARGE",
+            f"the selected files hold {selected_bytes:,} bytes; one import job "
+            f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)",
+        )
+    plans = plan_pieces(
+        listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
+    )
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     all_pieces = [p for plan in plans for p in plan.pieces]
-    if len(all_pieces) <= 1 or selected_bytes < IN_PROCESS_BELOW or any(
-            f.kind == "stdin" for f in listing.selected):
+    if (
+        len(all_pieces) <= 1
+        or selected_bytes < IN_PROCESS_BELOW
+        or any(f.kind == "stdin" for f in listing.selected)
+    ):
         workers = 1
     workers = min(workers, max(len(all_pieces), 1))
     plan_of = {id(p): plan for plan in plans for p in plan.pieces}
-    tasks = [PieceTask(p, listing.format, plan_of[id(p)].columns, settings, keep_spans)
-             for p in all_pieces]
+    tasks = [
+        PieceTask(p, listing.format, plan_of[id(p)].columns, settings, keep_spans)
+        for p in all_pieces
+    ]
     run_one = partial(run_piece, s3_client=s3_client)
     executor = make_executor(workers, threads=s3_client is not None)
     with ExitStack() as stack:
@@ -355,8 +436,12 @@ def run(listing: Listing, *, definition: dict[str, Any], application_id: str | N
         file_rows = {}
         plan_by_file = {plan.file.display: plan for plan in plans}
         for f in listing.files:
-            row: dict[str, Any] = {"Source": f.display, "Size": f.size if f.size >= 0 else None,
-                                   "Format": f.format, "Status": "READ" if f.selected else "SKIPPED"}
+            row: dict[str, Any] = {
+                "Source": f.display,
+                "Size": f.size if f.size >= 0 else None,
+                "Format": f.format,
+                "Status": "READ" if f.selected else "SKIPPED",
+            }
             if not f.selected:
                 row["Reason"] = f.skip_reason
             file_rows[f.display] = row
@@ -387,21 +472,31 @@ def run(listing: Listing, *, definition: dict[str, Any], application_id: str | N
                     current = None
             if src in skip_rest_of:
                 continue
-            if (res.quote_trouble and listing.format == "CSV"
-                    and res.piece is not current.pieces[-1]):
+            if (
+                res.quote_trouble
+                and listing.format == "CSV"
+                and res.piece is not current.pieces[-1]
+            ):
                 # A broken quote makes later boundaries unsafe: read the rest of the file in one
                 # piece, as a single reader would, and drop the rest of this file's results.
                 skip_rest_of.add(src)
-                whole = Piece(res.piece.index, res.piece.file, res.piece.start, -1,
-                              res.piece.header, res.piece.header_end)
-                res = run_one(PieceTask(whole, listing.format, current.columns, settings,
-                                        keep_spans))
+                whole = Piece(
+                    res.piece.index,
+                    res.piece.file,
+                    res.piece.start,
+                    -1,
+                    res.piece.header,
+                    res.piece.header_end,
+                )
+                res = run_one(
+                    PieceTask(whole, listing.format, current.columns, settings, keep_spans)
+                )
             outcome = folder.piece(res, index, line_base[src], file_failed[src])
             index += 1
             line_base[src] += res.newlines
             row = file_rows[src]
             row["Records"] = row.get("Records", 0) + res.records
-            row["FailedRecords"] = row.get("FailedRecords", 0) + int(len(outcome.failed_records))
+            row["FailedRecords"] = row.get("FailedRecords", 0) + len(outcome.failed_records)
             if outcome.failed_records.size or file_failed[src]:
                 row["Status"] = "FAILED"
             if progress is not None:
@@ -413,22 +508,40 @@ def run(listing: Listing, *, definition: dict[str, Any], application_id: str | N
     for row in report.files:
         if row["Status"] != "SKIPPED" and row.get("Records", 0) == 0 and row["Status"] != "FAILED":
             plan = plan_by_file[row["Source"]]
-            folder.file_problems(row["Source"], [Problem(None, None, None, "FILE_EMPTY",
-                                                         "no record" + (" after the header"
-                                                         if listing.format == "CSV" else ""))])
+            folder.file_problems(
+                row["Source"],
+                [
+                    Problem(
+                        None,
+                        None,
+                        None,
+                        "FILE_EMPTY",
+                        "no record" + (" after the header" if listing.format == "CSV" else ""),
+                    )
+                ],
+            )
             row["Status"] = "FAILED"
     folder.finish()
     report.completion_date = now_iso()
     return report
 
 
-def preflight(source: str | Sequence[str], format: str | None = None, *,
-              pieces: int | None = None, piece_size: int | str | None = None,
-              strict: bool = False, workers: int | None = None, s3_client: Any = None,
-              settings: AwsSettings | None = None, failures_out: str | os.PathLike[str] | None = None,
-              max_job_size: int | str | None = "1GB", application_id: str | None = None,
-              definition: dict[str, Any] | None = None,
-              progress: Callable[[PieceResult], None] | None = None) -> Report:
+def preflight(
+    source: str | Sequence[str],
+    format: str | None = None,
+    *,
+    pieces: int | None = None,
+    piece_size: int | str | None = None,
+    strict: bool = False,
+    workers: int | None = None,
+    s3_client: Any = None,
+    settings: AwsSettings | None = None,
+    failures_out: str | os.PathLike[str] | None = None,
+    max_job_size: int | str | None = "1GB",
+    application_id: str | None = None,
+    definition: dict[str, Any] | None = None,
+    progress: Callable[[PieceResult], None] | None = None,
+) -> Report:
     """Check endpoint-import data the way Pinpoint's import would, and report like it.
 
     ``source`` is a path, a folder, ``-`` or an ``s3://`` URL (or a list of them); ``format`` is
@@ -444,12 +557,23 @@ def preflight(source: str | Sequence[str], format: str | None = None, *,
     definition.setdefault("Format", listing.format)
     limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
     with _atomic_output(failures_out) as out:
-        return run(listing, definition=definition, application_id=application_id, pieces=pieces,
-                   piece_size=piece_size, strict=strict, workers=workers, s3_client=s3_client,
-                   settings=settings, failures_out=out, max_job_size=limit, progress=progress)
+        return run(
+            listing,
+            definition=definition,
+            application_id=application_id,
+            pieces=pieces,
+            piece_size=piece_size,
+            strict=strict,
+            workers=workers,
+            s3_client=s3_client,
+            settings=settings,
+            failures_out=out,
+            max_job_size=limit,
+            progress=progress,
+        )
 
 
-class _atomic_output:  # noqa: N801 - used as a context manager
+class _atomic_output:
     """A file that appears whole at ``path`` when the block ends well, and not at all if not."""
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
@@ -463,7 +587,7 @@ class _atomic_output:  # noqa: N801 - used as a context manager
         if not os.path.isdir(directory):
             raise UsageError(f"--failures-out: no such folder {directory}")
         self.tmp = f"{self.path}.partial-{os.getpid()}"
-        self.fh = open(self.tmp, "wb")  # noqa: SIM115
+        self.fh = open(self.tmp, "wb")
         return self.fh
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:

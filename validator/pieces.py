@@ -7,6 +7,7 @@ Each file's head is read here once: compressed content, a byte order mark, the C
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -36,9 +37,26 @@ MAGIC = (
 BOM = b"\xef\xbb\xbf"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20,
-          "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "ki": 1 << 10,
+    "kib": 1 << 10,
+    "mi": 1 << 20,
+    "mib": 1 << 20,
+    "gi": 1 << 30,
+    "gib": 1 << 30,
+    "ti": 1 << 40,
+    "tib": 1 << 40,
+}
 
 
 def parse_size(value: str | int, option: str = "--piece-size") -> int:
@@ -78,35 +96,59 @@ def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> b
         return stream.read(HEAD)
 
 
-def inspect_file(f: SourceFile, fmt: str, settings: AwsSettings | None = None,
-                 s3_client: Any = None) -> FilePlan:
+def inspect_file(
+    f: SourceFile, fmt: str, settings: AwsSettings | None = None, s3_client: Any = None
+) -> FilePlan:
     """Read the head of a file: compression, BOM, emptiness and the CSV header."""
     plan = FilePlan(f)
     head = _read_head(f, settings, s3_client)
     for magic, name in MAGIC:
         if head.startswith(magic):
             plan.readable = False
-            plan.problems.append(Problem(None, None, None, "FILE_COMPRESSED",
-                                         f"{name}-compressed content; Pinpoint can't import "
-                                         "compressed files: decompress it first"))
+            plan.problems.append(
+                Problem(
+                    None,
+                    None,
+                    None,
+                    "FILE_COMPRESSED",
+                    f"{name}-compressed content; Pinpoint can't import "
+                    "compressed files: decompress it first",
+                )
+            )
             return plan
     if head.startswith(BOM):
         plan.data_start = len(BOM)
-        plan.problems.append(Problem(None, None, None, "FILE_BOM",
-                                     "starts with a UTF-8 byte order mark (as Excel writes 'CSV "
-                                     "UTF-8'); the header is checked without it", "warning"))
-    if not head[plan.data_start:].strip():
+        plan.problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "FILE_BOM",
+                "starts with a UTF-8 byte order mark (as Excel writes 'CSV "
+                "UTF-8'); the header is checked without it",
+                "warning",
+            )
+        )
+    if not head[plan.data_start :].strip():
         plan.readable = False
-        plan.problems.append(Problem(None, None, None, "FILE_EMPTY",
-                                     "no header and no record" if fmt == "CSV" else "no record"))
+        plan.problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "FILE_EMPTY",
+                "no header and no record" if fmt == "CSV" else "no record",
+            )
+        )
         return plan
     if fmt == "CSV":
         newline = head.find(b"\n", plan.data_start)
         if newline < 0 and f.kind != "stdin" and len(head) == HEAD:
-            raise UsageError(f"{f.display}: the first line is longer than {HEAD} bytes; "
-                             "is this a CSV file?")
+            raise UsageError(
+                f"{f.display}: the first line is longer than {HEAD} bytes; is this a CSV file?"
+            )
         end = newline + 1 if newline >= 0 else len(head)
-        plan.header = parse_header(head[plan.data_start:end])
+        plan.header = parse_header(head[plan.data_start : end])
         plan.data_start = end
         drop = set()
         for hp in check.check_csv_header(plan.header):
@@ -133,8 +175,9 @@ def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None
     return [max(1, math.ceil(s / size)) for s in sizes]
 
 
-def _json_boundaries(f: SourceFile, targets: list[int], settings: AwsSettings | None,
-                     s3_client: Any) -> list[int]:
+def _json_boundaries(
+    f: SourceFile, targets: list[int], settings: AwsSettings | None, s3_client: Any
+) -> list[int]:
     out = []
     for target in targets:
         with open_binary(f, target - 1, settings=settings, s3_client=s3_client) as stream:
@@ -154,8 +197,9 @@ def _json_boundaries(f: SourceFile, targets: list[int], settings: AwsSettings | 
     return out
 
 
-def _csv_boundaries(f: SourceFile, data_start: int, targets: list[int],
-                    settings: AwsSettings | None, s3_client: Any) -> list[int] | None:
+def _csv_boundaries(
+    f: SourceFile, data_start: int, targets: list[int], settings: AwsSettings | None, s3_client: Any
+) -> list[int] | None:
     """Piece ends at even quote parity, or None when the quoting makes that unsafe."""
     out: list[int] = []
     pending = list(targets)
@@ -189,14 +233,21 @@ def _csv_boundaries(f: SourceFile, data_start: int, targets: list[int],
     return [b for b in out if b < f.size]
 
 
-def plan_pieces(listing: Listing, *, pieces: int | None = None, piece_size: int | None = None,
-                settings: AwsSettings | None = None, s3_client: Any = None,
-                one_piece: frozenset[str] = frozenset()) -> list[FilePlan]:
+def plan_pieces(
+    listing: Listing,
+    *,
+    pieces: int | None = None,
+    piece_size: int | None = None,
+    settings: AwsSettings | None = None,
+    s3_client: Any = None,
+    one_piece: frozenset[str] = frozenset(),
+) -> list[FilePlan]:
     """Inspect every selected file and cut it into pieces, numbered in source order."""
     plans = [inspect_file(f, listing.format, settings, s3_client) for f in listing.selected]
     readable = [p for p in plans if p.readable]
-    counts = dict(zip((id(p) for p in readable), _count_for(readable, pieces, piece_size),
-                      strict=True))
+    counts = dict(
+        zip((id(p) for p in readable), _count_for(readable, pieces, piece_size), strict=True)
+    )
     index = 0
     for plan in plans:
         if not plan.readable:
@@ -213,7 +264,7 @@ def plan_pieces(listing: Listing, *, pieces: int | None = None, piece_size: int 
                 bounds = _csv_boundaries(f, plan.data_start, targets, settings, s3_client)
         edges = [0, *(bounds or []), -1]
         header = tuple(plan.header) if plan.header is not None else None
-        for start, end in zip(edges[:-1], edges[1:], strict=True):
+        for start, end in itertools.pairwise(edges):
             plan.pieces.append(Piece(index, f, start, end, header, plan.data_start))
             index += 1
     return plans

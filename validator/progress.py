@@ -29,9 +29,11 @@ class Progress:
         if elapsed < 1.0:
             return
         rate = self.bytes / elapsed / 1e6
-        self.stream.write(f"\r{result.piece.file.display}: {self.pieces} pieces, "
-                          f"{self.bytes / 1e6:,.1f} MB, {self.records:,} records "
-                          f"({rate:,.0f} MB/s)\x1b[K")
+        self.stream.write(
+            f"\r{result.piece.file.display}: {self.pieces} pieces, "
+            f"{self.bytes / 1e6:,.1f} MB, {self.records:,} records "
+            f"({rate:,.0f} MB/s)\x1b[K"
+        )
         self.stream.flush()
         self.shown = True
 

@@ -52,7 +52,9 @@ class Columns:
     lists: tuple[tuple[str, tuple[int, ...]], ...]
 
     @classmethod
-    def from_header(cls, names: list[str], drop: set[int] | frozenset[int] = frozenset()) -> Columns:
+    def from_header(
+        cls, names: list[str], drop: set[int] | frozenset[int] = frozenset()
+    ) -> Columns:
         scalars: list[tuple[str, int]] = []
         lists: dict[str, list[int]] = {}
         seen: set[str] = set()
@@ -118,7 +120,9 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
     q_before_start = np.searchsorted(quotes, line_start)
     # Blank lines (empty, or a lone CR) are not records.
     content = ends_at - line_start
-    blank = (content == 0) | ((content == 1) & (arr[np.minimum(line_start, max(len(buf) - 1, 0))] == CR))
+    blank = (content == 0) | (
+        (content == 1) & (arr[np.minimum(line_start, max(len(buf) - 1, 0))] == CR)
+    )
 
     firsts: list[np.ndarray] = []
     lasts: list[np.ndarray] = []
@@ -157,7 +161,7 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
         resync = -1
         for m in multi:  # quoted line breaks: rare, and always a failure, so a loop is fine
             f, la = int(first[m]), int(last[m])
-            text = buf[line_start[f]:line_end[la]]
+            text = buf[line_start[f] : line_end[la]]
             if len(text) > bound or not _legit_multiline(text, width):
                 cut, resync = int(m), f
                 break
@@ -221,13 +225,24 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
             nxt = np.where(q + 1 < len(buf), arr[np.minimum(q + 1, len(buf) - 1)], NL)
             at_start = q == rec_begin[q_rec]
             good_open = at_start | (prev == COMMA) | (prev == QUOTE)
-            good_close = (nxt == COMMA) | (nxt == CR) | (nxt == NL) | (nxt == QUOTE) | (q + 1 >= limit)
+            good_close = (
+                (nxt == COMMA) | (nxt == CR) | (nxt == NL) | (nxt == QUOTE) | (q + 1 >= limit)
+            )
             stray = np.where(opening, ~good_open, ~good_close)
             if stray.any():
                 rec_kind[np.unique(q_rec[stray])] = QUOTE_BAD
         rec_kind[(rec_kind == OK) & (rec_fields != width)] = WIDTH_BAD
-    return Scan(consumed, lines_consumed, rec_first, rec_last, rec_kind, rec_fields, rec_tabs,
-                line_start, line_end)
+    return Scan(
+        consumed,
+        lines_consumed,
+        rec_first,
+        rec_last,
+        rec_kind,
+        rec_fields,
+        rec_tabs,
+        line_start,
+        line_end,
+    )
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -243,12 +258,16 @@ def _parse_arrow(data: bytes, width: int, multiline: bool) -> pa.Table:
     names = [f"c{i}" for i in range(width)]
     return pacsv.read_csv(
         pa.py_buffer(data),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
-                                       block_size=max(len(data) + 1, 1 << 16)),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(len(data) + 1, 1 << 16)
+        ),
         parse_options=pacsv.ParseOptions(newlines_in_values=multiline, ignore_empty_lines=True),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                             null_values=[""], strings_can_be_null=True,
-                                             quoted_strings_can_be_null=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
     )
 
 
@@ -271,9 +290,14 @@ def _to_batch_table(raw: pa.Table, cols: Columns) -> pa.Table:
     for name, positions in cols.lists:
         parts = [raw.column(p).combine_chunks() for p in positions]
         k = len(parts)
-        values = parts[0] if k == 1 else pc.take(
-            pa.concat_arrays(parts),
-            pa.array((np.arange(n)[:, None] + np.arange(k)[None, :] * n).ravel()))
+        values = (
+            parts[0]
+            if k == 1
+            else pc.take(
+                pa.concat_arrays(parts),
+                pa.array((np.arange(n)[:, None] + np.arange(k)[None, :] * n).ravel()),
+            )
+        )
         offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
         arrays[name] = pa.ListArray.from_arrays(offsets, values)
     return pa.table(arrays) if arrays else pa.table({"_": pa.nulls(n)}).drop_columns(["_"])
@@ -291,8 +315,15 @@ def _utf8_bad(text: bytes) -> int | None:
 class CsvReader:
     """Reads one piece of a CSV file into batches; keeps counts for the piece result."""
 
-    def __init__(self, cols: Columns, *, offset: int, line: int, bound: int = DEFAULT_BOUND,
-                 keep_spans: bool = False) -> None:
+    def __init__(
+        self,
+        cols: Columns,
+        *,
+        offset: int,
+        line: int,
+        bound: int = DEFAULT_BOUND,
+        keep_spans: bool = False,
+    ) -> None:
         self.cols = cols
         self.offset = offset  # file offset of the next buffer
         self.line = line  # lines before the next buffer, relative to the piece
@@ -324,39 +355,81 @@ class CsvReader:
             # Invalid UTF-8 (pyarrow checks it) or a quirk the scan and pyarrow see differently:
             # find the records with bad bytes, then parse the rest one record at a time.
             for r in np.flatnonzero(ok):
-                col = _utf8_bad(buf[rec_start[r]:rec_end[r]])
+                col = _utf8_bad(buf[rec_start[r] : rec_end[r]])
                 if col is not None:
                     kind[r] = NOT_UTF8
                     byte = buf[rec_start[r] + col]
-                    problems.append(Problem(int(records[r]), int(lines[r]), None, "FILE_NOT_UTF8",
-                                            f"byte 0x{byte:02X} at offset {int(rec_start[r]) + col} "
-                                            "is not UTF-8; Pinpoint reads UTF-8 only"))
+                    problems.append(
+                        Problem(
+                            int(records[r]),
+                            int(lines[r]),
+                            None,
+                            "FILE_NOT_UTF8",
+                            f"byte 0x{byte:02X} at offset {int(rec_start[r]) + col} "
+                            "is not UTF-8; Pinpoint reads UTF-8 only",
+                        )
+                    )
             ok = kind == OK
-            texts = [buf[a:b] for a, b in zip(rec_start[ok].tolist(), rec_end[ok].tolist(),
-                                               strict=True)]
+            texts = [
+                buf[a:b] for a, b in zip(rec_start[ok].tolist(), rec_end[ok].tolist(), strict=True)
+            ]
             raw = _parse_python(texts, self.cols.width)
 
         for r in np.flatnonzero(kind == QUOTE_BAD):
             self.quote_trouble = True
-            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_QUOTE",
-                                    "unbalanced or stray double quote; a quote must enclose a whole "
-                                    "value, and a quote inside one is written twice (\"\")"))
+            problems.append(
+                Problem(
+                    int(records[r]),
+                    int(lines[r]),
+                    None,
+                    "CSV_QUOTE",
+                    "unbalanced or stray double quote; a quote must enclose a whole "
+                    'value, and a quote inside one is written twice ("")',
+                )
+            )
         for r in np.flatnonzero(kind == WIDTH_BAD):
-            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_ROW_WIDTH",
-                                    f"{int(s.rec_fields[r])} fields, but the header has "
-                                    f"{self.cols.width}"))
+            problems.append(
+                Problem(
+                    int(records[r]),
+                    int(lines[r]),
+                    None,
+                    "CSV_ROW_WIDTH",
+                    f"{int(s.rec_fields[r])} fields, but the header has {self.cols.width}",
+                )
+            )
         for r in np.flatnonzero(ok & multi):
             n_lines = int(s.rec_last[r] - s.rec_first[r] + 1)
-            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_NEWLINE_IN_VALUE",
-                                    f"a quoted value holds a line break (the record spans {n_lines} "
-                                    "lines); Pinpoint can't import line breaks in values"))
+            problems.append(
+                Problem(
+                    int(records[r]),
+                    int(lines[r]),
+                    None,
+                    "CSV_NEWLINE_IN_VALUE",
+                    f"a quoted value holds a line break (the record spans {n_lines} "
+                    "lines); Pinpoint can't import line breaks in values",
+                )
+            )
         for r in np.flatnonzero(ok & (s.rec_tabs > 0)):
-            problems.append(Problem(int(records[r]), int(lines[r]), None, "CSV_TAB_IN_VALUE",
-                                    "a value holds a tab character; Pinpoint can't import tabs in "
-                                    "values"))
+            problems.append(
+                Problem(
+                    int(records[r]),
+                    int(lines[r]),
+                    None,
+                    "CSV_TAB_IN_VALUE",
+                    "a value holds a tab character; Pinpoint can't import tabs in values",
+                )
+            )
         table = _to_batch_table(raw, self.cols)
-        self.batches.append(Batch(table, records[ok], lines[ok], self.offset + rec_start[ok],
-                                  self.offset + rec_end[ok], problems))
+        self.batches.append(
+            Batch(
+                table,
+                records[ok],
+                lines[ok],
+                self.offset + rec_start[ok],
+                self.offset + rec_end[ok],
+                problems,
+            )
+        )
         if self.keep_spans:
             self.spans.append((lines, self.offset + rec_start, self.offset + rec_end))
         self.record += nrec
@@ -373,15 +446,22 @@ class CsvReader:
         keep = np.ones(n, bool)
         bad = np.flatnonzero(~ok)
         for r in bad:
-            keep[s.rec_first[r]: s.rec_last[r] + 1] = False
+            keep[s.rec_first[r] : s.rec_last[r] + 1] = False
         consumed_lines = int(np.searchsorted(s.line_start, s.consumed))
         keep[consumed_lines:] = False
         view = memoryview(buf)
-        return b"".join(view[int(s.line_start[a]): int(s.line_end[b - 1])] for a, b in _runs(keep))
+        return b"".join(view[int(s.line_start[a]) : int(s.line_end[b - 1])] for a, b in _runs(keep))
 
 
-def read_piece(stream: IO[bytes], length: int, cols: Columns, *, offset: int, line: int,
-               keep_spans: bool = False) -> Iterator[tuple[Batch, CsvReader]]:
+def read_piece(
+    stream: IO[bytes],
+    length: int,
+    cols: Columns,
+    *,
+    offset: int,
+    line: int,
+    keep_spans: bool = False,
+) -> Iterator[tuple[Batch, CsvReader]]:
     """Yield the batches of one CSV piece as they are read."""
     reader = CsvReader(cols, offset=offset, line=line, keep_spans=keep_spans)
     for _ in line_blocks(stream, length, reader.consume):

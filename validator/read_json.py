@@ -28,8 +28,11 @@ _ROW = re.compile(r" in row (\d+)\s*$")
 
 @cache
 def _parse_options() -> pajson.ParseOptions:
-    return pajson.ParseOptions(explicit_schema=schema.load().arrow_json_schema(),
-                               unexpected_field_behavior="infer", newlines_in_values=False)
+    return pajson.ParseOptions(
+        explicit_schema=schema.load().arrow_json_schema(),
+        unexpected_field_behavior="infer",
+        newlines_in_values=False,
+    )
 
 
 def _parse(data: bytes) -> pa.Table:
@@ -52,12 +55,19 @@ def _line_problems(line: bytes) -> list[tuple[str | None, str, str]]:
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [(None, "FILE_NOT_UTF8", f"byte 0x{line[exc.start]:02X} at column {exc.start + 1} "
-                                        "is not UTF-8; Pinpoint reads UTF-8 only")]
+        return [
+            (
+                None,
+                "FILE_NOT_UTF8",
+                f"byte 0x{line[exc.start]:02X} at column {exc.start + 1} "
+                "is not UTF-8; Pinpoint reads UTF-8 only",
+            )
+        ]
+    line = line.rstrip(b"\r\n")
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return [(None, "JSON_SYNTAX", f"not valid JSON: {exc}")]
+        return [(None, "JSON_SYNTAX", f"not valid JSON: {exc.msg} at column {exc.colno}")]
     return [(field, code, message) for field, code, message in check.check_json_object(value)]
 
 
@@ -97,7 +107,7 @@ class JsonReader:
         tables: list[pa.Table] = []
         lo = 0  # parse records [lo, nrec) of this block
         while lo < nrec:
-            data = buf[starts[lo]: ends[nrec - 1]]
+            data = buf[starts[lo] : ends[nrec - 1]]
             try:
                 parsed = _parse(data)
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -109,25 +119,38 @@ class JsonReader:
                 error = ""  # two objects on one line, or the like: no row to trust
             match = _ROW.search(error)
             bad = lo + int(match.group(1)) if match else -1
-            found = _line_problems(buf[starts[bad]: ends[bad]]) if 0 <= bad < nrec else []
+            found = _line_problems(buf[starts[bad] : ends[bad]]) if 0 <= bad < nrec else []
             if not found:  # pyarrow's row is no help: check every line of the rest
-                tables.extend(self._line_by_line(buf, starts, ends, records, lines, good,
-                                                 problems, lo, nrec))
+                tables.extend(
+                    self._line_by_line(buf, starts, ends, records, lines, good, problems, lo, nrec)
+                )
                 break
             if bad > lo:
-                tables.append(_parse(buf[starts[lo]: ends[bad - 1]]))
+                tables.append(_parse(buf[starts[lo] : ends[bad - 1]]))
             good[bad] = False
-            problems.extend(Problem(int(records[bad]), int(lines[bad]), f, c, m)
-                            for f, c, m in found)
+            problems.extend(
+                Problem(int(records[bad]), int(lines[bad]), f, c, m) for f, c, m in found
+            )
             lo = bad + 1
         if tables:
-            table = tables[0] if len(tables) == 1 else pa.concat_tables(
-                tables, promote_options="permissive")
+            table = (
+                tables[0]
+                if len(tables) == 1
+                else pa.concat_tables(tables, promote_options="permissive")
+            )
             table = flatten(table)
         else:
             table = pa.table({})
-        self.batches.append(Batch(table, records[good], lines[good], self.offset + starts[good],
-                                  self.offset + ends[good], problems))
+        self.batches.append(
+            Batch(
+                table,
+                records[good],
+                lines[good],
+                self.offset + starts[good],
+                self.offset + ends[good],
+                problems,
+            )
+        )
         if self.keep_spans:
             self.spans.append((lines, self.offset + starts, self.offset + ends))
         self.record += nrec
@@ -136,17 +159,26 @@ class JsonReader:
         return len(buf)
 
     @staticmethod
-    def _line_by_line(buf: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray,
-                      lines: np.ndarray, good: np.ndarray, problems: list[Problem],
-                      lo: int, hi: int) -> list[pa.Table]:
+    def _line_by_line(
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        records: np.ndarray,
+        lines: np.ndarray,
+        good: np.ndarray,
+        problems: list[Problem],
+        lo: int,
+        hi: int,
+    ) -> list[pa.Table]:
         keep: list[bytes] = []
         for r in range(lo, hi):
-            line = buf[starts[r]: ends[r]]
+            line = buf[starts[r] : ends[r]]
             found = _line_problems(line)
             if found:
                 good[r] = False
-                problems.extend(Problem(int(records[r]), int(lines[r]), f, c, m)
-                                for f, c, m in found)
+                problems.extend(
+                    Problem(int(records[r]), int(lines[r]), f, c, m) for f, c, m in found
+                )
             else:
                 keep.append(line if line.endswith(b"\n") else line + b"\n")
         if not keep:
@@ -157,8 +189,9 @@ class JsonReader:
             return [_parse(line) for line in keep]
 
 
-def read_piece(stream: IO[bytes], length: int, *, offset: int, line: int,
-               keep_spans: bool = False) -> Iterator[tuple[Batch, JsonReader]]:
+def read_piece(
+    stream: IO[bytes], length: int, *, offset: int, line: int, keep_spans: bool = False
+) -> Iterator[tuple[Batch, JsonReader]]:
     """Yield the batches of one NDJSON piece as they are read."""
     reader = JsonReader(offset=offset, line=line, keep_spans=keep_spans)
     for _ in line_blocks(stream, length, reader.consume):

@@ -59,8 +59,11 @@ class Report:
     @property
     def job_status(self) -> str:
         """``COMPLETED`` when no record, file or job-level rule failed, else ``FAILED``."""
-        return "FAILED" if self.total_failures or self.job_failures or self.failed_pieces \
+        return (
+            "FAILED"
+            if self.total_failures or self.job_failures or self.failed_pieces
             else "COMPLETED"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,16 +93,23 @@ class Report:
         return out
 
 
-def apply_query(data: Any, query: str | None) -> Any:
+def compile_query(query: str | None) -> Any:
+    """The compiled JMESPath expression, or None; a bad one is a usage error, said in one line."""
     if not query:
-        return data
+        return None
     import jmespath
     from jmespath.exceptions import JMESPathError
 
     try:
-        return jmespath.search(query, data)
+        return jmespath.compile(query)
     except JMESPathError as exc:
-        raise UsageError(f"--query: {exc}") from exc
+        first = str(exc).splitlines()[0].rstrip(":")
+        raise UsageError(f"--query {query!r} is not a JMESPath expression: {first}") from exc
+
+
+def apply_query(data: Any, query: str | None) -> Any:
+    compiled = compile_query(query)
+    return data if compiled is None else compiled.search(data)
 
 
 def _scalar(v: Any) -> str:
@@ -148,41 +158,60 @@ def summary_lines(d: dict[str, Any]) -> list[str]:
     for line in d.get("JobFailures", []):
         lines.append(f"Job: {line}")
     if d.get("FailuresByCode"):
-        lines.append("By code: " + ", ".join(f"{k} {v:,}" for k, v in sorted(
-            d["FailuresByCode"].items(), key=lambda kv: (-kv[1], kv[0]))))
+        lines.append(
+            "By code: "
+            + ", ".join(
+                f"{k} {v:,}"
+                for k, v in sorted(d["FailuresByCode"].items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+        )
     if d.get("WarningsByCode"):
-        lines.append("Warnings by code: " + ", ".join(f"{k} {v:,}" for k, v in sorted(
-            d["WarningsByCode"].items(), key=lambda kv: (-kv[1], kv[0]))))
+        lines.append(
+            "Warnings by code: "
+            + ", ".join(
+                f"{k} {v:,}"
+                for k, v in sorted(d["WarningsByCode"].items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+        )
     shown = d.get("Failures", [])[:10]
     if shown:
         lines.append("First failures:")
         lines.extend(f"  {s}" for s in shown)
         if d["TotalFailures"] > len(shown):
-            lines.append(f"  ... and {d['TotalFailures'] - len(shown):,} more "
-                         "(--output json for the first 100, --failures-out for all)")
+            lines.append(
+                f"  ... and {d['TotalFailures'] - len(shown):,} more "
+                "(--output json for the first 100, --failures-out for all)"
+            )
     return lines
 
 
 def _table(data: Any) -> str:
     if _is_report(data):
         d = data
-        rows = [("JobStatus", d["JobStatus"]), ("TotalProcessed", f"{d['TotalProcessed']:,}"),
-                ("TotalFailures", f"{d['TotalFailures']:,}"),
-                ("TotalWarnings", f"{d['TotalWarnings']:,}"),
-                ("TotalPieces", d["TotalPieces"]), ("CompletedPieces", d["CompletedPieces"]),
-                ("FailedPieces", d["FailedPieces"])]
+        rows = [
+            ("JobStatus", d["JobStatus"]),
+            ("TotalProcessed", f"{d['TotalProcessed']:,}"),
+            ("TotalFailures", f"{d['TotalFailures']:,}"),
+            ("TotalWarnings", f"{d['TotalWarnings']:,}"),
+            ("TotalPieces", d["TotalPieces"]),
+            ("CompletedPieces", d["CompletedPieces"]),
+            ("FailedPieces", d["FailedPieces"]),
+        ]
         w = max(len(k) for k, _ in rows)
-        out = ["Preflight " + ("PASSED" if d["JobStatus"] == "COMPLETED" else "FAILED"),
-               "+" + "-" * (w + 2) + "+" + "-" * 16 + "+"]
+        out = [
+            "Preflight " + ("PASSED" if d["JobStatus"] == "COMPLETED" else "FAILED"),
+            "+" + "-" * (w + 2) + "+" + "-" * 16 + "+",
+        ]
         out += [f"| {k:<{w}} | {v!s:>14} |" for k, v in rows]
         out.append(out[1])
         codes = {**d.get("FailuresByCode", {}), **d.get("WarningsByCode", {})}
         if codes:
             cw = max(len(c) for c in codes)
-            out.append(f"| {'code':<{cw}} | {'records':>9} |")
-            out += [f"| {c:<{cw}} | {n:>9,} |" for c, n in sorted(codes.items(),
-                                                                   key=lambda kv: -kv[1])]
-        out += [""] + summary_lines(d)[2:]
+            out.append(f"| {'code':<{cw}} | {'count':>9} |")
+            out += [
+                f"| {c:<{cw}} | {n:>9,} |" for c, n in sorted(codes.items(), key=lambda kv: -kv[1])
+            ]
+        out += ["", *summary_lines(d)[2:]]
         return "\n".join(out)
     return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
 

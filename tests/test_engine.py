@@ -1,0 +1,280 @@
+"""The engine end to end through the library: report shape, caps, cross-record rules, sameness."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+import validator
+
+DATA = Path(__file__).parent / "data"
+MEMBERS = [
+    "ApplicationId",
+    "Id",
+    "Type",
+    "JobStatus",
+    "CreationDate",
+    "CompletionDate",
+    "Definition",
+    "TotalPieces",
+    "CompletedPieces",
+    "FailedPieces",
+    "TotalProcessed",
+    "TotalFailures",
+    "Failures",
+]
+HEADER = "Id,ChannelType,Address,User.UserId\n"
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, str):
+        text = text.encode()
+    path.write_bytes(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,fmt", [("aws_docs_example.csv", "CSV"), ("aws_docs_example.json", "JSON")]
+)
+def test_the_aws_documentation_examples_pass(name, fmt):
+    report = validator.preflight(str(DATA / name), format=fmt)
+    d = report.to_dict()
+    assert d["JobStatus"] == "COMPLETED"
+    assert d["TotalProcessed"] == 5
+    assert d["TotalFailures"] == 0
+    assert d["Failures"] == []
+    assert d["TotalWarnings"] == 0
+
+
+def test_report_has_every_import_job_response_member(tmp_path):
+    src = write(tmp_path / "a.csv", HEADER + "1,SMS,+12065550100,u1\n")
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    for member in MEMBERS:
+        assert member in d
+    assert d["Type"] == "IMPORT"
+    assert d["ApplicationId"] is None
+    assert d["Definition"] == {"S3Url": str(src), "Format": "CSV"}
+    assert d["CreationDate"].endswith("Z") and d["CompletionDate"].endswith("Z")
+    for extra in ["Pieces", "Files", "TotalWarnings", "Warnings", "FailuresByCode"]:
+        assert extra in d
+
+
+def test_failures_are_capped_at_100_in_source_order_with_the_true_total(tmp_path):
+    rows = "".join(f"{i},SMS,555-{i:04d},u{i}\n" for i in range(150))
+    src = write(tmp_path / "bad.csv", HEADER + rows)
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    assert d["JobStatus"] == "FAILED"
+    assert d["TotalProcessed"] == 150
+    assert d["TotalFailures"] == 150
+    assert len(d["Failures"]) == 100
+    assert d["Failures"][0].startswith(f"{src}:2: Address: ")
+    assert d["Failures"][0].endswith("[ADDRESS_E164]")
+    assert d["Failures"][99].startswith(f"{src}:101: Address: ")
+    assert d["FailuresByCode"] == {"ADDRESS_E164": 150}
+
+
+def test_pieces_add_up(tmp_path):
+    rows = "".join(f"{i},SMS,{'+1206555' if i % 7 else 'x'}{i:04d},u{i}\n" for i in range(3000))
+    src = write(tmp_path / "p.csv", HEADER + rows)
+    d = validator.preflight(str(src), format="CSV", pieces=5, workers=1).to_dict()
+    assert d["TotalPieces"] == 5
+    assert d["CompletedPieces"] + d["FailedPieces"] == d["TotalPieces"]
+    assert sum(p["Records"] for p in d["Pieces"]) == d["TotalProcessed"] == 3000
+    assert sum(p["FailedRecords"] for p in d["Pieces"]) == d["TotalFailures"] == 429
+    # Pieces are contiguous in lines and bytes, and within 10% of each other in size.
+    assert d["Pieces"][0]["FirstLine"] == 2 and d["Pieces"][-1]["LastLine"] == 3001
+    for a, b in itertools.pairwise(d["Pieces"]):
+        assert b["FirstLine"] == a["LastLine"] + 1
+        assert b["ByteRange"][0] == a["ByteRange"][1]
+    sizes = [p["ByteRange"][1] - p["ByteRange"][0] for p in d["Pieces"]]
+    assert max(sizes) <= 1.1 * min(sizes)
+
+
+def test_the_sixteenth_endpoint_of_a_user_fails_unless_it_is_push(tmp_path):
+    rows = "".join(f"e{i},EMAIL,u{i}@example.com,same-user\n" for i in range(15))
+    rows += "e15,EMAIL,u15@example.com,same-user\n"  # line 17: 16th, not push → error
+    rows += "e16,GCM,token-16,same-user\n"  # line 18: 17th, push → warning
+    src = write(tmp_path / "u.csv", HEADER + rows)
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    assert d["TotalFailures"] == 1
+    assert d["Failures"][0].startswith(f"{src}:17: User.UserId: ")
+    assert d["Failures"][0].endswith("[USER_ENDPOINTS]")
+    assert d["TotalWarnings"] == 1
+    assert d["Warnings"][0].startswith(f"{src}:18: User.UserId: ")
+
+
+def test_fifteen_endpoints_for_one_user_pass(tmp_path):
+    rows = "".join(f"e{i},EMAIL,u{i}@example.com,same-user\n" for i in range(15))
+    src = write(tmp_path / "u.csv", HEADER + rows)
+    assert validator.preflight(str(src), format="CSV").job_status == "COMPLETED"
+
+
+def test_duplicate_ids_are_warnings_and_strict_makes_them_failures(tmp_path):
+    src = write(tmp_path / "d.csv", HEADER + "x,SMS,+1206,u1\ny,SMS,+1207,u2\nx,SMS,+1208,u3\n")
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    assert d["JobStatus"] == "COMPLETED"
+    assert d["Warnings"] == [
+        f"{src}:4: Id: this Id was seen 1 time(s) before in the job; "
+        "the later definition wins [DUPLICATE_ID]"
+    ]
+    strict = validator.preflight(str(src), format="CSV", strict=True).to_dict()
+    assert strict["JobStatus"] == "FAILED"
+    assert strict["TotalFailures"] == 1
+
+
+@pytest.mark.parametrize("names,status", [(250, "COMPLETED"), (251, "FAILED")])
+def test_custom_attribute_names_across_the_job(tmp_path, names, status):
+    # Spread the names over two files so only the job-wide count can see them all.
+    half = names // 2
+    a = "Id,ChannelType,Address," + ",".join(f"Attributes.a{i}" for i in range(half)) + "\n"
+    a += "1,SMS,+1206," + ",".join("v" for _ in range(half)) + "\n"
+    b = "Id,ChannelType,Address," + ",".join(f"Metrics.m{i}" for i in range(names - half)) + "\n"
+    b += "2,SMS,+1207," + ",".join("1" for _ in range(names - half)) + "\n"
+    write(tmp_path / "job" / "a.csv", a)
+    write(tmp_path / "job" / "b.csv", b)
+    d = validator.preflight(str(tmp_path / "job"), format="CSV").to_dict()
+    assert d["JobStatus"] == status
+    assert d["TotalFailures"] == 0
+    assert bool(d["JobFailures"]) == (status == "FAILED")
+    if d["JobFailures"]:
+        assert d["JobFailures"][0].endswith("[ATTRIBUTES_TOO_MANY]")
+
+
+def test_job_too_large_is_decided_from_sizes(tmp_path):
+    src = write(tmp_path / "j.csv", HEADER + "1,SMS,+1206,u\n")
+    d = validator.preflight(str(src), format="CSV", max_job_size=10).to_dict()
+    assert d["JobStatus"] == "FAILED"
+    assert d["TotalFailures"] == 0
+    assert "[JOB_TOO_LARGE]" in d["JobFailures"][0]
+
+
+def test_files_compressed_empty_bom_and_skipped(tmp_path):
+    folder = tmp_path / "exports"
+    write(folder / "a.csv", HEADER + "1,SMS,+12065550100,u1\n")
+    write(folder / "sub" / "b.csv", gzip.compress((HEADER + "2,SMS,+1,u\n").encode()))
+    write(folder / "sub" / "c.csv", b"")
+    write(folder / "sub" / "d.csv", HEADER)
+    write(folder / "e.csv", b"\xef\xbb\xbf" + (HEADER + "5,SMS,+12065550105,u5\n").encode())
+    write(folder / "notes.txt", "not data")
+    write(folder / "f.json", '{"ChannelType":"SMS","Address":"+1"}\n')
+    d = validator.preflight(str(folder), format="CSV").to_dict()
+    files = {Path(f["Source"]).name: f for f in d["Files"]}
+    assert files["notes.txt"]["Status"] == "SKIPPED"
+    assert files["f.json"]["Status"] == "SKIPPED"
+    assert "JSON" in files["f.json"]["Reason"]
+    assert files["a.csv"]["Status"] == "READ"
+    assert files["e.csv"]["Status"] == "READ"
+    assert {files[n]["Status"] for n in ("b.csv", "c.csv", "d.csv")} == {"FAILED"}
+    assert d["TotalProcessed"] == 2
+    assert d["TotalFailures"] == 3  # one for each file that could not be read as a whole
+    assert d["FailuresByCode"] == {"FILE_COMPRESSED": 1, "FILE_EMPTY": 2}
+    by_code = d["WarningsByCode"]
+    assert by_code["FILE_BOM"] == 1 and by_code["FORMAT_MIXED"] == 1
+    failures = "\n".join(d["Failures"])
+    assert f"{folder}/sub/b.csv: gzip-compressed" in failures
+
+
+def test_ndjson_lines_stay_exact_after_invalid_lines(tmp_path):
+    lines = [
+        '{"ChannelType":"SMS","Address":"+12065550100"}',
+        '{"ChannelType":"SMS","Address":',  # 2: syntax
+        "",  # 3: blank
+        '["not", "an", "object"]',  # 4: not an object
+        '{"ChannelType":"EMAIL","Address":"a@b.co","Adress":"x"}',  # 5: unknown key
+        '{"ChannelType":"EMAIL","Address":"a@b.co","Attributes":{"k":"v"}}',  # 6: type
+        '{"ChannelType":"SMS","Address":"12065550100"}',  # 7: not E.164
+        '{"ChannelType":"EMAIL","Address":"z@b.co"}',
+    ]
+    src = write(tmp_path / "e.ndjson", "\n".join(lines) + "\n")
+    d = validator.preflight(str(src), format="JSON").to_dict()
+    assert d["TotalProcessed"] == 7
+    got = [(f.split(":")[1], f.rsplit("[", 1)[1].rstrip("]")) for f in d["Failures"]]
+    assert got == [
+        ("2", "JSON_SYNTAX"),
+        ("4", "JSON_NOT_OBJECT"),
+        ("5", "FIELD_UNKNOWN"),
+        ("6", "FIELD_TYPE"),
+        ("7", "ADDRESS_E164"),
+    ]
+
+
+def _generated_csv(path: Path, n: int) -> Path:
+    rows = []
+    for i in range(n):
+        kind = i % 11
+        address = "+1206555" + f"{i:04d}"
+        if kind == 3:
+            address = "555 0100"
+        quoted = f'"note, {i}"' if i % 5 == 0 else f"n{i}"
+        if kind == 7:
+            rows.append(f'{i},SMS,"{address}\nsecond line",u{i % 40},{quoted}\n')
+            continue
+        if kind == 9 and i % 3 == 0:
+            rows.append(f"{i},SMS,{address},u{i % 40}\n")  # one field short
+            continue
+        rows.append(f"{i % 900},SMS,{address},u{i % 40},{quoted}\n")
+    path.write_text("Id,ChannelType,Address,User.UserId,Attributes.note\n" + "".join(rows))
+    return path
+
+
+def _signature(report) -> tuple:
+    d = report.to_dict()
+    return (
+        d["TotalProcessed"],
+        d["TotalFailures"],
+        d["Failures"],
+        d["FailuresByCode"],
+        d["TotalWarnings"],
+        d["Warnings"],
+        d["WarningsByCode"],
+        d["JobStatus"],
+    )
+
+
+def test_every_piece_count_and_worker_count_gives_the_same_report(tmp_path):
+    src = _generated_csv(tmp_path / "g.csv", 4000)
+    outs = []
+    base = validator.preflight(
+        str(src), format="CSV", pieces=1, workers=1, failures_out=tmp_path / "f1.ndjson"
+    )
+    outs.append((tmp_path / "f1.ndjson").read_text())
+    for pieces, workers in [(3, 1), (7, 2), (16, 2)]:
+        out = tmp_path / f"f-{pieces}-{workers}.ndjson"
+        r = validator.preflight(
+            str(src), format="CSV", pieces=pieces, workers=workers, failures_out=out
+        )
+        assert r.total_pieces == pieces
+        assert _signature(r) == _signature(base)
+        # --failures-out is the same but for the piece numbers.
+        strip = [
+            {k: v for k, v in json.loads(x).items() if k != "piece"}
+            for x in out.read_text().splitlines()
+        ]
+        want = [
+            {k: v for k, v in json.loads(x).items() if k != "piece"} for x in outs[0].splitlines()
+        ]
+        assert strip == want
+
+
+def test_failures_out_holds_every_problem(tmp_path):
+    rows = "".join(f"{i},SMS,555-{i:04d},u{i}\n" for i in range(150))
+    src = write(tmp_path / "bad.csv", HEADER + rows)
+    out = tmp_path / "problems.ndjson"
+    validator.preflight(str(src), format="CSV", failures_out=out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 150
+    assert lines[0] == {
+        "source": str(src),
+        "line": 2,
+        "piece": 0,
+        "field": "Address",
+        "code": "ADDRESS_E164",
+        "severity": "error",
+        "message": lines[0]["message"],
+    }
+    assert [x["line"] for x in lines] == list(range(2, 152))
