@@ -121,8 +121,17 @@ def test_invalid_utf8_fails_only_its_record():
     assert problems == [(3, "FILE_NOT_UTF8")]
 
 
-def test_scan_counts_fields_outside_quotes():
-    buf = b'a,"b,c",d\n"x""y",z,\n'
+def test_the_full_scan_counts_fields_outside_quotes():
+    # A quoted line break sends the block through the full scan, which counts fields itself.
+    buf = b'a,"b,c",d\n"x""y",z,\n"p\nq",r,s\nt,u\n'
     s = scan(buf, True, 3)
-    assert s.rec_fields.tolist() == [3, 3]
-    assert s.rec_kind.tolist() == [0, 0]
+    assert s.rec_fields is not None
+    assert s.rec_fields.tolist() == [3, 3, 3, 2]
+    assert s.rec_kind.tolist() == [0, 0, 0, 3]  # OK, OK, OK, WIDTH_BAD
+    assert s.rec_first.tolist() == [0, 1, 2, 4]
+
+
+def test_the_fast_scan_leaves_widths_to_the_parser():
+    s = scan(b'a,"b,c",d\nt,u\n', True, 3)
+    assert s.rec_fields is None
+    assert s.rec_first.tolist() == [0, 1]

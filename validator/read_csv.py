@@ -20,7 +20,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -85,7 +85,7 @@ class Scan:
     rec_first: np.ndarray  # first line (index in buffer) of each record
     rec_last: np.ndarray  # last line of each record
     rec_kind: np.ndarray  # OK, QUOTE_BAD, WIDTH_BAD
-    rec_fields: np.ndarray  # fields counted (for the width message)
+    rec_fields: np.ndarray | None  # fields counted, or None: left to the parser
     rec_tabs: np.ndarray  # tabs inside the record
     line_start: np.ndarray  # byte offset where each line starts
     line_end: np.ndarray  # byte offset just past each line (after its newline)
@@ -99,10 +99,29 @@ def _legit_multiline(text: bytes, width: int) -> bool:
     return len(rows) == 1 and len(rows[0]) == width
 
 
+def _stray(
+    arr: np.ndarray, q: np.ndarray, inside: np.ndarray, begin: np.ndarray, limit: int
+) -> np.ndarray:
+    """Which of the quotes at ``q`` are stray.
+
+    A quote opens a field (at its start), closes one (before a comma, CR, LF or the end), or is
+    half of a doubled quote. ``inside`` says whether each quote comes after an odd number of
+    quotes in its record (so it closes), ``begin`` where its record starts.
+    """
+    prev = np.where(q > 0, arr[np.maximum(q - 1, 0)], NL)
+    nxt = np.where(q + 1 < len(arr), arr[np.minimum(q + 1, len(arr) - 1)], NL)
+    good_open = (q == begin) | (prev == COMMA) | (prev == QUOTE)
+    good_close = (nxt == COMMA) | (nxt == CR) | (nxt == NL) | (nxt == QUOTE) | (q + 1 >= limit)
+    return np.where(inside, ~good_close, ~good_open)
+
+
 def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Scan:
     """Find records, their lines and their structural problems in ``buf``.
 
-    ``buf`` starts at a record boundary and, unless ``final``, ends with a newline.
+    ``buf`` starts at a record boundary and, unless ``final``, ends with a newline. When every
+    line holds an even number of quotes (nearly always), each non-blank line is a record and
+    only the quotes are looked at; field counts are then left to the parser (``rec_fields``
+    is None). Otherwise the full scan follows quote parity across lines.
     """
     arr = np.frombuffer(buf, dtype=np.uint8)
     newlines = np.flatnonzero(arr == NL)
@@ -115,14 +134,36 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
     line_start[:1] = 0
     line_start[1:] = ends_at[:-1] + 1
     line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
-    quotes = np.flatnonzero(arr == QUOTE)
-    q_before_end = np.searchsorted(quotes, ends_at)
-    q_before_start = np.searchsorted(quotes, line_start)
     # Blank lines (empty, or a lone CR) are not records.
     content = ends_at - line_start
     blank = (content == 0) | (
         (content == 1) & (arr[np.minimum(line_start, max(len(buf) - 1, 0))] == CR)
     )
+    has_quotes = buf.find(b'"') >= 0
+    quotes = np.flatnonzero(arr == QUOTE) if has_quotes else np.empty(0, np.int64)
+    if not has_quotes or not (np.bincount(np.searchsorted(ends_at, quotes), minlength=n) & 1).any():
+        rec = np.flatnonzero(~blank)
+        kind = np.zeros(len(rec), np.int8)
+        tabs = np.zeros(len(rec), np.int64)
+        if len(quotes):
+            line_of = np.searchsorted(ends_at, quotes)
+            rec_of_line = np.full(n, -1, np.int64)
+            rec_of_line[rec] = np.arange(len(rec))
+            inside = (
+                (np.arange(len(quotes)) - np.searchsorted(quotes, line_start)[line_of]) & 1
+            ) == 1
+            stray = _stray(arr, quotes, inside, line_start[line_of], len(buf))
+            if stray.any():
+                kind[np.unique(rec_of_line[line_of[stray]])] = QUOTE_BAD
+        if buf.find(b"\t") >= 0:
+            t_line = np.searchsorted(ends_at, np.flatnonzero(arr == TAB))
+            rec_of_line = np.full(n, -1, np.int64)
+            rec_of_line[rec] = np.arange(len(rec))
+            t_rec = rec_of_line[t_line]
+            tabs = np.bincount(t_rec[t_rec >= 0], minlength=len(rec))
+        return Scan(len(buf), len(newlines), rec, rec, kind, None, tabs, line_start, line_end)
+    q_before_end = np.searchsorted(quotes, ends_at)
+    q_before_start = np.searchsorted(quotes, line_start)
 
     firsts: list[np.ndarray] = []
     lasts: list[np.ndarray] = []
@@ -212,23 +253,13 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
         if len(tabs):
             t_rec = rec_of_line[np.searchsorted(ends_at, tabs)]
             rec_tabs = np.bincount(t_rec[t_rec >= 0], minlength=nrec)
-        # A quote opens a field (at its start) or closes one (before , CR LF or end), or is
-        # half of a doubled quote. Anything else is stray.
         q = quotes[quotes < limit]
         if len(q):
             q_rec = rec_of_line[np.searchsorted(ends_at, q)]
             ok = q_rec >= 0
             q, q_rec = q[ok], q_rec[ok]
-            rank = np.searchsorted(quotes, q)
-            opening = ((rank - rec_qbase[q_rec]) & 1) == 0
-            prev = np.where(q > 0, arr[np.maximum(q - 1, 0)], NL)
-            nxt = np.where(q + 1 < len(buf), arr[np.minimum(q + 1, len(buf) - 1)], NL)
-            at_start = q == rec_begin[q_rec]
-            good_open = at_start | (prev == COMMA) | (prev == QUOTE)
-            good_close = (
-                (nxt == COMMA) | (nxt == CR) | (nxt == NL) | (nxt == QUOTE) | (q + 1 >= limit)
-            )
-            stray = np.where(opening, ~good_open, ~good_close)
+            inside = ((np.searchsorted(quotes, q) - rec_qbase[q_rec]) & 1) == 1
+            stray = _stray(arr, q, inside, rec_begin[q_rec], limit)
             if stray.any():
                 rec_kind[np.unique(q_rec[stray])] = QUOTE_BAD
         rec_kind[(rec_kind == OK) & (rec_fields != width)] = WIDTH_BAD
@@ -254,14 +285,25 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _parse_arrow(data: bytes, width: int, multiline: bool) -> pa.Table:
+def _parse_arrow(
+    data: bytes, width: int, multiline: bool, invalid: list[tuple[int | None, int]]
+) -> pa.Table:
+    """Parse sound records in one call; rows of the wrong width are skipped and listed in
+    ``invalid`` as (1-based row number among non-blank rows, fields)."""
     names = [f"c{i}" for i in range(width)]
+
+    def skip(row: Any) -> str:
+        invalid.append((row.number, row.actual_columns))
+        return "skip"
+
     return pacsv.read_csv(
         pa.py_buffer(data),
         read_options=pacsv.ReadOptions(
             column_names=names, use_threads=False, block_size=max(len(data) + 1, 1 << 16)
         ),
-        parse_options=pacsv.ParseOptions(newlines_in_values=multiline, ignore_empty_lines=True),
+        parse_options=pacsv.ParseOptions(
+            newlines_in_values=multiline, ignore_empty_lines=True, invalid_row_handler=skip
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
             null_values=[""],
@@ -271,15 +313,19 @@ def _parse_arrow(data: bytes, width: int, multiline: bool) -> pa.Table:
     )
 
 
-def _parse_python(texts: list[bytes], width: int) -> pa.Table:
-    """The slow path: the csv module, one record at a time (only when pyarrow disagrees)."""
+def _parse_python(texts: list[bytes], width: int) -> tuple[pa.Table, list[int]]:
+    """The slow path: the csv module, one record at a time (only when pyarrow disagrees).
+    Returns the table of rows of the right width, and every row's field count."""
     columns: list[list[str | None]] = [[] for _ in range(width)]
+    counts = []
     for text in texts:
         row = next(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"))), [])
-        row = (row + [""] * width)[:width]
-        for col, value in zip(columns, row, strict=True):
-            col.append(value or None)
-    return pa.table({f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(columns)})
+        counts.append(len(row))
+        if len(row) == width:
+            for col, value in zip(columns, row, strict=True):
+                col.append(value or None)
+    table = pa.table({f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(columns)})
+    return table, counts
 
 
 def _to_batch_table(raw: pa.Table, cols: Columns) -> pa.Table:
@@ -346,11 +392,27 @@ class CsvReader:
         multi = s.rec_last > s.rec_first
 
         ok = kind == OK
+        fields = (
+            s.rec_fields if s.rec_fields is not None else np.full(nrec, self.cols.width, np.int64)
+        )
         data = self._sound_bytes(buf, s, ok)
+        invalid: list[tuple[int | None, int]] = []
+        raw: pa.Table | None
         try:
-            raw = _parse_arrow(data, self.cols.width, bool((multi & ok).any()))
+            raw = _parse_arrow(data, self.cols.width, bool((multi & ok).any()), invalid)
         except pa.ArrowInvalid:
             raw = None
+        if raw is not None and invalid:
+            # Rows of the wrong width, numbered among the non-blank rows given to pyarrow.
+            ok_idx = np.flatnonzero(ok)
+            numbers = [n for n, _ in invalid]
+            if all(n is not None and 1 <= n <= len(ok_idx) for n in numbers):
+                bad = ok_idx[np.array(numbers, np.int64) - 1]
+                kind[bad] = WIDTH_BAD
+                fields[bad] = [c for _, c in invalid]
+                ok = kind == OK
+            else:
+                raw = None
         if raw is None or raw.num_rows != int(ok.sum()):
             # Invalid UTF-8 (pyarrow checks it) or a quirk the scan and pyarrow see differently:
             # find the records with bad bytes, then parse the rest one record at a time.
@@ -369,11 +431,15 @@ class CsvReader:
                             "is not UTF-8; Pinpoint reads UTF-8 only",
                         )
                     )
+            kind[kind == WIDTH_BAD] = OK  # the csv module decides the widths now
             ok = kind == OK
-            texts = [
-                buf[a:b] for a, b in zip(rec_start[ok].tolist(), rec_end[ok].tolist(), strict=True)
-            ]
-            raw = _parse_python(texts, self.cols.width)
+            ok_idx = np.flatnonzero(ok)
+            texts = [buf[rec_start[r] : rec_end[r]] for r in ok_idx.tolist()]
+            raw, counts = _parse_python(texts, self.cols.width)
+            counted = np.array(counts, np.int64)
+            fields[ok_idx] = counted
+            kind[ok_idx[counted != self.cols.width]] = WIDTH_BAD
+            ok = kind == OK
 
         for r in np.flatnonzero(kind == QUOTE_BAD):
             self.quote_trouble = True
@@ -394,7 +460,7 @@ class CsvReader:
                     int(lines[r]),
                     None,
                     "CSV_ROW_WIDTH",
-                    f"{int(s.rec_fields[r])} fields, but the header has {self.cols.width}",
+                    f"{int(fields[r])} fields, but the header has {self.cols.width}",
                 )
             )
         for r in np.flatnonzero(ok & multi):
