@@ -687,7 +687,9 @@ def _suggest_value(schema: Schema, rule: ValueRule, value: str) -> str | None:
             return hit
         if rule.values_ref == "join":
             return None
-    candidates = [stripped, stripped.replace(" ", "T", 1)]
+    candidates = [stripped]
+    if rule.calendar_date:
+        candidates.append(stripped.replace(" ", "T", 1))
     if rule.pattern and rule.pattern.startswith("^\\+"):
         candidates.append(re.sub(r"[\s\-.()/]", "", stripped))
         candidates.append(re.sub(r"^00", "+", re.sub(r"[\s\-.()/]", "", stripped)))
