@@ -241,3 +241,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
     (folder / "rules.json").write_text("{not json")
     with pytest.raises(SchemaFileError, match=r"rules\.json"):
         Schema(folder)
+
+
+def test_readme_rule_table_matches_rules_json(s: Schema) -> None:
+    readme = (REPO / "schemas" / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- rules:start -->\n", 1)[1].split("<!-- rules:end -->", 1)[0]
+    assert table == s.rules_markdown()
+    assert table.count("\n| `") == len(CODES)

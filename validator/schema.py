@@ -274,6 +274,17 @@ class Schema:
         objects, and an empty struct for each map so that its members are inferred."""
         return self.arrow_schema
 
+    def rules_markdown(self) -> str:
+        """The rule table for a README: code, severity, when, source (one line each)."""
+        lines = ["| code | severity | when | source |", "|---|---|---|---|"]
+        for rule in self.rules:
+            severity = rule.severity + (f" ({rule.severity_for_push} for push channels)"
+                                        if rule.severity_for_push else "")
+            when = rule.description.replace("|", "\\|")
+            lines.append(f"| `{rule.code}` | {severity} | {when} | [{_short(rule.source)}]"
+                         f"({rule.source}) |")
+        return "\n".join(lines) + "\n"
+
     def field_names(self) -> list[str]:
         """The fixed dotted fields in schema order, then the map patterns
         (``Attributes.<name>``)."""
@@ -508,6 +519,12 @@ class Schema:
             if m.kind == "strings" and (m.max_values, m.max_value_length) != (
                     limits.attribute_values, limits.attribute_value_length):
                 raise SchemaFileError(f"{m.prefix} maxItems/maxLength disagree with limits.json")
+
+
+def _short(url: str) -> str:
+    """``.../developerguide/quotas.html`` -> ``developerguide/quotas``."""
+    parts = url.rstrip("/").split("/")
+    return "/".join(parts[-2:]).removesuffix(".html")
 
 
 def _types(node: dict[str, Any]) -> set[str]:
