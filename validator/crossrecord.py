@@ -124,27 +124,40 @@ def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 @dataclass
 class KeyCounts:
-    """How many times each hashed key has been seen so far in the job."""
+    """How many times each hashed key has been seen so far in the job.
 
-    keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
-    counts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    The state is a few sorted runs of distinct keys with their counts, merged when a newer run
+    grows to half the size of the one before (as a log-structured merge tree does), so adding
+    a piece costs about its own size, not the size of the whole job so far.
+    """
+
+    runs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(len(k) for k, _ in self.runs)
+
+    def seen(self, keys: np.ndarray) -> np.ndarray:
+        """For each key, how many times it was seen before this call."""
+        before = np.zeros(len(keys), np.int64)
+        for run_keys, run_counts in self.runs:
+            pos = np.searchsorted(run_keys, keys)
+            pos_c = np.minimum(pos, len(run_keys) - 1)
+            hit = run_keys[pos_c] == keys
+            before[hit] += run_counts[pos_c[hit]]
+        return before
 
     def ordinals(self, keys: np.ndarray) -> np.ndarray:
         """For keys in source order: 1 for a key's first sighting in the job, 2 for its second..."""
         if not len(keys):
             return np.empty(0, np.int64)
-        pos = np.searchsorted(self.keys, keys)
-        pos_c = np.minimum(pos, max(len(self.keys) - 1, 0))
-        found = (
-            (pos < len(self.keys)) & (self.keys[pos_c] == keys)
-            if len(self.keys)
-            else np.zeros(len(keys), bool)
-        )
-        before = np.where(found, self.counts[pos_c] if len(self.keys) else 0, 0)
-        # Rank of each key among equal keys of this piece, in source order.
+        before = self.seen(keys)
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
-        group_start = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+        repeats = sorted_keys[1:] == sorted_keys[:-1]
+        if not repeats.any():
+            return before + 1
+        # Rank of each key among equal keys of this piece, in source order.
+        group_start = np.concatenate(([True], ~repeats))
         idx = np.arange(len(keys))
         first_of_group = np.maximum.accumulate(np.where(group_start, idx, 0))
         rank = np.empty(len(keys), np.int64)
@@ -155,9 +168,12 @@ class KeyCounts:
         if not len(keys):
             return
         uniq, cnt = np.unique(keys, return_counts=True)
-        merged = np.concatenate((self.keys, uniq))
-        weights = np.concatenate((self.counts, cnt))
-        self.keys, inverse = np.unique(merged, return_inverse=True)
-        self.counts = np.bincount(inverse, weights=weights, minlength=len(self.keys)).astype(
-            np.int64
-        )
+        self.runs.append((uniq, cnt.astype(np.int64)))
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            (k2, c2), (k1, c1) = self.runs.pop(), self.runs.pop()
+            merged = np.concatenate((k1, k2))
+            weights = np.concatenate((c1, c2))
+            order = np.argsort(merged, kind="stable")
+            merged, weights = merged[order], weights[order]
+            start = np.concatenate(([True], merged[1:] != merged[:-1]))
+            self.runs.append((merged[start], np.add.reduceat(weights, np.flatnonzero(start))))

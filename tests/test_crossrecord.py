@@ -1,0 +1,53 @@
+"""Cross-record state: the hash is one function whichever path computes it; counts are exact."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import validator.crossrecord as cr
+from validator.crossrecord import KeyCounts, hash_strings
+
+
+def test_hash_ignores_where_a_string_sits_in_its_array():
+    a = pa.array(["abc", "", "abc", None, "xabc", "abc" * 100, "abcdefgh", "abcdefgh\x00"])
+    h = hash_strings(a)
+    assert h[0] == h[2]
+    assert h[1] == h[3]  # null and empty are both "no key"; callers drop them
+    assert len({int(x) for x in h[[0, 4, 5, 6, 7]]}) == 5
+    assert (hash_strings(a.slice(2)) == h[2:]).all()
+    assert (hash_strings(pa.chunked_array([a.slice(0, 3), a.slice(3)])) == h).all()
+
+
+@pytest.mark.parametrize("alphabet", ["ab\x00", "abcdefghij0123456789-", "aé€"])
+def test_padded_and_general_paths_agree(monkeypatch, alphabet):
+    rng = random.Random(7)
+    values = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)
+    ] + [None, ""]
+    arr = pa.array(values)
+    fast = hash_strings(arr)
+    monkeypatch.setattr(cr, "_FAST_WIDTH", -1)
+    general = hash_strings(arr)
+    assert (fast == general).all()
+    distinct = {v or "" for v in values}
+    assert len(set(fast.tolist())) == len(distinct)
+
+
+def test_key_counts_match_a_dictionary_over_many_pieces():
+    rng = np.random.default_rng(1)
+    counts = KeyCounts()
+    reference: dict[int, int] = {}
+    for _ in range(60):
+        keys = rng.integers(0, 4000, size=int(rng.integers(0, 2500))).astype(np.uint64)
+        want = []
+        for key in keys.tolist():
+            reference[key] = reference.get(key, 0) + 1
+            want.append(reference[key])
+        assert counts.ordinals(keys).tolist() == want
+        counts.add(keys)
+    assert len(counts) == len(reference)
+    assert len(counts.runs) <= 12  # merged as it grows, not one run per piece
