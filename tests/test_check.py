@@ -657,3 +657,18 @@ def test_long_and_odd_values_are_quoted_on_one_line() -> None:
     text = message(t, "ADDRESS_E164", "Address")
     assert text.startswith("'+1\\n" + "9" * 36 + "…' is not E.164")
     assert "\n" not in text
+
+
+def test_dictionary_view_and_many_chunk_columns_are_read_as_strings() -> None:
+    t = pa.table({
+        "Id": pa.chunked_array([pa.array(["a"]), pa.array(["b"]), pa.array(["c"])]),
+        "ChannelType": pa.array(["sms", "SMS", "SMS"]).dictionary_encode(),
+        "Address": pa.array(["+1", "x", "+2"], pa.string_view()),
+        "Attributes.a:b": pa.array([["x"], None, ["y"]], pa.list_(pa.string_view())),
+    })
+    for fmt in ("CSV", "JSON"):
+        found = run(t, fmt)
+        assert sorted(found) == [("ADDRESS_E164", "Address"),
+                                 ("ATTRIBUTE_NAME_CHARS", "Attributes.a:b"),
+                                 ("CHANNEL_TYPE", "ChannelType")]
+        assert found["ATTRIBUTE_NAME_CHARS", "Attributes.a:b"].rows.tolist() == [0, 2]

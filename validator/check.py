@@ -366,6 +366,10 @@ def _flat_columns(table: pa.Table, schema: Schema) -> list[tuple[str, pa.Chunked
     out: list[tuple[str, pa.ChunkedArray]] = []
 
     def visit(name: str, col: pa.ChunkedArray) -> None:
+        if col.num_chunks > 1:
+            # a reader's many small blocks: one copy now beats per-chunk work in every check
+            col = pa.chunked_array([col.combine_chunks()], col.type)
+        col = _plain(col)
         if name in nested and pa.types.is_struct(col.type):
             for child_field, child in zip(col.type, col.flatten(), strict=True):
                 visit(f"{name}.{child_field.name}", child)
@@ -375,6 +379,22 @@ def _flat_columns(table: pa.Table, schema: Schema) -> list[tuple[str, pa.Chunked
     for name, col in zip(table.column_names, table.columns, strict=True):
         visit(name, col)
     return out
+
+
+def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dictionary-encoded and view strings (and lists of them) as plain strings."""
+    t = col.type
+    if pa.types.is_dictionary(t) and (_is_text(t.value_type) or _is_view(t.value_type)):
+        return pc.cast(col, pa.string())
+    if _is_view(t):
+        return pc.cast(col, pa.string())
+    if (pa.types.is_list_view(t) or _is_list(t)) and _is_view(t.value_type):
+        return pc.cast(col, pa.list_(pa.string()))
+    return col
+
+
+def _is_view(t: pa.DataType) -> bool:
+    return pa.types.is_string_view(t)
 
 
 def _np(values: pa.ChunkedArray | pa.Array, fill: Any) -> np.ndarray:
