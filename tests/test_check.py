@@ -301,12 +301,15 @@ def test_coordinates_from_json_numbers() -> None:
 
 
 def test_metrics_from_csv_text() -> None:
-    t = base(8, Metrics__visits=["1", "-2.5e3", "x", "NaN", "1e999", "Infinity", "", "1,5"])
+    t = base(9, Metrics__visits=["1", "-2.5e3", "x", "NaN", "1e999", "Infinity", "", "1,5",
+                                 " 7 "])
     found = run(t)["METRIC_TYPE", "Metrics.visits"]
-    assert found.rows.tolist() == [2, 3, 4, 5, 7]
+    assert found.rows.tolist() == [2, 3, 4, 5, 7, 8]
     assert found.messages == ["'x' is not a finite number", "'NaN' is not a finite number",
                               "'1e999' is not a finite number (too large for a double)",
-                              "'Infinity' is not a finite number", "'1,5' is not a finite number"]
+                              "'Infinity' is not a finite number",
+                              "'1,5' is not a finite number; did you mean '1.5'?",
+                              "' 7 ' is not a finite number; did you mean '7'?"]
     assert rows(base(2, Metrics__m=["3", "4.25"]), "METRIC_TYPE", "Metrics.m") == []
 
 
@@ -378,12 +381,14 @@ def test_attribute_columns_from_repeated_csv_headers() -> None:
 
 def test_field_unknown_in_json_tables() -> None:
     t = base(3, Adress=["x", None, None], Location__Zip=[None, None, "98101"],
+             **{"Attributes.": pa.array([None, ["v"], None], STRINGS)},
              Foo=pa.array([None, None, None], pa.string()))
     found = run(t, "JSON")
     assert found["FIELD_UNKNOWN", "Adress"].rows.tolist() == [0]
     assert found["FIELD_UNKNOWN", "Adress"].messages == [
         "not an endpoint field; did you mean 'Address'?"]
     assert found["FIELD_UNKNOWN", "Location.Zip"].rows.tolist() == [2]
+    assert found["FIELD_UNKNOWN", "Attributes."].messages == ["an attribute name cannot be empty"]
     assert ("FIELD_UNKNOWN", "Foo") not in found  # never given a value
     assert not [k for k in run(t, "CSV") if k[0] == "FIELD_UNKNOWN"]  # CSV: the header's job
 

@@ -489,8 +489,9 @@ def _prepare(table: pa.Table, fmt: str, schema: Schema, findings: list[Finding])
                 findings += _type_finding(schema, name, col, "an object")
             else:
                 rows = np.flatnonzero(_valid_np(col))
-                findings += _findings(schema.unknown_code, name, rows,
-                                      [_unknown_message(name, "an endpoint field")] * rows.size)
+                text = ("an attribute name cannot be empty" if name[:-1] in schema.maps
+                        else _unknown_message(name, "an endpoint field"))
+                findings += _findings(schema.unknown_code, name, rows, [text] * rows.size)
             continue
         m, attr = found if found else (None, None)
         if kind == "string":
@@ -524,8 +525,10 @@ def _null_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[Finding
     """JSON rows whose array holds a null: not a string."""
     parts = []
     for start, chunk in _list_chunks(col):
+        if chunk.values.null_count == 0:
+            continue
         offsets, values, valid = _list_parts(chunk)
-        nulls = _row_sums(~_valid_np(values), offsets) if values.null_count else 0
+        nulls = _row_sums(~_valid_np(values), offsets)
         parts.append(np.flatnonzero((nulls > 0) & valid) + start)
     rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
     return _type_finding(schema, name, col, "", rows,
@@ -792,11 +795,17 @@ def _numbers(schema: Schema, batch: _Batch, col: _Column) -> tuple[np.ndarray, n
 
 
 def _number_message(schema: Schema, rule: NumberRule, value: Any) -> str:
-    if isinstance(value, str) and re.fullmatch(schema.number_text_pattern, value):
+    number = _regex(schema.number_text_pattern)
+    if isinstance(value, str) and number.fullmatch(value):
         return f"{_quote(value)} is not a finite number (too large for a double)"
     if isinstance(value, float):
         return f"{_quote(value)} is not a finite number"
-    return f"{_quote(value)} is not {rule.what}"
+    text = f"{_quote(value)} is not {rule.what}"
+    if isinstance(value, str):
+        for candidate in (value.strip(), value.strip().replace(",", ".", 1)):
+            if number.fullmatch(candidate) and math.isfinite(float(candidate)):
+                return f"{text}; did you mean {_quote(candidate)}?"
+    return text
 
 
 def _range_message(what: str, span: str, value: Any) -> str:
