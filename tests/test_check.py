@@ -582,6 +582,11 @@ def test_check_json_object_problems() -> None:
     assert check_json_object({"Id": "a", "Adress": "x", "Location": {"Zip": "1"}}) == [
         ("Adress", "FIELD_UNKNOWN", "not an endpoint field; did you mean 'Address'?"),
         ("Location.Zip", "FIELD_UNKNOWN", "not an endpoint field")]
+    assert check_json_object({"User.UserAttributes.a.b": ["x"], "Location.Country": "US"}) == [
+        ("User.UserAttributes.a.b", "FIELD_UNKNOWN", "not an endpoint field: in JSON a dotted "
+         'name is nested, {"User": {"UserAttributes": {"a.b": ...}}}'),
+        ("Location.Country", "FIELD_UNKNOWN",
+         'not an endpoint field: in JSON a dotted name is nested, {"Location": {"Country": ...}}')]
     assert check_json_object({"Location": "Seattle", "Demographic": [1]}) == [
         ("Location", "FIELD_TYPE", "expected an object, got a string ('Seattle')"),
         ("Demographic", "FIELD_TYPE", "expected an object, got an array")]

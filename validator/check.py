@@ -151,7 +151,7 @@ def _unknown_message(name: str, what: str) -> str:
     if not name:
         return f"an empty name is not {what}"
     hint = suggest_field(name)
-    if hint is None:
+    if hint is None or hint == name:
         return f"not {what}"
     if hint.lower() == name.lower():
         return f"not {what}; names are case-sensitive: did you mean {_quote(hint)}?"
@@ -227,7 +227,14 @@ def _walk_json(schema: Schema, obj: dict[str, Any], path: str, members: tuple[st
     for key, value in obj.items():
         dotted = f"{path}.{key}" if path else key
         if key not in members:
-            out.append((dotted, schema.unknown_code, _unknown_message(dotted, "an endpoint field")))
+            if "." in key and schema.is_supported(dotted):
+                found = schema.map_for(dotted)
+                parts = [*found[0].prefix.split("."), found[1]] if found else dotted.split(".")
+                nest = "".join(f'{{"{part}": ' for part in parts) + "..." + "}" * len(parts)
+                text = f"not an endpoint field: in JSON a dotted name is nested, {nest}"
+            else:
+                text = _unknown_message(dotted, "an endpoint field")
+            out.append((dotted, schema.unknown_code, text))
             continue
         if value is None:
             continue
