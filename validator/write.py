@@ -22,7 +22,7 @@ import orjson
 
 from validator.engine import PieceOutcome, _atomic_output, run
 from validator.errors import Interrupted, UsageError
-from validator.model import Piece, PieceResult
+from validator.model import PieceResult
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
 from validator.report import Report
 from validator.settings import AwsSettings
@@ -169,6 +169,7 @@ def _copy(
         pos = end
         if chunk and not chunk.endswith(b"\n"):
             out.write(b"\n")  # the file's last record had no newline: the next one needs one
+    return pos
 
 
 @dataclass
@@ -201,8 +202,11 @@ class _Splitter:
         settings: AwsSettings | None,
         s3_client: Any,
         strict: bool = False,
+        file_limit: int | None = None,
     ) -> None:
         self.strict = strict
+        self.file_limit = min(file_limit or max_job_size, max_job_size)
+        self.out_count = 0
         self.dest = dest
         self.fmt = fmt
         self.max_job = max_job_size
@@ -254,83 +258,126 @@ class _Splitter:
         return self.reject_writers[header]
 
     def piece(self, outcome: PieceOutcome, plan: FilePlan) -> None:
-        res = outcome.result
-        spans = res.spans
-        piece: Piece = res.piece
-        f = piece.file
+        """Write one checked piece: its records, cut into files of at most the target size."""
+        spans = outcome.result.spans
+        f = outcome.result.piece.file
         if spans is None or not len(spans.starts):
             return
         header = self.header_bytes(f, plan)
-        rec = np.arange(len(spans.starts))
-        failed = np.zeros(len(rec), bool)
+        n = len(spans.starts)
+        failed = np.zeros(n, bool)
         if len(outcome.failed_records):
-            failed[outcome.failed_records[outcome.failed_records < len(rec)]] = True
-        file_failed = any(p.severity == "error" for p in plan.problems)
-        if file_failed:
-            failed[:] = True
-        keep = ~failed if self.valid_only else np.ones(len(rec), bool)
-        to_rejects = ~keep
-        body = int((spans.ends[keep] - spans.starts[keep]).sum())
-        job = self._job_for(body + len(header) + 1)
-        stem = Path(f.key or f.path or "stdin").stem
-        ext = ".csv" if self.fmt == "CSV" else ".json"
-        name = f"{job}/part-{outcome.index + 1:05d}-{stem}{ext}"
-        with self.dest.open(name) as out:
-            if header:
-                out.write(header)
-            outs = {False: out}
-            if to_rejects.any():
-                outs[True], rname = self._reject_writer(header)
-            start = int(spans.starts[0])
-            with open_binary(f, start, settings=self.settings, s3_client=self.s3_client) as stream:
-                _copy(stream, start, _runs(spans.starts, spans.ends, to_rejects), outs)
-        if to_rejects.any():
-            if self.reasons is None:
-                assert self.rejects is not None and self.rejects_name is not None
-                self.reasons = self.rejects.open(self.rejects_name + ".reasons.jsonl")
-                self.reasons.__enter__()
-            file_codes = sorted({p.code for p in plan.problems if p.severity == "error"})
-            for r in np.flatnonzero(to_rejects).tolist():
-                group = outcome.problems_by_record.get(r, [])
-                self.reject_lines[rname] += 1
-                self.reasons.write(
-                    orjson.dumps(
-                        {
-                            "rejects": rname,
-                            "rejects_record": self.reject_lines[rname] - (1 if header else 0),
-                            "source": f.display,
-                            "line": int(spans.lines[r]) + outcome.line_base,
-                            "codes": sorted(
-                                {
-                                    p.code
-                                    for p in group
-                                    if p.severity == "error"
-                                    or (self.strict and p.severity == "warning")
-                                }
-                            )
-                            or file_codes,
-                        }
-                    )
-                    + b"\n"
+            failed[outcome.failed_records[outcome.failed_records < n]] = True
+        if any(p.severity == "error" for p in plan.problems):
+            failed[:] = True  # a file that fails as a whole goes to the rejects whole
+        to_rejects = failed if self.valid_only else np.zeros(n, bool)
+        # Cut where the kept bytes would pass the target (a piece re-read whole after a broken
+        # quote can be much larger than one piece): every output fits in a job.
+        kept = np.cumsum(np.where(to_rejects, 0, spans.ends - spans.starts + 1))
+        limit = max(self.file_limit - len(header), 1)
+        groups = []
+        lo = 0
+        while lo < n:
+            base = int(kept[lo - 1]) if lo else 0
+            hi = max(int(np.searchsorted(kept, base + limit, side="right")), lo + 1)
+            groups.append((lo, min(hi, n)))
+            lo = min(hi, n)
+        start = int(spans.starts[0])
+        with open_binary(f, start, settings=self.settings, s3_client=self.s3_client) as stream:
+            pos = start
+            for lo, hi in groups:
+                pos = self._write_group(stream, pos, outcome, plan, header, lo, hi, to_rejects)
+
+    def _write_group(
+        self,
+        stream: IO[bytes],
+        pos: int,
+        outcome: PieceOutcome,
+        plan: FilePlan,
+        header: bytes,
+        lo: int,
+        hi: int,
+        to_rejects: np.ndarray,
+    ) -> int:
+        spans = outcome.result.spans
+        assert spans is not None
+        f = outcome.result.piece.file
+        sel = slice(lo, hi)
+        rejects_here = to_rejects[sel]
+        keep = ~rejects_here
+        runs = _runs(spans.starts[sel], spans.ends[sel], rejects_here)
+        outs: dict[bool, _Writer] = {}
+        rname = ""
+        if rejects_here.any():
+            outs[True], rname = self._reject_writer(header)
+        if keep.any():
+            body = int((spans.ends[sel][keep] - spans.starts[sel][keep]).sum())
+            job = self._job_for(body + len(header) + 1)
+            self.out_count += 1
+            stem = Path(f.key or f.path or "stdin").stem
+            ext = ".csv" if self.fmt == "CSV" else ".json"
+            name = f"{job}/part-{self.out_count:05d}-{stem}{ext}"
+            with self.dest.open(name) as out:
+                if header:
+                    out.write(header)
+                outs[False] = out
+                pos = _copy(stream, pos, runs, outs)
+            lines = spans.lines[sel][keep] + outcome.line_base
+            records = int(keep.sum())
+            self.pieces.append(
+                {
+                    "Path": name,
+                    "Job": job,
+                    "Source": f.display,
+                    "FirstLine": int(lines[0]),
+                    "LastLine": int(lines[-1]),
+                    "Records": records,
+                    "Bytes": out.size,
+                    "Sha256": out.sha.hexdigest(),
+                }
+            )
+            self.jobs[-1]["Bytes"] += out.size
+            self.jobs[-1]["Records"] += records
+            self.jobs[-1]["Pieces"].append(name)
+        else:
+            pos = _copy(stream, pos, runs, outs)
+        if rejects_here.any():
+            self._reasons(outcome, plan, header, rname, lo + np.flatnonzero(rejects_here))
+        return pos
+
+    def _reasons(
+        self, outcome: PieceOutcome, plan: FilePlan, header: bytes, rname: str, rows: np.ndarray
+    ) -> None:
+        spans = outcome.result.spans
+        assert spans is not None
+        if self.reasons is None:
+            assert self.rejects is not None and self.rejects_name is not None
+            self.reasons = self.rejects.open(self.rejects_name + ".reasons.jsonl")
+            self.reasons.__enter__()
+        file_codes = sorted({p.code for p in plan.problems if p.severity == "error"})
+        for r in rows.tolist():
+            group = outcome.problems_by_record.get(r, [])
+            codes = sorted(
+                {
+                    p.code
+                    for p in group
+                    if p.severity == "error" or (self.strict and p.severity == "warning")
+                }
+            )
+            self.reject_lines[rname] += 1
+            self.reasons.write(
+                orjson.dumps(
+                    {
+                        "rejects": rname,
+                        "rejects_record": self.reject_lines[rname] - (1 if header else 0),
+                        "source": outcome.result.piece.file.display,
+                        "line": int(spans.lines[r]) + outcome.line_base,
+                        "codes": codes or file_codes,
+                    }
                 )
-            self.rejected += int(to_rejects.sum())
-        records = int(keep.sum())
-        first = int(spans.lines[0]) + outcome.line_base
-        last = int(spans.lines[-1]) + outcome.line_base
-        entry = {
-            "Path": name,
-            "Job": job,
-            "Source": f.display,
-            "FirstLine": first,
-            "LastLine": last,
-            "Records": records,
-            "Bytes": out.size,
-            "Sha256": out.sha.hexdigest(),
-        }
-        self.pieces.append(entry)
-        self.jobs[-1]["Bytes"] += out.size
-        self.jobs[-1]["Records"] += records
-        self.jobs[-1]["Pieces"].append(name)
+                + b"\n"
+            )
+        self.rejected += len(rows)
 
     def close_rejects(self) -> list[dict[str, Any]]:
         out = []
@@ -421,6 +468,9 @@ def split(
         if rejects_dest.exists(rejects_name) and not overwrite:
             raise UsageError(f"{rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    # An output file may run a quarter past the piece size (pieces are cut at records), never
+    # past a job.
+    target = max_job if size is None else min(max_job, size + size // 4)
     splitter = _Splitter(
         dest,
         listing.format,
@@ -431,6 +481,7 @@ def split(
         settings,
         s3_client,
         strict,
+        target,
     )
     definition = {"S3Url": sources[0] if len(sources) == 1 else sources, "Format": listing.format}
     try:
