@@ -37,7 +37,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> object:
     # split and create_import_job live in later stages; import them only when asked for.
     if name == "split":
         from validator.write import split

@@ -21,11 +21,13 @@ from validator.report import compile_query, render
 from validator.settings import AwsSettings
 
 try:  # typer 0.2x carries its own copy of click; catch its exceptions as well as click's.
-    from typer._click import exceptions as _typer_click
-except ImportError:  # pragma: no cover - older typer uses click itself
-    _typer_click = click.exceptions
+    from typer._click import exceptions as _typer_click_exceptions
 
-ClickUsage = (click.exceptions.UsageError, _typer_click.UsageError)
+    _TyperUsage: type[Exception] = _typer_click_exceptions.UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _TyperUsage = click.exceptions.UsageError
+
+ClickUsage = (click.exceptions.UsageError, _TyperUsage)
 ClickExit = (click.exceptions.Exit, typer.Exit)
 ClickAbort = (click.exceptions.Abort, typer.Abort)
 
@@ -237,7 +239,8 @@ def run(argv: list[str] | None = None) -> int:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except ClickUsage as exc:
-        _error(exc.format_message(), exc.ctx.command_path if exc.ctx else None)
+        ctx = getattr(exc, "ctx", None)
+        _error(getattr(exc, "format_message", exc.__str__)(), ctx.command_path if ctx else None)
         return UsageError.exit_code
     except ClickExit as exc:
         return int(exc.exit_code)

@@ -323,13 +323,14 @@ class Folder:
             else:
                 warned += 1
         self.report.total_processed += res.records
-        has_lines = res.first_line is not None and res.last_line is not None
+        first = None if res.first_line is None else res.first_line + line_base
+        last = None if res.last_line is None else res.last_line + line_base
         self.report.pieces.append(
             {
                 "Index": index,
                 "Source": source,
-                "FirstLine": res.first_line + line_base if has_lines else None,
-                "LastLine": res.last_line + line_base if has_lines else None,
+                "FirstLine": first,
+                "LastLine": last,
                 "ByteRange": [
                     res.piece.start if res.piece.start else res.piece.header_end,
                     res.piece.start + res.bytes_read

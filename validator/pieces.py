@@ -178,7 +178,7 @@ def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None
 def _json_boundaries(
     f: SourceFile, targets: list[int], settings: AwsSettings | None, s3_client: Any
 ) -> list[int]:
-    out = []
+    out: list[int] = []
     for target in targets:
         with open_binary(f, target - 1, settings=settings, s3_client=s3_client) as stream:
             pos = target - 1

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 from validator.model import PieceResult
 
@@ -13,7 +14,7 @@ from validator.model import PieceResult
 class Progress:
     """Shown only on a TTY, and only once a run has taken more than a second."""
 
-    def __init__(self, stream=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self.bytes = 0

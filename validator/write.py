@@ -148,7 +148,7 @@ def _runs(starts: np.ndarray, ends: np.ndarray, label: np.ndarray) -> list[tuple
 
 def _copy(
     stream: IO[bytes], pos: int, runs: list[tuple[int, int, bool]], outs: dict[bool, _Writer]
-) -> None:
+) -> int:
     """Copy byte ranges (ascending) from ``stream``, which is at ``pos``, to ``outs[label]``."""
     for start, end, label in runs:
         skip = start - pos
