@@ -682,3 +682,13 @@ def test_dictionary_view_and_many_chunk_columns_are_read_as_strings() -> None:
                                  ("ATTRIBUTE_NAME_CHARS", "Attributes.a:b"),
                                  ("CHANNEL_TYPE", "ChannelType")]
         assert found["ATTRIBUTE_NAME_CHARS", "Attributes.a:b"].rows.tolist() == [0, 2]
+
+
+def test_numbers_parse_around_bad_text() -> None:
+    from validator.check import _parse_numbers
+
+    pattern = load_schema().number_text_pattern
+    text = pa.array(["1.5"] * 10 + ["x"] + ["2"] * 10 + [None, "", "3e2"])
+    values = _parse_numbers(text, pattern)
+    expected = [1.5] * 10 + [math.nan] + [2.0] * 10 + [math.nan, math.nan, 300.0]
+    assert np.array_equal(values, np.array(expected), equal_nan=True)
