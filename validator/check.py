@@ -416,11 +416,6 @@ def _valid_np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return _np(pc.is_valid(col), False)
 
 
-def _present(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Non-null and non-empty."""
-    return _np(pc.greater(pc.binary_length(col), 0), False)
-
-
 def _messages(values: list[Any], make: Callable[[Any], str]) -> list[str]:
     """One message per value, each distinct value's built once (a bad file repeats itself)."""
     memo: dict[Any, str] = {}
