@@ -248,7 +248,8 @@ def test_every_piece_count_and_worker_count_gives_the_same_report(tmp_path):
         r = validator.preflight(
             str(src), format="CSV", pieces=pieces, workers=workers, failures_out=out
         )
-        assert r.total_pieces == pieces
+        # A piece whose end falls inside a quoted line break is merged with the next one.
+        assert pieces // 2 < r.total_pieces <= pieces
         assert _signature(r) == _signature(base)
         # --failures-out is the same but for the piece numbers.
         strip = [

@@ -79,6 +79,7 @@ class PieceResult:
     problems: list[Problem] = field(default_factory=list)
     file_problems: list[Problem] = field(default_factory=list)
     quote_trouble: bool = False  # CSV quoting broken: the engine re-reads the file in one piece
+    quotes: int = 0  # CSV: double quotes in the piece, to check that its end is a record end
     user_keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     user_records: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     user_push: np.ndarray = field(default_factory=lambda: np.empty(0, np.bool_))

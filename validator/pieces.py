@@ -1,7 +1,10 @@
 """Stage 2, the pieces: cut every file into record-aligned byte ranges of roughly equal size.
 
-NDJSON pieces start after a newline. CSV pieces never cut a quoted value: one pass counts the
-quotes, and a piece ends at a newline only after an even number of quotes since the data began.
+A piece ends at the first newline after its share of the bytes. For NDJSON that is a record
+end. For CSV it is one when an even number of quotes came before it; the workers count the
+quotes they read and the engine checks each end in source order, reading the rest of a file
+in one piece from the first end that is not (a quoted line break or a broken quote across it).
+So no quoted value is ever cut, and no extra pass over the data is needed to find out.
 Each file's head is read here once: compressed content, a byte order mark, the CSV header.
 """
 
@@ -12,8 +15,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from validator import check
 from validator.errors import UsageError
@@ -175,7 +176,7 @@ def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None
     return [max(1, math.ceil(s / size)) for s in sizes]
 
 
-def _json_boundaries(
+def _newline_boundaries(
     f: SourceFile, targets: list[int], settings: AwsSettings | None, s3_client: Any
 ) -> list[int]:
     out: list[int] = []
@@ -195,42 +196,6 @@ def _json_boundaries(
         if pos > 0 and (not out or pos > out[-1]) and pos < f.size:
             out.append(pos)
     return out
-
-
-def _csv_boundaries(
-    f: SourceFile, data_start: int, targets: list[int], settings: AwsSettings | None, s3_client: Any
-) -> list[int] | None:
-    """Piece ends at even quote parity, or None when the quoting makes that unsafe."""
-    out: list[int] = []
-    pending = list(targets)
-    quotes_before = 0
-    offset = data_start
-    with open_binary(f, data_start, settings=settings, s3_client=s3_client) as stream:
-        while pending:
-            chunk = stream.read(SCAN_BLOCK)
-            if not chunk:
-                break
-            arr = np.frombuffer(chunk, np.uint8)
-            end = offset + len(chunk)
-            if pending[0] < end:
-                nl = np.flatnonzero(arr == 10)
-                q = np.flatnonzero(arr == 34)
-                even = nl[((quotes_before + np.searchsorted(q, nl)) & 1) == 0] + offset + 1
-                while pending and pending[0] < end:
-                    target = pending[0]
-                    i = np.searchsorted(even, target)
-                    if i == len(even):
-                        break  # look in the next chunk
-                    if even[i] - target > BOUNDARY_REACH:
-                        return None
-                    if not out or even[i] > out[-1]:
-                        out.append(int(even[i]))
-                    pending.pop(0)
-            if pending and end - pending[0] > BOUNDARY_REACH:
-                return None
-            quotes_before += int(chunk.count(b'"'))
-            offset = end
-    return [b for b in out if b < f.size]
 
 
 def plan_pieces(
@@ -258,10 +223,7 @@ def plan_pieces(
         if n > 1:
             span = f.size - plan.data_start
             targets = [plan.data_start + span * k // n for k in range(1, n)]
-            if listing.format == "JSON":
-                bounds = _json_boundaries(f, targets, settings, s3_client)
-            else:
-                bounds = _csv_boundaries(f, plan.data_start, targets, settings, s3_client)
+            bounds = _newline_boundaries(f, targets, settings, s3_client)
         edges = [0, *(bounds or []), -1]
         header = tuple(plan.header) if plan.header is not None else None
         for start, end in itertools.pairwise(edges):

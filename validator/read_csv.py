@@ -376,6 +376,7 @@ class CsvReader:
         self.record = 0
         self.bound = bound
         self.quote_trouble = False
+        self.quotes = 0
         self.batches: list[Batch] = []
         self.keep_spans = keep_spans
         self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -501,6 +502,7 @@ class CsvReader:
         self.record += nrec
         self.line += s.lines_consumed
         self.offset += s.consumed
+        self.quotes += buf.count(b'"', 0, s.consumed)
         return s.consumed
 
     @staticmethod

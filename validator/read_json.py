@@ -82,6 +82,7 @@ class JsonReader:
         self.keep_spans = keep_spans
         self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.quote_trouble = False
+        self.quotes = 0
 
     def consume(self, buf: bytes, final: bool) -> int:
         arr = np.frombuffer(buf, dtype=np.uint8)
