@@ -16,6 +16,7 @@ from typing import IO
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from validator import check, schema
@@ -44,9 +45,33 @@ def _parse(data: bytes) -> pa.Table:
 
 
 def flatten(table: pa.Table) -> pa.Table:
-    """Nested objects become dotted columns: ``Location.Latitude``, ``Attributes.plan``."""
-    while any(pa.types.is_struct(f.type) for f in table.schema):
-        table = table.flatten()
+    """The schema's nested objects become dotted columns: ``Location.Latitude``,
+    ``Attributes.plan``, ``User.UserAttributes.plan``. Other objects stay nested, so that an
+    object where a string belongs is a type error, not a field named ``x.y``."""
+    rules = schema.load()
+    nested = set(rules.containers) | set(rules.maps)
+    while any(pa.types.is_struct(f.type) and f.name in nested for f in table.schema):
+        names: list[str] = []
+        columns: list[pa.ChunkedArray] = []
+        for f, col in zip(table.schema, table.columns, strict=True):
+            if pa.types.is_struct(f.type) and f.name in nested:
+                for i, child in enumerate(f.type):
+                    names.append(f"{f.name}.{child.name}")
+                    columns.append(
+                        pa.chunked_array(
+                            [
+                                chunk.field(i)
+                                if chunk.null_count == 0
+                                else pc.struct_field(chunk, [i])
+                                for chunk in col.chunks
+                            ],
+                            type=child.type,
+                        )
+                    )
+            else:
+                names.append(f.name)
+                columns.append(col)
+        table = pa.Table.from_arrays(columns, names=names)
     return table
 
 
@@ -93,10 +118,15 @@ class JsonReader:
         line_start[:1] = 0
         line_start[1:] = ends_at[:-1] + 1
         line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
-        # A line is blank when it holds only white space.
-        solid = np.flatnonzero((arr != NL) & (arr != 32) & (arr != 13) & (arr != 9))
-        per_line = np.bincount(np.searchsorted(ends_at, solid), minlength=n)[:n]
-        rec_line = np.flatnonzero(per_line > 0)
+        # A line is blank when it holds only white space: look only at lines whose first byte
+        # is white space (or that are empty), which are rare.
+        length = line_end - line_start
+        first = arr[np.minimum(line_start, max(len(buf) - 1, 0))] if n else arr[:0]
+        maybe = (length <= 1) | (first == 32) | (first == 9) | (first == 13)
+        solid = np.ones(n, bool)
+        for i in np.flatnonzero(maybe).tolist():
+            solid[i] = bool(buf[line_start[i] : line_end[i]].strip())
+        rec_line = np.flatnonzero(solid)
         nrec = len(rec_line)
         starts = line_start[rec_line]
         ends = line_end[rec_line]
@@ -105,34 +135,7 @@ class JsonReader:
 
         problems: list[Problem] = []
         good = np.ones(nrec, bool)
-        tables: list[pa.Table] = []
-        lo = 0  # parse records [lo, nrec) of this block
-        while lo < nrec:
-            data = buf[starts[lo] : ends[nrec - 1]]
-            try:
-                parsed = _parse(data)
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                error = str(exc)
-            else:
-                if parsed.num_rows == nrec - lo:
-                    tables.append(parsed)
-                    break
-                error = ""  # two objects on one line, or the like: no row to trust
-            match = _ROW.search(error)
-            bad = lo + int(match.group(1)) if match else -1
-            found = _line_problems(buf[starts[bad] : ends[bad]]) if 0 <= bad < nrec else []
-            if not found:  # pyarrow's row is no help: check every line of the rest
-                tables.extend(
-                    self._line_by_line(buf, starts, ends, records, lines, good, problems, lo, nrec)
-                )
-                break
-            if bad > lo:
-                tables.append(_parse(buf[starts[lo] : ends[bad - 1]]))
-            good[bad] = False
-            problems.extend(
-                Problem(int(records[bad]), int(lines[bad]), f, c, m) for f, c, m in found
-            )
-            lo = bad + 1
+        tables = self._parse_records(buf, starts, ends, records, lines, good, problems, 0, nrec)
         if tables:
             table = (
                 tables[0]
@@ -158,6 +161,82 @@ class JsonReader:
         self.line += len(newlines)
         self.offset += len(buf)
         return len(buf)
+
+    RETRY_CHUNK = 128
+
+    def _parse_records(
+        self,
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        records: np.ndarray,
+        lines: np.ndarray,
+        good: np.ndarray,
+        problems: list[Problem],
+        lo: int,
+        hi: int,
+    ) -> list[pa.Table]:
+        """Parse records [lo, hi) in one call; if pyarrow stops, go on in small chunks, each
+        parsed up to its bad line, the bad line checked alone, then the rest of the chunk."""
+        try:
+            whole = _parse(buf[starts[lo] : ends[hi - 1]]) if hi > lo else None
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            whole = None
+        else:
+            if whole is None or whole.num_rows == hi - lo:
+                return [whole] if whole is not None else []
+        tables: list[pa.Table] = []
+        for chunk_lo in range(lo, hi, self.RETRY_CHUNK):
+            chunk_hi = min(hi, chunk_lo + self.RETRY_CHUNK)
+            tables += self._parse_chunk(
+                buf, starts, ends, records, lines, good, problems, chunk_lo, chunk_hi
+            )
+        return tables
+
+    def _parse_chunk(
+        self,
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        records: np.ndarray,
+        lines: np.ndarray,
+        good: np.ndarray,
+        problems: list[Problem],
+        lo: int,
+        hi: int,
+    ) -> list[pa.Table]:
+        tables: list[pa.Table] = []
+        while lo < hi:
+            try:
+                parsed = _parse(buf[starts[lo] : ends[hi - 1]])
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                error = str(exc)
+            else:
+                if parsed.num_rows == hi - lo:
+                    tables.append(parsed)
+                    break
+                error = ""  # two objects on one line, or the like: no row to trust
+            match = _ROW.search(error)
+            bad = lo + int(match.group(1)) if match else -1
+            found = _line_problems(buf[starts[bad] : ends[bad]]) if lo <= bad < hi else []
+            if not found:  # pyarrow's row is no help: check every line of the rest
+                tables += self._line_by_line(
+                    buf, starts, ends, records, lines, good, problems, lo, hi
+                )
+                break
+            if bad > lo:
+                try:
+                    tables.append(_parse(buf[starts[lo] : ends[bad - 1]]))
+                except pa.ArrowInvalid:
+                    tables += self._line_by_line(
+                        buf, starts, ends, records, lines, good, problems, lo, bad
+                    )
+            good[bad] = False
+            problems.extend(
+                Problem(int(records[bad]), int(lines[bad]), f, c, m) for f, c, m in found
+            )
+            lo = bad + 1
+        return tables
 
     @staticmethod
     def _line_by_line(
