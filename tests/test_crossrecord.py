@@ -47,7 +47,10 @@ def test_key_counts_match_a_dictionary_over_many_pieces():
         for key in keys.tolist():
             reference[key] = reference.get(key, 0) + 1
             want.append(reference[key])
-        assert counts.ordinals(keys).tolist() == want
-        counts.add(keys)
+        if len(want) % 2:
+            assert counts.ordinals(keys).tolist() == want  # looking does not count
+            counts.add(keys)
+        else:
+            assert counts.count(keys).tolist() == want
     assert len(counts) == len(reference)
     assert len(counts.runs) <= 12  # merged as it grows, not one run per piece

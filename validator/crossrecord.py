@@ -136,38 +136,55 @@ class KeyCounts:
     def __len__(self) -> int:
         return sum(len(k) for k, _ in self.runs)
 
-    def seen(self, keys: np.ndarray) -> np.ndarray:
-        """For each key, how many times it was seen before this call."""
-        before = np.zeros(len(keys), np.int64)
+    def _seen_sorted(self, sorted_keys: np.ndarray) -> np.ndarray:
+        """For keys in ascending order, how many times each was seen before (sorted queries
+        walk each run nearly in order, instead of a cache miss per binary-search step)."""
+        before = np.zeros(len(sorted_keys), np.int64)
         for run_keys, run_counts in self.runs:
-            pos = np.searchsorted(run_keys, keys)
+            pos = np.searchsorted(run_keys, sorted_keys)
             pos_c = np.minimum(pos, len(run_keys) - 1)
-            hit = run_keys[pos_c] == keys
-            before[hit] += run_counts[pos_c[hit]]
+            hit = run_keys[pos_c] == sorted_keys
+            if hit.any():
+                before[hit] += run_counts[pos_c[hit]]
         return before
 
-    def ordinals(self, keys: np.ndarray) -> np.ndarray:
-        """For keys in source order: 1 for a key's first sighting in the job, 2 for its second..."""
+    def count(self, keys: np.ndarray) -> np.ndarray:
+        """Count the keys of one piece, in source order; return each one's ordinal in the job:
+        1 for a key's first sighting, 2 for its second..."""
         if not len(keys):
             return np.empty(0, np.int64)
-        before = self.seen(keys)
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
-        repeats = sorted_keys[1:] == sorted_keys[:-1]
-        if not repeats.any():
-            return before + 1
-        # Rank of each key among equal keys of this piece, in source order.
-        group_start = np.concatenate(([True], ~repeats))
+        group_start = np.empty(len(keys), bool)
+        group_start[0] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=group_start[1:])
+        before_sorted = self._seen_sorted(sorted_keys)
         idx = np.arange(len(keys))
-        first_of_group = np.maximum.accumulate(np.where(group_start, idx, 0))
-        rank = np.empty(len(keys), np.int64)
-        rank[order] = idx - first_of_group
-        return before + rank + 1
+        if group_start.all():
+            rank_sorted = np.zeros(len(keys), np.int64)
+        else:
+            # Rank among equal keys of this piece, in source order (the sort is stable).
+            rank_sorted = idx - np.maximum.accumulate(np.where(group_start, idx, 0))
+        ordinals = np.empty(len(keys), np.int64)
+        ordinals[order] = before_sorted + rank_sorted + 1
+        starts = np.flatnonzero(group_start)
+        self._add_run(sorted_keys[starts], np.diff(np.append(starts, len(keys))))
+        return ordinals
+
+    def ordinals(self, keys: np.ndarray) -> np.ndarray:
+        """The ordinals ``count`` would give, without counting the keys."""
+        saved = list(self.runs)
+        try:
+            return self.count(keys)
+        finally:
+            self.runs = saved
 
     def add(self, keys: np.ndarray) -> None:
-        if not len(keys):
-            return
-        uniq, cnt = np.unique(keys, return_counts=True)
+        if len(keys):
+            uniq, cnt = np.unique(keys, return_counts=True)
+            self._add_run(uniq, cnt)
+
+    def _add_run(self, uniq: np.ndarray, cnt: np.ndarray) -> None:
         self.runs.append((uniq, cnt.astype(np.int64)))
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (k2, c2), (k1, c1) = self.runs.pop(), self.runs.pop()

@@ -48,13 +48,13 @@ class PieceTask:
 
 
 def _custom_names(table: pa.Table) -> set[str]:
+    """Custom attribute and metric names that hold a value in some row of the table."""
     names = set()
     for name in table.column_names:
         if name.startswith(("Attributes.", "User.UserAttributes.", "Metrics.")):
             col = table.column(name)
             if pa.types.is_list(col.type):
-                flat = pc.list_flatten(col)
-                present = len(flat) - flat.null_count > 0
+                present = any(len(c.values) - c.values.null_count > 0 for c in col.chunks)
             else:
                 present = col.null_count < len(col)
             if present:
@@ -268,8 +268,7 @@ class Folder:
 
     def _cross(self, res: PieceResult) -> list[Problem]:
         out = []
-        ordinal = self.users.ordinals(res.user_keys)
-        self.users.add(res.user_keys)
+        ordinal = self.users.count(res.user_keys)
         for i in np.flatnonzero(ordinal > self.per_user):
             push = bool(res.user_push[i])
             n = int(ordinal[i])
@@ -289,8 +288,7 @@ class Folder:
                     "warning" if push else "error",
                 )
             )
-        ordinal = self.ids.ordinals(res.id_keys)
-        self.ids.add(res.id_keys)
+        ordinal = self.ids.count(res.id_keys)
         for i in np.flatnonzero(ordinal > 1):
             out.append(
                 Problem(

@@ -89,6 +89,7 @@ class Scan:
     rec_tabs: np.ndarray  # tabs inside the record
     line_start: np.ndarray  # byte offset where each line starts
     line_end: np.ndarray  # byte offset just past each line (after its newline)
+    quotes: int = 0  # double quotes in the consumed bytes
 
 
 def _legit_multiline(text: bytes, width: int) -> bool:
@@ -141,19 +142,19 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
     )
     has_quotes = buf.find(b'"') >= 0
     quotes = np.flatnonzero(arr == QUOTE) if has_quotes else np.empty(0, np.int64)
-    if not has_quotes or not (np.bincount(np.searchsorted(ends_at, quotes), minlength=n) & 1).any():
+    line_of = np.searchsorted(ends_at, quotes)  # the line of each quote
+    if not has_quotes or not (np.bincount(line_of, minlength=n) & 1).any():
         rec = np.flatnonzero(~blank)
         kind = np.zeros(len(rec), np.int8)
         tabs = np.zeros(len(rec), np.int64)
         if len(quotes):
-            line_of = np.searchsorted(ends_at, quotes)
-            rec_of_line = np.full(n, -1, np.int64)
-            rec_of_line[rec] = np.arange(len(rec))
-            inside = (
-                (np.arange(len(quotes)) - np.searchsorted(quotes, line_start)[line_of]) & 1
-            ) == 1
+            # Quotes before each quote on its own line: its index less that of the line's first.
+            first_on_line = np.searchsorted(line_of, line_of)
+            inside = ((np.arange(len(quotes)) - first_on_line) & 1) == 1
             stray = _stray(arr, quotes, inside, line_start[line_of], len(buf))
             if stray.any():
+                rec_of_line = np.full(n, -1, np.int64)
+                rec_of_line[rec] = np.arange(len(rec))
                 kind[np.unique(rec_of_line[line_of[stray]])] = QUOTE_BAD
         if buf.find(b"\t") >= 0:
             t_line = np.searchsorted(ends_at, np.flatnonzero(arr == TAB))
@@ -161,7 +162,9 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
             rec_of_line[rec] = np.arange(len(rec))
             t_rec = rec_of_line[t_line]
             tabs = np.bincount(t_rec[t_rec >= 0], minlength=len(rec))
-        return Scan(len(buf), len(newlines), rec, rec, kind, None, tabs, line_start, line_end)
+        return Scan(
+            len(buf), len(newlines), rec, rec, kind, None, tabs, line_start, line_end, len(quotes)
+        )
     q_before_end = np.searchsorted(quotes, ends_at)
     q_before_start = np.searchsorted(quotes, line_start)
 
@@ -273,6 +276,7 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
         rec_tabs,
         line_start,
         line_end,
+        int(np.searchsorted(quotes, consumed)),
     )
 
 
@@ -502,7 +506,7 @@ class CsvReader:
         self.record += nrec
         self.line += s.lines_consumed
         self.offset += s.consumed
-        self.quotes += buf.count(b'"', 0, s.consumed)
+        self.quotes += s.quotes
         return s.consumed
 
     @staticmethod
