@@ -279,3 +279,38 @@ def test_failures_out_holds_every_problem(tmp_path):
         "message": lines[0]["message"],
     }
     assert [x["line"] for x in lines] == list(range(2, 152))
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "JSON"])
+def test_a_line_too_long_to_be_an_endpoint_is_skipped_not_held(tmp_path, monkeypatch, fmt):
+    import validator.blocks as blocks
+
+    monkeypatch.setattr(blocks, "MAX_LINE", 5000)
+    monkeypatch.setattr(blocks, "BLOCK_SIZE", 1024)
+    if fmt == "CSV":
+        good = [b"1,SMS,+12065550100,u1\n", b"2,SMS,+12065550102,u2\n"]
+        head = HEADER.encode()
+    else:
+        good = [
+            b'{"ChannelType":"SMS","Address":"+12065550100"}\n',
+            b'{"ChannelType":"SMS","Address":"+12065550102"}\n',
+        ]
+        head = b""
+    data = head + good[0] + b"x" * 20_000 + b"\n" + good[1]
+    src = write(tmp_path / f"long.{fmt.lower()}", data)
+    d = validator.preflight(str(src), format=fmt).to_dict()
+    line = 3 if fmt == "CSV" else 2
+    assert d["TotalProcessed"] == 3
+    assert d["TotalFailures"] == 1
+    assert d["Failures"][0].startswith(f"{src}:{line}: a line of 20,001 bytes")
+    assert d["Failures"][0].endswith("[ENDPOINT_TOO_LARGE]")
+    # split keeps the line, whole, in the rejects.
+    result = validator.split(
+        str(src),
+        to=str(tmp_path / "out"),
+        format=fmt,
+        valid_only=True,
+        rejects=str(tmp_path / f"rejects.{fmt.lower()}"),
+    )
+    assert result.manifest["Totals"]["RejectedRecords"] == 1
+    assert (tmp_path / f"rejects.{fmt.lower()}").read_bytes() == head + b"x" * 20_000 + b"\n"

@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 BLOCK_SIZE = 8 << 20
-MAX_LINE = 32 << 20  # a line this long without a newline is not an endpoint: it is cut off
+MAX_LINE = 32 << 20  # a line this long without a newline is not an endpoint: it is skipped
 
 
 def line_blocks(
     stream: IO[bytes],
     length: int,
     consume: Callable[[bytes, bool], int],
+    overlong: Callable[[int, int, bool], None] | None = None,
     block_size: int | None = None,
 ) -> Iterator[None]:
     """Feed ``consume(buf, final)`` buffers that end at a newline (or at the end of the piece).
@@ -40,9 +41,29 @@ def line_blocks(
         cut = buf.rfind(b"\n") + 1
         if cut == 0:
             carry = buf
-            if len(carry) > MAX_LINE:
-                consume(carry, True)  # the reader reports the overlong line and moves on
+            if len(carry) > MAX_LINE and overlong is not None:
+                # No endpoint is this long: stream past the line to its newline, counting it,
+                # and let the reader report it, instead of holding it in memory.
+                skipped, quotes = len(carry), carry.count(b'"')
                 carry = b""
+                while True:
+                    want = block_size if remaining < 0 else min(block_size, remaining)
+                    chunk = stream.read(want) if want else b""
+                    if remaining >= 0:
+                        remaining -= len(chunk)
+                    nl = chunk.find(b"\n")
+                    if nl >= 0:
+                        skipped += nl + 1
+                        quotes += chunk.count(b'"', 0, nl + 1)
+                        overlong(skipped, quotes, True)
+                        carry = chunk[nl + 1 :]
+                        break
+                    skipped += len(chunk)
+                    quotes += chunk.count(b'"')
+                    if not chunk or remaining == 0:
+                        overlong(skipped, quotes, False)
+                        return
+                yield None
             continue
         used = consume(buf[:cut] if cut < len(buf) else buf, False)
         carry = buf[used:]

@@ -285,7 +285,7 @@ class Folder:
                         if push
                         else " and rejects this one"
                     ),
-                    "warning" if push else "error",
+                    self.severity("USER_ENDPOINTS", push=push),
                 )
             )
         ordinal = self.ids.count(res.id_keys)

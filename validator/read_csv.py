@@ -385,6 +385,38 @@ class CsvReader:
         self.keep_spans = keep_spans
         self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
+    def overlong(self, length: int, quotes: int, newline: bool) -> None:
+        """A line too long to be an endpoint, skipped unread: one failed record."""
+        line = self.line + 1
+        self.batches.append(
+            Batch(
+                pa.table({}),
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                [
+                    Problem(
+                        self.record,
+                        line,
+                        None,
+                        "ENDPOINT_TOO_LARGE",
+                        f"a line of {length:,} bytes with no line break; an endpoint is at most "
+                        "15 KB: is this really an endpoint file?",
+                    )
+                ],
+            )
+        )
+        if self.keep_spans:
+            self.spans.append(
+                (np.array([line]), np.array([self.offset]), np.array([self.offset + length]))
+            )
+        self.record += 1
+        self.line += 1 if newline else 0
+        self.offset += length
+        self.quotes += quotes
+        self.quote_trouble = self.quote_trouble or bool(quotes & 1)
+
     def consume(self, buf: bytes, final: bool) -> int:
         s = scan(buf, final, self.cols.width, self.bound)
         nrec = len(s.rec_first)
@@ -536,6 +568,6 @@ def read_piece(
 ) -> Iterator[tuple[Batch, CsvReader]]:
     """Yield the batches of one CSV piece as they are read."""
     reader = CsvReader(cols, offset=offset, line=line, keep_spans=keep_spans)
-    for _ in line_blocks(stream, length, reader.consume):
+    for _ in line_blocks(stream, length, reader.consume, reader.overlong):
         while reader.batches:
             yield reader.batches.pop(0), reader

@@ -109,6 +109,38 @@ class JsonReader:
         self.quote_trouble = False
         self.quotes = 0
 
+    def overlong(self, length: int, quotes: int, newline: bool) -> None:
+        """A line too long to be an endpoint, skipped unread: one failed record."""
+        line = self.line + 1
+        self.batches.append(
+            Batch(
+                pa.table({}),
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                np.empty(0, np.int64),
+                [
+                    Problem(
+                        self.record,
+                        line,
+                        None,
+                        "ENDPOINT_TOO_LARGE",
+                        f"a line of {length:,} bytes with no line break; an endpoint is at most "
+                        "15 KB: is this really an endpoint file?",
+                    )
+                ],
+            )
+        )
+        if self.keep_spans:
+            self.spans.append(
+                (np.array([line]), np.array([self.offset]), np.array([self.offset + length]))
+            )
+        self.record += 1
+        self.line += 1 if newline else 0
+        self.offset += length
+        self.quotes += quotes
+        self.quote_trouble = self.quote_trouble or bool(quotes & 1)
+
     def consume(self, buf: bytes, final: bool) -> int:
         arr = np.frombuffer(buf, dtype=np.uint8)
         newlines = np.flatnonzero(arr == NL)
@@ -274,6 +306,6 @@ def read_piece(
 ) -> Iterator[tuple[Batch, JsonReader]]:
     """Yield the batches of one NDJSON piece as they are read."""
     reader = JsonReader(offset=offset, line=line, keep_spans=keep_spans)
-    for _ in line_blocks(stream, length, reader.consume):
+    for _ in line_blocks(stream, length, reader.consume, reader.overlong):
         while reader.batches:
             yield reader.batches.pop(0), reader
