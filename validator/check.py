@@ -126,7 +126,7 @@ def suggest_field(name: str) -> str | None:
         return fixed[lowered]
     for prefix in sorted(schema.maps, key=len, reverse=True):
         if lowered.startswith(prefix.lower() + ".") and len(cleaned) > len(prefix) + 1:
-            return prefix + cleaned[len(prefix):]
+            return prefix + cleaned[len(prefix) :]
     for i, char in enumerate(cleaned):
         if char != "." or i + 1 >= len(cleaned):
             continue
@@ -134,7 +134,7 @@ def suggest_field(name: str) -> str | None:
         close = difflib.get_close_matches(head, [p.lower() for p in schema.maps], n=1, cutoff=0.8)
         if close:
             prefix = next(p for p in schema.maps if p.lower() == close[0])
-            return f"{prefix}.{cleaned[i + 1:]}"
+            return f"{prefix}.{cleaned[i + 1 :]}"
     if cleaned in schema.maps:
         return f"{cleaned}.<name>"
     by_last: dict[str, list[str]] = {}
@@ -168,17 +168,25 @@ def check_csv_header(names: list[str]) -> list[HeaderProblem]:
     first_at: dict[str, int] = {}
     for column, name in enumerate(names):
         if not schema.is_supported(name):
-            problems.append(HeaderProblem(column, name, "CSV_HEADER_UNKNOWN",
-                                          _unknown_message(name, "a supported header")))
+            problems.append(
+                HeaderProblem(
+                    column, name, "CSV_HEADER_UNKNOWN", _unknown_message(name, "a supported header")
+                )
+            )
             continue
         found = schema.map_for(name)
         repeatable = found is not None and found[0].repeatable
         if name in first_at and not repeatable:
-            problems.append(HeaderProblem(
-                column, name, "CSV_HEADER_DUPLICATE",
-                f"{_quote(name)} repeats column {first_at[name] + 1}; only "
-                f"{_or_list([p + '.*' for p, m in schema.maps.items() if m.repeatable])} "
-                "headers may repeat (one value each)"))
+            problems.append(
+                HeaderProblem(
+                    column,
+                    name,
+                    "CSV_HEADER_DUPLICATE",
+                    f"{_quote(name)} repeats column {first_at[name] + 1}; only "
+                    f"{_or_list([p + '.*' for p, m in schema.maps.items() if m.repeatable])} "
+                    "headers may repeat (one value each)",
+                )
+            )
         first_at.setdefault(name, column)
     return problems
 
@@ -193,8 +201,9 @@ def _list_item_problem(items: list[Any]) -> str | None:
     return None
 
 
-def _json_number_problem(value: Any, rule: NumberRule | None, type_code: str
-                         ) -> tuple[str, str] | None:
+def _json_number_problem(
+    value: Any, rule: NumberRule | None, type_code: str
+) -> tuple[str, str] | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return type_code, f"expected a number, got {_describe(value)}"
     try:
@@ -221,8 +230,13 @@ def check_json_object(obj: Any) -> list[tuple[str | None, str, str]]:
     return out
 
 
-def _walk_json(schema: Schema, obj: dict[str, Any], path: str, members: tuple[str, ...],
-               out: list[tuple[str | None, str, str]]) -> None:
+def _walk_json(
+    schema: Schema,
+    obj: dict[str, Any],
+    path: str,
+    members: tuple[str, ...],
+    out: list[tuple[str | None, str, str]],
+) -> None:
     type_code = schema.type_code
     for key, value in obj.items():
         dotted = f"{path}.{key}" if path else key
@@ -256,8 +270,9 @@ def _walk_json(schema: Schema, obj: dict[str, Any], path: str, members: tuple[st
             out.append((dotted, type_code, f"expected a string, got {_describe(value)}"))
 
 
-def _walk_json_map(schema: Schema, m: MapField, obj: dict[str, Any],
-                   out: list[tuple[str | None, str, str]]) -> None:
+def _walk_json_map(
+    schema: Schema, m: MapField, obj: dict[str, Any], out: list[tuple[str | None, str, str]]
+) -> None:
     for name, value in obj.items():
         dotted = f"{m.prefix}.{name}"
         if not name:
@@ -270,8 +285,9 @@ def _walk_json_map(schema: Schema, m: MapField, obj: dict[str, Any],
             if problem:
                 out.append((dotted, *problem))
         elif not isinstance(value, list):
-            out.append((dotted, schema.type_code,
-                        f"expected an array of strings, got {_describe(value)}"))
+            out.append(
+                (dotted, schema.type_code, f"expected an array of strings, got {_describe(value)}")
+            )
         else:
             message = _list_item_problem(value)
             if message:
@@ -435,13 +451,19 @@ def _findings(code: str, name: str, rows: np.ndarray, messages: list[str]) -> li
     return [Finding(code, name, rows.astype(np.int64, copy=False), messages)]
 
 
-def _type_finding(schema: Schema, name: str, col: pa.ChunkedArray, expected: str,
-                  rows: np.ndarray | None = None,
-                  describe: Callable[[Any], str] | None = None) -> list[Finding]:
+def _type_finding(
+    schema: Schema,
+    name: str,
+    col: pa.ChunkedArray,
+    expected: str,
+    rows: np.ndarray | None = None,
+    describe: Callable[[Any], str] | None = None,
+) -> list[Finding]:
     rows = np.flatnonzero(_valid_np(col)) if rows is None else rows
     values = col.take(rows).to_pylist() if rows.size else []
-    messages = [describe(v) if describe else f"expected {expected}, got {_describe(v)}"
-                for v in values]
+    messages = [
+        describe(v) if describe else f"expected {expected}, got {_describe(v)}" for v in values
+    ]
     return _findings(schema.type_code, name, rows, messages)
 
 
@@ -491,8 +513,11 @@ def _prepare(table: pa.Table, fmt: str, schema: Schema, findings: list[Finding])
                 findings += _type_finding(schema, name, col, "an object")
             else:
                 rows = np.flatnonzero(_valid_np(col))
-                text = ("an attribute name cannot be empty" if name[:-1] in schema.maps
-                        else _unknown_message(name, "an endpoint field"))
+                text = (
+                    "an attribute name cannot be empty"
+                    if name[:-1] in schema.maps
+                    else _unknown_message(name, "an endpoint field")
+                )
                 findings += _findings(schema.unknown_code, name, rows, [text] * rows.size)
             continue
         m, attr = found if found else (None, None)
@@ -515,8 +540,9 @@ def _prepare(table: pa.Table, fmt: str, schema: Schema, findings: list[Finding])
             findings += _non_string_items(schema, name, col)
         elif _is_text(t) and not json:
             # a single CSV column not built as a list: one value per row
-            wrapped = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
-                                               col.combine_chunks())
+            wrapped = pa.ListArray.from_arrays(
+                pa.array(np.arange(n + 1, dtype=np.int32)), col.combine_chunks()
+            )
             batch.add(_Column(name, pa.chunked_array([wrapped]), kind, m, attr))
         elif json:
             findings += _type_finding(schema, name, col, "an array of strings")
@@ -533,8 +559,14 @@ def _null_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[Finding
         nulls = _row_sums(~_valid_np(values), offsets)
         parts.append(np.flatnonzero((nulls > 0) & valid) + start)
     rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
-    return _type_finding(schema, name, col, "", rows,
-                         lambda v: _list_item_problem(v) or "expected an array of strings")
+    return _type_finding(
+        schema,
+        name,
+        col,
+        "",
+        rows,
+        lambda v: _list_item_problem(v) or "expected an array of strings",
+    )
 
 
 def _non_string_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[Finding]:
@@ -544,8 +576,14 @@ def _non_string_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[F
         offsets, values, valid = _list_parts(chunk)
         parts.append(np.flatnonzero((_row_sums(_valid_np(values), offsets) > 0) & valid) + start)
     rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
-    return _type_finding(schema, name, col, "", rows,
-                         lambda v: _list_item_problem(v) or "expected an array of strings")
+    return _type_finding(
+        schema,
+        name,
+        col,
+        "",
+        rows,
+        lambda v: _list_item_problem(v) or "expected an array of strings",
+    )
 
 
 # -- value rules ----------------------------------------------------------------------------------
@@ -592,15 +630,19 @@ def _calendar_ok(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         starts = offsets[rows].astype(np.int64)
         late = _digits(data, starts + 8, 2) > 28
         rows, starts = rows[late], starts[late]
-        year, month, day = _digits(data, starts, 4), _digits(data, starts + 5, 2), \
-            _digits(data, starts + 8, 2)
+        year, month, day = (
+            _digits(data, starts, 4),
+            _digits(data, starts + 5, 2),
+            _digits(data, starts + 8, 2),
+        )
         leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
         ok[rows] = day <= _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
     return np.concatenate(parts) if parts else np.ones(0, bool)
 
 
-def _few_values(values: pa.Array | pa.ChunkedArray,
-                test: Callable[[pa.Array | pa.ChunkedArray], np.ndarray]) -> np.ndarray:
+def _few_values(
+    values: pa.Array | pa.ChunkedArray, test: Callable[[pa.Array | pa.ChunkedArray], np.ndarray]
+) -> np.ndarray:
     """``test(values)``, run once per distinct value when a sample says they repeat a lot
     (a file's dates or locales often do): a regex costs more than a hash."""
     n = len(values)
@@ -658,8 +700,11 @@ def _value_ok_py(rule: ValueRule, value: str) -> bool:
     return True
 
 
-def _failing(values: pa.ChunkedArray, candidates: np.ndarray,
-             ok: Callable[[pa.Array | pa.ChunkedArray], np.ndarray]) -> np.ndarray:
+def _failing(
+    values: pa.ChunkedArray,
+    candidates: np.ndarray,
+    ok: Callable[[pa.Array | pa.ChunkedArray], np.ndarray],
+) -> np.ndarray:
     """Rows among ``candidates`` whose value fails ``ok``; evaluates only the candidates when
     they are few (an SMS rule in a file that is mostly email)."""
     idx = np.flatnonzero(candidates)
@@ -677,12 +722,16 @@ def _value_message(schema: Schema, rule: ValueRule, value: str) -> str:
         upper = value.strip().upper()
         alpha2 = schema.alpha3_to_alpha2.get(upper)
         if alpha2:
-            return (f"{q} is an ISO 3166-1 alpha-3 code; Pinpoint expects alpha-2: "
-                    f"{_quote(alpha2)} ({schema.country_names.get(alpha2, alpha2)})")
+            return (
+                f"{q} is an ISO 3166-1 alpha-3 code; Pinpoint expects alpha-2: "
+                f"{_quote(alpha2)} ({schema.country_names.get(alpha2, alpha2)})"
+            )
         reserved = schema.reserved_to_alpha2.get(upper)
         if reserved:
-            return (f"{q} is not {rule.what} (it is only reserved); the code for "
-                    f"{schema.country_names.get(reserved, reserved)} is {_quote(reserved)}")
+            return (
+                f"{q} is not {rule.what} (it is only reserved); the code for "
+                f"{schema.country_names.get(reserved, reserved)} is {_quote(reserved)}"
+            )
     text = f"{q} is not {rule.what}"
     suggestion = _suggest_value(schema, rule, value)
     if rule.pattern is None and suggestion:
@@ -739,8 +788,7 @@ def _check_values(schema: Schema, batch: _Batch) -> list[Finding]:
             assert rule.when_values is not None
             candidates &= _np(pc.is_in(when.data, value_set=_value_array(rule.when_values)), False)
         rows = _failing(col.data, candidates, partial(_value_ok, rule))
-        messages = _messages(col.data.take(rows).to_pylist(),
-                             partial(_value_message, schema, rule))
+        messages = _messages(col.data.take(rows).to_pylist(), partial(_value_message, schema, rule))
         out += _findings(rule.code, rule.field, rows, messages)
     return out
 
@@ -760,8 +808,10 @@ def _check_required(schema: Schema, batch: _Batch) -> list[Finding]:
     out: list[Finding] = []
     for name in rule.fields:
         rows = np.flatnonzero(new & ~present(name))
-        message = (f"missing: an endpoint without an {rule.unless} is new, and a new endpoint "
-                   f"needs {needs}")
+        message = (
+            f"missing: an endpoint without an {rule.unless} is new, and a new endpoint "
+            f"needs {needs}"
+        )
         out += _findings(rule.code, name, rows, [message] * rows.size)
     return out
 
@@ -832,8 +882,9 @@ def _check_numbers(schema: Schema, batch: _Batch) -> list[Finding]:
             continue
         given, values = _numbers(schema, batch, col)
         rows = np.flatnonzero(given & np.isnan(values))
-        messages = _messages(col.data.take(rows).to_pylist(),
-                             partial(_number_message, schema, rule))
+        messages = _messages(
+            col.data.take(rows).to_pylist(), partial(_number_message, schema, rule)
+        )
         out += _findings(rule.code, col.name, rows, messages)
         if rule.range_code is None:
             continue
@@ -842,8 +893,10 @@ def _check_numbers(schema: Schema, batch: _Batch) -> list[Finding]:
         with np.errstate(invalid="ignore"):
             rows = np.flatnonzero((values < low) | (values > high))
         span = f"{_number_text(low)}..{_number_text(high)}"
-        messages = _messages(col.data.take(rows).to_pylist(),
-                             partial(_range_message, rule.range_what or "in range", span))
+        messages = _messages(
+            col.data.take(rows).to_pylist(),
+            partial(_range_message, rule.range_what or "in range", span),
+        )
         out += _findings(rule.range_code, col.name, rows, messages)
     return out
 
@@ -862,12 +915,15 @@ def _check_attributes(schema: Schema, batch: _Batch) -> list[Finding]:
         for rule in m.name_rules:
             message = None
             if rule.max_length is not None and len(attr) > rule.max_length:
-                message = (f"attribute name {_quote(attr)} has {len(attr)} characters; "
-                           f"at most {rule.max_length}")
+                message = (
+                    f"attribute name {_quote(attr)} has {len(attr)} characters; "
+                    f"at most {rule.max_length}"
+                )
             elif rule.pattern is not None and not re.fullmatch(rule.pattern, attr):
                 bad = sorted({c for c in attr if not re.fullmatch(rule.pattern, c)})
-                message = (f"attribute name {_quote(attr)} contains "
-                           f"{_or_list([_quote(c) for c in bad])}")
+                message = (
+                    f"attribute name {_quote(attr)} contains {_or_list([_quote(c) for c in bad])}"
+                )
                 message += f"; {rule.hint}" if rule.hint else ""
             if message:
                 rows = np.flatnonzero(present)
@@ -876,8 +932,9 @@ def _check_attributes(schema: Schema, batch: _Batch) -> list[Finding]:
             continue
         if m.values_code and m.max_values is not None:
             rows = np.flatnonzero(stats.count > m.max_values)
-            messages = [f"{int(k)} values; at most {m.max_values} per attribute"
-                        for k in stats.count[rows]]
+            messages = [
+                f"{int(k)} values; at most {m.max_values} per attribute" for k in stats.count[rows]
+            ]
             out += _findings(m.values_code, col.name, rows, messages)
         if m.value_code and m.max_value_length is not None:
             limit = m.max_value_length
@@ -926,8 +983,9 @@ def _float_lengths(values: np.ndarray) -> np.ndarray:
     """Per float, the length of orjson's text for it (``5.0``, ``1e16``, ``0.00001``)."""
     if values.size == 0:
         return np.zeros(0, np.int64)
-    clean = np.ascontiguousarray(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0),
-                                 dtype=np.float64)
+    clean = np.ascontiguousarray(
+        np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float64
+    )
     text = orjson.dumps(clean, option=orjson.OPT_SERIALIZE_NUMPY)
     commas = np.flatnonzero(np.frombuffer(text, np.uint8) == 0x2C)
     bounds = np.concatenate(([0], commas, [len(text) - 1]))
@@ -938,8 +996,7 @@ def _key_length(key: str) -> int:
     return len(orjson.dumps(key))
 
 
-def _text_sizes(values: pa.Array | pa.ChunkedArray, exact: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _text_sizes(values: pa.Array | pa.ChunkedArray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
     """(JSON length, bytes escaping might add at most) per string; exact counts escapes."""
     size = _np(pc.binary_length(values), 0).astype(np.int64) + 2
     if not exact:
@@ -949,8 +1006,9 @@ def _text_sizes(values: pa.Array | pa.ChunkedArray, exact: bool
     return size + (np.concatenate(extra) if extra else 0), np.zeros(len(values), np.int64)
 
 
-def _leaf_size(schema: Schema, batch: _Batch, col: _Column, rows: np.ndarray | None,
-               exact: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _leaf_size(
+    schema: Schema, batch: _Batch, col: _Column, rows: np.ndarray | None, exact: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(present, JSON value length, slack) per row for one column; ``rows`` picks a subset."""
     if col.kind in ("number", "numbers"):
         _, values = _numbers(schema, batch, col)
@@ -967,8 +1025,7 @@ def _leaf_size(schema: Schema, batch: _Batch, col: _Column, rows: np.ndarray | N
             return _valid_np(col.data), nbytes + 2, nbytes * 5
         info = col.lists()
         count = info.count
-        return (count > 0, 2 + info.nbytes + 2 * count + np.maximum(count - 1, 0),
-                info.nbytes * 5)
+        return (count > 0, 2 + info.nbytes + 2 * count + np.maximum(count - 1, 0), info.nbytes * 5)
     data = col.data if rows is None else col.data.take(rows)
     if col.kind == "string":
         size, slack = _text_sizes(data, exact)
@@ -983,12 +1040,12 @@ def _leaf_size(schema: Schema, batch: _Batch, col: _Column, rows: np.ndarray | N
         present_parts.append(count > 0)
         size_parts.append(2 + total + np.maximum(count - 1, 0))
         slack_parts.append(_row_sums(item_slack * item_valid, offsets) * valid)
-    return (np.concatenate(present_parts), np.concatenate(size_parts),
-            np.concatenate(slack_parts))
+    return (np.concatenate(present_parts), np.concatenate(size_parts), np.concatenate(slack_parts))
 
 
-def _sizes(schema: Schema, batch: _Batch, rows: np.ndarray | None, exact: bool
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _sizes(
+    schema: Schema, batch: _Batch, rows: np.ndarray | None, exact: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """(size, slack) per row of the endpoint as compact JSON. With ``exact`` the size is exact
     and the slack 0; without, escapes count 0 and numbers 3 bytes, and size + slack bounds it."""
     n = batch.n if rows is None else rows.size
@@ -1001,8 +1058,7 @@ def _sizes(schema: Schema, batch: _Batch, rows: np.ndarray | None, exact: bool
             count[parent] = np.zeros(n, np.int64)
             content[parent] = np.zeros(n, np.int64)
         count[parent] += present
-        np.add(content[parent], length + (_key_length(key) + 1), out=content[parent],
-               where=present)
+        np.add(content[parent], length + (_key_length(key) + 1), out=content[parent], where=present)
 
     for col in batch.columns:
         present, length, extra = _leaf_size(schema, batch, col, rows, exact)
@@ -1063,8 +1119,10 @@ def _check_size(schema: Schema, batch: _Batch) -> list[Finding]:
     over = exact > limit
     rows = maybe[over]
     kb = f"{limit / 1024:g} KB" if limit % 1024 == 0 else f"{limit:,} bytes"
-    messages = [f"the endpoint is {int(s):,} bytes as JSON; Pinpoint allows {kb} "
-                f"({limit:,} bytes)" for s in exact[over]]
+    messages = [
+        f"the endpoint is {int(s):,} bytes as JSON; Pinpoint allows {kb} ({limit:,} bytes)"
+        for s in exact[over]
+    ]
     return _findings("ENDPOINT_TOO_LARGE", "", rows, messages)
 
 
