@@ -151,25 +151,38 @@ class KeyCounts:
     def count(self, keys: np.ndarray) -> np.ndarray:
         """Count the keys of one piece, in source order; return each one's ordinal in the job:
         1 for a key's first sighting, 2 for its second..."""
-        if not len(keys):
+        n = len(keys)
+        if not n:
             return np.empty(0, np.int64)
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        group_start = np.empty(len(keys), bool)
+        sorted_keys = np.sort(keys)
+        group_start = np.empty(n, bool)
         group_start[0] = True
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=group_start[1:])
         before_sorted = self._seen_sorted(sorted_keys)
-        idx = np.arange(len(keys))
-        if group_start.all():
-            rank_sorted = np.zeros(len(keys), np.int64)
-        else:
-            # Rank among equal keys of this piece, in source order (the sort is stable).
-            rank_sorted = idx - np.maximum.accumulate(np.where(group_start, idx, 0))
-        ordinals = np.empty(len(keys), np.int64)
-        ordinals[order] = before_sorted + rank_sorted + 1
         starts = np.flatnonzero(group_start)
-        self._add_run(sorted_keys[starts], np.diff(np.append(starts, len(keys))))
+        sizes = np.diff(np.append(starts, n))
+        self._add_run(sorted_keys[starts], sizes)
+        if len(starts) == n and not before_sorted.any():
+            return np.ones(n, np.int64)  # every key new and once (ids, nearly always)
+        # Where each key went in the sort, equal keys in source order: sort (group, index).
+        order = np.argsort(keys)
+        group = np.cumsum(group_start) - 1
+        combined = (group.astype(np.int64) << 32) | order.astype(np.int64)
+        combined.sort()
+        order = combined & 0xFFFFFFFF
+        idx = np.arange(n)
+        rank_sorted = idx - np.repeat(starts, sizes)
+        ordinals = np.empty(n, np.int64)
+        ordinals[order] = before_sorted + rank_sorted + 1
         return ordinals
+
+    def fold(self, distinct: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Count a piece's distinct keys (ascending) with their counts in the piece; return
+        how many times each was seen before."""
+        before = self._seen_sorted(distinct)
+        if len(distinct):
+            self._add_run(distinct, counts)
+        return before
 
     def ordinals(self, keys: np.ndarray) -> np.ndarray:
         """The ordinals ``count`` would give, without counting the keys."""
@@ -185,12 +198,18 @@ class KeyCounts:
             self._add_run(uniq, cnt)
 
     def _add_run(self, uniq: np.ndarray, cnt: np.ndarray) -> None:
-        self.runs.append((uniq, cnt.astype(np.int64)))
+        self.runs.append((uniq, cnt.astype(np.int32)))
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (k2, c2), (k1, c1) = self.runs.pop(), self.runs.pop()
-            merged = np.concatenate((k1, k2))
-            weights = np.concatenate((c1, c2))
-            order = np.argsort(merged, kind="stable")
-            merged, weights = merged[order], weights[order]
-            start = np.concatenate(([True], merged[1:] != merged[:-1]))
-            self.runs.append((merged[start], np.add.reduceat(weights, np.flatnonzero(start))))
+            if len(k1) < len(k2):
+                (k1, c1), (k2, c2) = (k2, c2), (k1, c1)
+            # Insert the smaller run into the larger: keys in both add their counts.
+            pos = np.searchsorted(k1, k2)
+            pos_c = np.minimum(pos, len(k1) - 1)
+            both = k1[pos_c] == k2
+            c1 = c1.copy()
+            np.add.at(c1, pos_c[both], c2[both])
+            fresh = ~both
+            self.runs.append(
+                (np.insert(k1, pos[fresh], k2[fresh]), np.insert(c1, pos[fresh], c2[fresh]))
+            )

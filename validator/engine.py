@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from validator import check, read_csv, read_json, schema
 from validator.crossrecord import KeyCounts, hash_strings
 from validator.errors import UsageError
-from validator.model import Piece, PieceResult, Problem, RecordSpans
+from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.read_csv import Columns
 from validator.report import FIRST, Report, now_iso
@@ -151,16 +151,8 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     if lines_seen:
         result.first_line, result.last_line = min(lines_seen), max(lines_seen)
 
-    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
-
-    result.user_keys = cat(user_keys, np.uint64)
-    result.user_records = cat(user_records, np.int64)
-    result.user_lines = cat(user_lines, np.int64)
-    result.user_push = cat(user_push, np.bool_)
-    result.id_keys = cat(id_keys, np.uint64)
-    result.id_records = cat(id_records, np.int64)
-    result.id_lines = cat(id_lines, np.int64)
+    result.users = PieceKeys.build(user_keys, user_records, user_lines, user_push)
+    result.ids = PieceKeys.build(id_keys, id_records, id_lines)
     return result
 
 
@@ -266,16 +258,36 @@ class Folder:
                 + b"\n"
             )
 
+    @staticmethod
+    def _over(counts: KeyCounts, keys: PieceKeys, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keyed records whose ordinal in the job passes ``limit``, and those ordinals."""
+        before = counts.fold(keys.distinct, keys.counts)
+        flagged = before + keys.counts > limit
+        if not flagged.any():
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        rows = np.flatnonzero(flagged[keys.which])
+        k = keys.which[rows]
+        # Rank of each row among the rows of its key, in source order.
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        start = np.concatenate(([True], ks[1:] != ks[:-1]))
+        idx = np.arange(len(ks))
+        rank = np.empty(len(ks), np.int64)
+        rank[order] = idx - np.maximum.accumulate(np.where(start, idx, 0))
+        ordinal = before[k] + rank + 1
+        keep = ordinal > limit
+        return rows[keep], ordinal[keep]
+
     def _cross(self, res: PieceResult) -> list[Problem]:
         out = []
-        ordinal = self.users.count(res.user_keys)
-        for i in np.flatnonzero(ordinal > self.per_user):
-            push = bool(res.user_push[i])
-            n = int(ordinal[i])
+        users = res.users
+        rows, ordinal = self._over(self.users, users, self.per_user)
+        for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
+            push = bool(users.push[i])
             out.append(
                 Problem(
-                    int(res.user_records[i]),
-                    int(res.user_lines[i]),
+                    int(users.records[i]),
+                    int(users.lines[i]),
                     "User.UserId",
                     "USER_ENDPOINTS",
                     f"endpoint number {n} for this user id; "
@@ -288,15 +300,16 @@ class Folder:
                     self.severity("USER_ENDPOINTS", push=push),
                 )
             )
-        ordinal = self.ids.count(res.id_keys)
-        for i in np.flatnonzero(ordinal > 1):
+        ids = res.ids
+        rows, ordinal = self._over(self.ids, ids, 1)
+        for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
             out.append(
                 Problem(
-                    int(res.id_records[i]),
-                    int(res.id_lines[i]),
+                    int(ids.records[i]),
+                    int(ids.lines[i]),
                     "Id",
                     "DUPLICATE_ID",
-                    f"this Id was seen {int(ordinal[i]) - 1} time(s) before in the job; "
+                    f"this Id was seen {n - 1} time(s) before in the job; "
                     "the later definition wins",
                     self.severity("DUPLICATE_ID"),
                 )

@@ -67,6 +67,46 @@ class RecordSpans:
 
 
 @dataclass
+class PieceKeys:
+    """One kind of key of a piece (user ids, endpoint ids), hashed and sorted in the worker so
+    that the fold only looks up and merges distinct keys.
+
+    ``distinct``: the distinct hashes, ascending; ``counts``: how often each occurs in the piece;
+    and per keyed record, in source order: ``which`` (its key's index in ``distinct``), its
+    record number, its relative line, and (users) whether its channel is a push channel.
+    """
+
+    distinct: np.ndarray
+    counts: np.ndarray
+    which: np.ndarray
+    records: np.ndarray
+    lines: np.ndarray
+    push: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        keys: list[np.ndarray],
+        records: list[np.ndarray],
+        lines: list[np.ndarray],
+        push: list[np.ndarray] | None = None,
+    ) -> PieceKeys:
+        def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+
+        hashes = cat(keys, np.uint64)
+        distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        return cls(
+            distinct,
+            counts.astype(np.int32),
+            which.astype(np.int32),
+            cat(records, np.int32),
+            cat(lines, np.int32),
+            cat(push or [], np.bool_) if push else np.zeros(len(hashes), np.bool_),
+        )
+
+
+@dataclass
 class PieceResult:
     """What a worker sends back for one piece: counts, problems and hashed cross-record keys."""
 
@@ -80,12 +120,7 @@ class PieceResult:
     file_problems: list[Problem] = field(default_factory=list)
     quote_trouble: bool = False  # CSV quoting broken: the engine re-reads the file in one piece
     quotes: int = 0  # CSV: double quotes in the piece, to check that its end is a record end
-    user_keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
-    user_records: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    user_push: np.ndarray = field(default_factory=lambda: np.empty(0, np.bool_))
-    user_lines: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    id_keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
-    id_records: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    id_lines: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    users: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
+    ids: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
