@@ -314,3 +314,25 @@ def test_a_line_too_long_to_be_an_endpoint_is_skipped_not_held(tmp_path, monkeyp
     )
     assert result.manifest["Totals"]["RejectedRecords"] == 1
     assert (tmp_path / f"rejects.{fmt.lower()}").read_bytes() == head + b"x" * 20_000 + b"\n"
+
+
+def test_a_script_without_a_main_guard_can_use_workers(tmp_path):
+    # Worker processes must not import the caller's __main__ again (spawn/forkserver would).
+    import subprocess
+    import sys
+
+    src = write(
+        tmp_path / "big.csv",
+        HEADER + "".join(f"{i},SMS,+1206555{i:04d},u{i}\n" for i in range(20_000)),
+    )
+    script = (
+        f"import validator, validator.engine as e\n"
+        f"e.IN_PROCESS_BELOW = 0\n"
+        f"r = validator.preflight({str(src)!r}, format='CSV', pieces=4, workers=2)\n"
+        f"print(r.total_processed, r.total_pieces)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["20000", "4"]

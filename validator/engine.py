@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -374,14 +375,24 @@ class Folder:
 
 
 def make_executor(workers: int, *, threads: bool) -> Executor | None:
-    """The seam: None runs in this process; otherwise a pool that maps in order."""
+    """The seam: None runs in this process; otherwise a pool that maps in order.
+
+    Workers are forked when this process has no other thread (nothing to deadlock on, and the
+    caller's ``__main__`` is not imported again, so a script without a main guard works). With
+    other threads running, a fork could copy a held lock: the forkserver starts them instead.
+    """
     if workers <= 1:
         return None
     if threads:
         return ThreadPoolExecutor(workers)
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["validator.engine"])
-    return ProcessPoolExecutor(workers, mp_context=ctx)
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["validator.engine"])
+        return ProcessPoolExecutor(workers, mp_context=ctx)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def default_workers() -> int:
