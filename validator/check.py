@@ -319,7 +319,7 @@ class _Column:
     def nbytes(self) -> np.ndarray:
         """Text columns: UTF-8 bytes per row, 0 when null."""
         if self._nbytes is None:
-            self._nbytes = _np(pc.binary_length(self.data), 0).astype(np.int64, copy=False)
+            self._nbytes = _text_nbytes(self.data)
         return self._nbytes
 
     def present(self) -> np.ndarray:
@@ -338,22 +338,23 @@ class _Column:
 def _list_info(data: pa.ChunkedArray, limit: int | None) -> _ListInfo:
     counts, sizes, longs = [], [], []
     for _, chunk in _list_chunks(data):
-        offsets, values, valid = _list_parts(chunk)
-        item_bytes = _np(pc.binary_length(values), 0).astype(np.int64, copy=False)
-        counts.append(_row_sums(_valid_np(values), offsets) * valid)
-        sizes.append(_row_sums(item_bytes, offsets) * valid)
-        if limit is not None and item_bytes.size and item_bytes.max() > limit:
-            # a value over the limit in characters is over it in bytes too
-            over = _np(pc.greater(pc.utf8_length(values), limit), False)
-            longs.append(_row_sums(over, offsets) * valid)
-        else:
-            longs.append(np.zeros(len(chunk), np.int64))
-    empty = np.empty(0, np.int64)
+        parts = _ListParts(chunk)
+        item_bytes = _text_nbytes(parts.values)
+        counts.append(parts.sums(_valid_np(parts.values)))
+        sizes.append(parts.sums(item_bytes))
+        over = np.zeros(len(parts.values), bool)
+        if limit is not None:
+            # a value over the limit in characters is over it in bytes: count only those
+            long = np.flatnonzero(item_bytes > limit)
+            over[long] = _np(pc.utf8_length(parts.values.take(long)), 0) > limit
+        longs.append(parts.sums(over))
+    return _ListInfo(_concat(counts), _concat(sizes), _concat(longs))
 
-    def cat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts) if parts else empty
 
-    return _ListInfo(cat(counts), cat(sizes), cat(longs))
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, np.int64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 @dataclass
@@ -426,10 +427,52 @@ def _np(values: pa.ChunkedArray | pa.Array, fill: Any) -> np.ndarray:
     return np.asarray(values.to_numpy(zero_copy_only=False))
 
 
+def _chunks(col: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+
+
 def _valid_np(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Per row, whether it is not null: read from the validity bitmaps where there are some."""
     if col.null_count == 0:
         return np.ones(len(col), bool)
-    return _np(pc.is_valid(col), False)
+    parts = []
+    for chunk in _chunks(col):
+        t, n, start = chunk.type, len(chunk), chunk.offset
+        bitmap = chunk.buffers()[0] if _is_text(t) or _is_list(t) or _is_number(t) else None
+        if chunk.null_count == 0:
+            parts.append(np.ones(n, bool))
+        elif bitmap is None:
+            parts.append(_np(pc.is_valid(chunk), False))
+        else:
+            first = start // 8
+            raw = np.frombuffer(bitmap, np.uint8, (start + n + 7) // 8 - first, first)
+            bits = np.unpackbits(raw, bitorder="little")
+            parts.append(bits[start % 8 : start % 8 + n].view(bool))
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def _offsets(chunk: pa.Array) -> np.ndarray:
+    """The ``len + 1`` offsets of a string or list array into its data, zero-copy."""
+    t = chunk.type
+    if len(chunk) == 0:
+        return np.zeros(1, np.int64)
+    wide = pa.types.is_large_string(t) or pa.types.is_large_list(t)
+    offsets = np.frombuffer(chunk.buffers()[1], np.int64 if wide else np.int32)
+    return offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+
+
+def _text_nbytes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """UTF-8 bytes per string (int64), 0 when null: from the offsets, not a kernel."""
+    parts = []
+    for chunk in _chunks(col):
+        if not _is_text(chunk.type):
+            chunk = pc.cast(chunk, pa.string())
+        offsets = _offsets(chunk)
+        size = np.diff(offsets).astype(np.int64)
+        if chunk.null_count:
+            size *= _valid_np(chunk)
+        parts.append(size)
+    return _concat(parts)
 
 
 def _messages(values: list[Any], make: Callable[[Any], str]) -> list[str]:
@@ -474,25 +517,47 @@ def _list_chunks(col: pa.ChunkedArray) -> Iterable[tuple[int, pa.Array]]:
         start += len(chunk)
 
 
-def _row_sums(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Per list row, the sum of its items' weights (weights index the list's child array)."""
-    n = len(offsets) - 1
-    first, span = int(offsets[0]), int(offsets[-1] - offsets[0])
-    if n > 0 and span % n == 0:
-        k = span // n  # a CSV's lists all have one item per repeated header
-        if np.array_equal(offsets, first + k * np.arange(n + 1)):
-            if k == 0:
-                return np.zeros(n, np.int64)
-            block = weights[first : first + span].reshape(n, k)
-            return block.sum(axis=1, dtype=np.int64)
-    cum = np.concatenate(([0], np.cumsum(weights, dtype=np.int64)))
-    return cum[offsets[1:]] - cum[offsets[:-1]]
+class _ListParts:
+    """One list chunk: its child values, per-row validity, and per-row sums over the child.
 
+    A CSV's attribute lists have the same number of items in every row (one per repeated
+    header); their sums are a few strided adds instead of a cumulative sum.
+    """
 
-def _list_parts(chunk: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
-    """(offsets into the child, the child array, per-row validity) of one list chunk."""
-    offsets = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return offsets, chunk.values, _valid_np(chunk)
+    def __init__(self, chunk: pa.Array) -> None:
+        self.offsets = _offsets(chunk)
+        self.values: pa.Array = chunk.values
+        self.valid = _valid_np(chunk)
+        self.all_valid = chunk.null_count == 0
+        n = len(chunk)
+        self.n = n
+        self.first = int(self.offsets[0])
+        span = int(self.offsets[-1]) - self.first
+        self.width = -1
+        if n > 0 and span % n == 0:
+            k = span // n
+            if k == 0 or (np.diff(self.offsets) == k).all():
+                self.width = k
+
+    def sums(self, weights: np.ndarray) -> np.ndarray:
+        """Per row, the sum of its items' weights (weights index the child), 0 for null rows."""
+        n, k = self.n, self.width
+        if k == 0:
+            return np.zeros(n, np.int64)
+        if k > 0:
+            block = weights[self.first : self.first + n * k].reshape(n, k)
+            if k > 8:
+                out = block.sum(axis=1, dtype=np.int64)
+            else:
+                out = block[:, 0].astype(np.int64)
+                for j in range(1, k):
+                    out += block[:, j]
+        else:
+            cum = np.concatenate(([0], np.cumsum(weights, dtype=np.int64)))
+            out = cum[self.offsets[1:]] - cum[self.offsets[:-1]]
+        if not self.all_valid:
+            out *= self.valid
+        return out
 
 
 def _prepare(table: pa.Table, fmt: str, schema: Schema, findings: list[Finding]) -> _Batch:
@@ -555,9 +620,9 @@ def _null_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[Finding
     for start, chunk in _list_chunks(col):
         if chunk.values.null_count == 0:
             continue
-        offsets, values, valid = _list_parts(chunk)
-        nulls = _row_sums(~_valid_np(values), offsets)
-        parts.append(np.flatnonzero((nulls > 0) & valid) + start)
+        lists = _ListParts(chunk)
+        nulls = lists.sums(~_valid_np(lists.values))
+        parts.append(np.flatnonzero(nulls > 0) + start)
     rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
     return _type_finding(
         schema,
@@ -573,8 +638,8 @@ def _non_string_items(schema: Schema, name: str, col: pa.ChunkedArray) -> list[F
     """JSON rows whose array holds a non-null item of another type than string."""
     parts = []
     for start, chunk in _list_chunks(col):
-        offsets, values, valid = _list_parts(chunk)
-        parts.append(np.flatnonzero((_row_sums(_valid_np(values), offsets) > 0) & valid) + start)
+        lists = _ListParts(chunk)
+        parts.append(np.flatnonzero(lists.sums(_valid_np(lists.values)) > 0) + start)
     rows = np.concatenate(parts) if parts else np.empty(0, np.int64)
     return _type_finding(
         schema,
@@ -998,7 +1063,7 @@ def _key_length(key: str) -> int:
 
 def _text_sizes(values: pa.Array | pa.ChunkedArray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
     """(JSON length, bytes escaping might add at most) per string; exact counts escapes."""
-    size = _np(pc.binary_length(values), 0).astype(np.int64) + 2
+    size = _text_nbytes(values) + 2
     if not exact:
         return size, (size - 2) * 5
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
@@ -1032,14 +1097,14 @@ def _leaf_size(
         return _valid_np(data), size, slack
     present_parts, size_parts, slack_parts = [], [], []
     for _, chunk in _list_chunks(data):
-        offsets, values, valid = _list_parts(chunk)
-        item_valid = _valid_np(values)
-        item_size, item_slack = _text_sizes(values, exact)
-        count = _row_sums(item_valid, offsets) * valid
-        total = _row_sums(item_size * item_valid, offsets) * valid
+        lists = _ListParts(chunk)
+        item_valid = _valid_np(lists.values)
+        item_size, item_slack = _text_sizes(lists.values, exact)
+        count = lists.sums(item_valid)
+        total = lists.sums(item_size * item_valid)
         present_parts.append(count > 0)
         size_parts.append(2 + total + np.maximum(count - 1, 0))
-        slack_parts.append(_row_sums(item_slack * item_valid, offsets) * valid)
+        slack_parts.append(lists.sums(item_slack * item_valid))
     return (np.concatenate(present_parts), np.concatenate(size_parts), np.concatenate(slack_parts))
 
 
