@@ -77,8 +77,15 @@ def _local_files(source: str) -> list[SourceFile]:
     if not path.exists():
         raise UsageError(f"{source}: no such file or folder")
     if path.is_file():
-        return [SourceFile(display=source, size=path.stat().st_size, kind="local",
-                           path=str(path), format=format_of(path.name))]
+        return [
+            SourceFile(
+                display=source,
+                size=path.stat().st_size,
+                kind="local",
+                path=str(path),
+                format=format_of(path.name),
+            )
+        ]
     if not path.is_dir():
         raise UsageError(f"{source}: not a file or folder")
     out = []
@@ -87,8 +94,15 @@ def _local_files(source: str) -> list[SourceFile]:
             continue
         # Display paths as the user would type them: the given folder, then the relative part.
         display = os.path.join(source, os.path.relpath(p, path))
-        out.append(SourceFile(display=display, size=p.stat().st_size, kind="local", path=str(p),
-                              format=format_of(p.name)))
+        out.append(
+            SourceFile(
+                display=display,
+                size=p.stat().st_size,
+                kind="local",
+                path=str(p),
+                format=format_of(p.name),
+            )
+        )
     return out
 
 
@@ -96,8 +110,13 @@ def _stdin_file() -> SourceFile:
     return SourceFile(display="-", size=-1, kind="stdin")
 
 
-def list_sources(sources: Iterable[str], format: str | None = None, *,
-                 settings: AwsSettings | None = None, s3_client: Any = None) -> Listing:
+def list_sources(
+    sources: Iterable[str],
+    format: str | None = None,
+    *,
+    settings: AwsSettings | None = None,
+    s3_client: Any = None,
+) -> Listing:
     """Resolve SOURCE arguments into a Listing, choosing only files of the declared format.
 
     Without ``format`` the format comes from the extensions of the files found, when they
@@ -106,6 +125,7 @@ def list_sources(sources: Iterable[str], format: str | None = None, *,
     declared = normalize_format(format)
     found: list[SourceFile] = []
     explicit: set[str] = set()  # sources naming one file: read whatever their extension
+    s3_listed: dict[str, list[SourceFile]] = {}  # s3:// source -> the objects it names
     sources = list(sources)
     if not sources:
         raise UsageError("give at least one SOURCE: a file, a folder, - or s3://bucket/prefix")
@@ -117,6 +137,7 @@ def list_sources(sources: Iterable[str], format: str | None = None, *,
             from validator import s3
 
             listed = s3.list_source(source, settings=settings, client=s3_client)
+            s3_listed[source] = listed
             found.extend(listed)
             if len(listed) == 1 and listed[0].key == s3.parse_url(source)[1]:
                 explicit.add(listed[0].display)
@@ -130,13 +151,19 @@ def list_sources(sources: Iterable[str], format: str | None = None, *,
         if "-" in explicit and len(found) == 1:
             raise UsageError("reading standard input needs --format CSV or --format JSON")
         if len(kinds) != 1:
-            what = "files of both formats" if len(kinds) > 1 else "no .csv, .json, .jsonl or .ndjson file"
-            raise UsageError(f"the sources hold {what}: say which to read with --format CSV or --format JSON")
+            what = (
+                "files of both formats"
+                if len(kinds) > 1
+                else "no .csv, .json, .jsonl or .ndjson file"
+            )
+            raise UsageError(
+                f"the sources hold {what}: say which to read with --format CSV or --format JSON"
+            )
         declared = kinds.pop()
     listing = Listing(format=declared)
     formats_seen = set()
     for f in found:
-        if f.kind == "stdin" or f.display in explicit and f.format in (None, declared):
+        if f.kind == "stdin" or (f.display in explicit and f.format in (None, declared)):
             listing.files.append(f)
             formats_seen.add(declared)
             continue
@@ -145,25 +172,34 @@ def list_sources(sources: Iterable[str], format: str | None = None, *,
         if f.format == declared:
             listing.files.append(f)
         else:
-            reason = (f"not {declared}: a {f.format} file" if f.format
-                      else f"not {declared}: the extension is not one of "
-                      + ", ".join(e for e, k in EXTENSIONS.items() if k == declared))
-            listing.files.append(SourceFile(**{**f.__dict__, "selected": False,
-                                               "skip_reason": reason}))
+            reason = (
+                f"not {declared}: a {f.format} file"
+                if f.format
+                else f"not {declared}: the extension is not one of "
+                + ", ".join(e for e, k in EXTENSIONS.items() if k == declared)
+            )
+            listing.files.append(
+                SourceFile(**{**f.__dict__, "selected": False, "skip_reason": reason})
+            )
     if len(formats_seen) > 1:
-        listing.warnings.append((", ".join(sources), "FORMAT_MIXED",
-                                 "the sources hold both CSV and JSON files; Pinpoint imports only "
-                                 f"the {declared} files, and the console wants one format per path"))
-    for source in sources:
-        if source.startswith("s3://"):
-            from validator import s3
+        listing.warnings.append(
+            (
+                ", ".join(sources),
+                "FORMAT_MIXED",
+                "the sources hold both CSV and JSON files; Pinpoint imports only "
+                f"the {declared} files, and the console wants one format per path",
+            )
+        )
+    for source, listed in s3_listed.items():
+        from validator import s3
 
-            listing.warnings.extend(s3.url_warnings(source))
+        listing.warnings.extend(s3.url_warnings(source, listed))
     return listing
 
 
-def open_binary(f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None,
-                s3_client: Any = None) -> IO[bytes]:
+def open_binary(
+    f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None, s3_client: Any = None
+) -> IO[bytes]:
     """Open a file of the job for reading bytes from ``start``, buffered, never decompressed."""
     if f.kind == "local":
         assert f.path is not None
