@@ -134,7 +134,7 @@ def measure(name: str, cmd: list[str], out_path: Path, *, timeout: float, interv
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, cwd=out_path.parent)
         main_pid = proc.pid
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -171,6 +171,39 @@ def measure(name: str, cmd: list[str], out_path: Path, *, timeout: float, interv
     if not run.ok:
         run.stderr_tail = err_path.read_bytes()[-2000:].decode("utf-8", "replace")
     return run
+
+
+def tool_python(tool: str | None) -> str:
+    """The interpreter of the installed command (its shebang), so the in-process timing uses
+    the same installation as the command."""
+    if tool:
+        with contextlib.suppress(OSError, UnicodeDecodeError), open(tool, "rb") as f:
+            first = f.readline().decode().strip()
+            if first.startswith("#!") and "python" in first:
+                return first[2:].strip().split()[0]
+    return sys.executable
+
+
+FINGERPRINT = (
+    "import hashlib, json, pathlib, validator\n"
+    "root = pathlib.Path(validator.__file__).parent\n"
+    "h = hashlib.sha256()\n"
+    "for p in sorted(root.rglob('*')):\n"
+    "    if p.is_file() and p.suffix in ('.py', '.json'):\n"
+    "        h.update(str(p.relative_to(root)).encode()); h.update(p.read_bytes())\n"
+    "print(json.dumps({'package': str(root), 'sha256': h.hexdigest()[:16]}))\n"
+)
+
+
+def tool_fingerprint(python: str) -> dict:
+    """Where the installed package lives and a hash of its sources (an editable install in a
+    shared tree can change during a run)."""
+    try:
+        out = subprocess.run([python, "-c", FINGERPRINT], capture_output=True, text=True,
+                             timeout=60, cwd="/")
+        return json.loads(out.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return {}
 
 
 def read_tool_report(path: Path) -> dict:
@@ -290,7 +323,7 @@ def machine() -> dict:
                                 capture_output=True, text=True, timeout=10).stdout.strip()
     return {"nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem / 2**30, 1),
             "python": platform.python_version(), "platform": platform.platform(),
-            "versions": versions, "repo_commit": commit, "tool": shutil.which(TOOL)}
+            "versions": versions, "repo_commit": commit}
 
 
 def fmt_s(v: float | None) -> str:
@@ -337,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     subreaper = become_subreaper()
     info = machine()
     tool = shutil.which(args.command)
+    tool_py = tool_python(tool)
+    info["tool"] = tool
+    info["tool_package"] = tool_fingerprint(tool_py) if tool else {}
     workers = [int(w) for w in args.workers.split(",")]
     formats = [f.strip().lower() for f in args.formats.split(",")]
 
@@ -374,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                 "json", "--no-progress", "--workers", str(w)]
 
     def base_cmd(path: str, fmt: str) -> list[str]:
-        return [sys.executable, str(HERE / "baseline.py"), fmt, path]
+        python = tool_py if fmt == "preflight" else sys.executable
+        return [python, str(HERE / "baseline.py"), fmt, path]
 
     jobs: dict[str, list[tuple[str, list[str]]]] = {}
     order = ["csv_small", "csv_large", "json_small", "json_large"]
@@ -402,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             log("frictionless is not installed (pip install '.[bench]'): skipped")
 
     log(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}; "
-        f"tool: {tool or 'NOT INSTALLED'}; subreaper: {subreaper}")
+        f"tool: {tool or 'NOT INSTALLED'} (package {info['tool_package'].get('package')}, "
+        f"sources {info['tool_package'].get('sha256')}); subreaper: {subreaper}")
     if not tool:
         log(f"'{args.command}' is not on PATH: only the baselines are timed (pip install .)")
 
@@ -441,6 +479,13 @@ def main(argv: list[str] | None = None) -> int:
                     log("    " + run.stderr_tail.strip().splitlines()[-1][:300])
     total_s = time.perf_counter() - t_start
     import resource
+
+    if tool:
+        after = tool_fingerprint(tool_py)
+        info["tool_package_after"] = after
+        if after != info["tool_package"]:
+            log(f"WARNING: the installed tool changed during the run ({info['tool_package']} -> "
+                f"{after}): the numbers mix two versions")
 
     info["bench_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -493,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{key} ({rows:,} rows, {nbytes / 1e6:,.0f} MB)", name, fmt_s(t),
                 f"{rows / t:,.0f}" if t else "-", f"{nbytes / 1e6 / t:,.0f}" if t else "-",
                 f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-",
+                f"{d[name]['main_peak_mib']:.0f}" if d[name]["main_peak_mib"] else "-",
+                f"{d[name]['workers_peak_mib']:.0f}" if d[name]["workers_peak_mib"] else "-",
                 f"{d[name]['tree_peak_mib']:.0f}" if d[name]["tree_peak_mib"] else "-",
                 f"{d[name]['failed']}/{len(results[key][name])}" if d[name]["failed"] else "",
             ])
@@ -521,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
                 fmt_s(t) + (f" ({inner:.2f} in)" if inner else ""),
                 f"{slice_rows / t:,.0f}" if t else "-",
                 f"{slice_stats['bytes'] / 1e6 / t:,.0f}" if t else "-",
-                f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-", "",
+                f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-", "", "", "",
                 f"{d[name]['failed']}/{len(results['slice'][name])}" if d[name]["failed"] else ""])
         d["x_api"] = paired("slice", "frictionless_api", "tool_api", inner=True)
         d["x_cli"] = paired("slice", "frictionless_cli", "tool_cli")
@@ -574,8 +621,17 @@ def main(argv: list[str] | None = None) -> int:
           f"frictionless {info['versions'].get('frictionless', '-')}", file=out)
     print(f"command: {' '.join(sys.argv)}   repeats: {args.repeat}   "
           f"wall: {total_s:.0f} s   medians of {args.repeat}", file=out)
+    pkg = info.get("tool_package") or {}
+    print(f"tool: {tool or 'not installed'}, package {pkg.get('package')}, "
+          f"sources sha256 {pkg.get('sha256')}, pinpoint-preflight "
+          f"{info['versions'].get('pinpoint-preflight', '?')}, repo HEAD {info['repo_commit']}",
+          file=out)
     print("\n" + table(detail_rows, ["file", "run", "median s", "rows/s", "MB/s",
-                                      "peak MiB/proc", "tree MiB", "failed"]), file=out)
+                                      "peak MiB/proc", "main", "workers", "tree MiB", "failed"]),
+          file=out)
+    print("(peak MiB/proc: kernel high-water mark of the largest process, max over repeats; "
+          "main / workers: sampled VmHWM of the process started / of its largest descendant; "
+          "tree: sampled sum of RSS)", file=out)
     checks = []
     for key in order:
         rep = summary.get(key, {}).get("tool_w1", {}).get("report") or {}
@@ -610,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table(trows, ["measure", "tool", "baseline", "value", "target", "met?"]),
           file=out)
     notes = []
+    if tool and info.get("tool_package_after") != info.get("tool_package"):
+        notes.append("the installed tool CHANGED during the run: these numbers mix two versions")
     if large_mb < 900:
         notes.append(f"the large files are {large_mb:,.0f} MB, not 1 GB (--rows {args.rows:,}): "
                      "the 1 GB targets (speed-up, RSS, 8 s / 5 s) are only indicative here")
