@@ -467,7 +467,7 @@ def client_error(code: str, status: int, retries: int = 0) -> bx.ClientError:
 
 
 @pytest.mark.parametrize(("exc", "cls", "words"), [
-    (client_error("NoSuchBucket", 404), SourceError, "s3://b/: no such bucket"),
+    (client_error("NoSuchBucket", 404), SourceError, "s3://b/k.csv: no such bucket 'b'"),
     (client_error("NoSuchKey", 404), SourceError, "s3://b/k.csv: no such object"),
     (client_error("404", 404), SourceError, "no such object"),
     (client_error("AccessDenied", 403), SourceError, "access denied"),
@@ -509,3 +509,167 @@ def test_translate_unwraps_smart_open() -> None:
             raise OSError("wrapped") from exc
     except OSError as outer:
         assert "access denied" in str(s3.translate(outer, "b", "k"))
+
+
+# --- end to end: the engine and the CLI on S3 ------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def job_tree() -> dict[str, bytes]:
+    """Files with failures, warnings and duplicate Ids across files, nested, of both formats.
+    Listed in the same order by a folder walk and by S3 (see the test after next)."""
+    defects = (EXAMPLES / "endpoints.csv").read_bytes()
+    return {
+        "job/a-endpoints.csv": defects,
+        "job/notes.txt": b"not endpoint data\n",
+        "job/sub/aws.csv": (DATA / "aws_docs_example.csv").read_bytes(),
+        "job/sub/endpoints.ndjson": (EXAMPLES / "endpoints.ndjson").read_bytes(),
+        "job/sub/zz/more.csv": defects,
+    }
+
+
+def upload_and_write(server: S3Server, tree: dict[str, bytes], folder: Path) -> str:
+    bucket = server.make_bucket("job")
+    put_tree(server.client(), bucket, tree)
+    for key, body in tree.items():
+        (folder / key).parent.mkdir(parents=True, exist_ok=True)
+        (folder / key).write_bytes(body)
+    return bucket
+
+
+def comparable(report: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The members that must not depend on where the files are, with ``prefix`` cut out of
+    every source name."""
+    def cut(text: str) -> str:
+        return text.replace(prefix, "<job>")
+
+    return {
+        **{k: report[k] for k in ("JobStatus", "TotalPieces", "CompletedPieces", "FailedPieces",
+                                  "TotalProcessed", "TotalFailures", "FailuresByCode",
+                                  "TotalWarnings")},
+        "Failures": [cut(f) for f in report["Failures"]],
+        "Warnings": [cut(w) for w in report["Warnings"]],
+        "Files": sorted((cut(f["Source"]), f["Size"], f["Status"], f.get("Reason"))
+                        for f in report["Files"]),
+    }
+
+
+def test_same_report_from_s3_and_local_folder(s3_env: S3Server, tmp_path: Path) -> None:
+    import validator
+
+    tree = job_tree()
+    bucket = upload_and_write(s3_env, tree, tmp_path)
+    local = validator.preflight(f"{tmp_path}/job/", format="CSV").to_dict()
+    remote = validator.preflight(f"s3://{bucket}/job/", format="CSV",
+                                 settings=settings_for(s3_env)).to_dict()
+    assert remote["TotalFailures"] > 0 and remote["TotalWarnings"] > 0
+    assert comparable(remote, f"s3://{bucket}/job/") == comparable(local, f"{tmp_path}/job/")
+    assert remote["Failures"][0].startswith(f"s3://{bucket}/job/a-endpoints.csv:")
+
+
+@pytest.mark.xfail(strict=False, reason="a local folder walk reads a folder's own files before "
+                   "its subfolders; S3 (and so Pinpoint) reads keys in order, so 'b.csv' comes "
+                   "after 'a/x.csv' there: duplicate-Id attribution and Failures order differ")
+def test_local_folder_order_matches_s3_key_order(s3_env: S3Server, tmp_path: Path) -> None:
+    import validator
+
+    defects = (EXAMPLES / "endpoints.csv").read_bytes()
+    tree = {"job/a/x.csv": defects, "job/b.csv": defects}
+    bucket = upload_and_write(s3_env, tree, tmp_path)
+    local = validator.preflight(f"{tmp_path}/job/", format="CSV").to_dict()
+    remote = validator.preflight(f"s3://{bucket}/job/", format="CSV",
+                                 settings=settings_for(s3_env)).to_dict()
+    assert comparable(remote, f"s3://{bucket}/job/") == comparable(local, f"{tmp_path}/job/")
+
+
+def test_same_report_in_pieces_from_worker_processes(s3_env: S3Server, tmp_path: Path) -> None:
+    import validator
+
+    rows = [b"Id,ChannelType,Address,Metrics.visits\n"]
+    rows += [b"ep-%07d,%s,+1206%07d,%d\n" % (i, b"sms" if i % 9973 == 0 else b"SMS", i, i % 50)
+             for i in range(600_000)]
+    body = b"".join(rows)
+    assert len(body) > 16 << 20  # past the engine's in-process threshold: workers start
+    bucket = upload_and_write(s3_env, {"big/all.csv": body}, tmp_path)
+    options: dict[str, Any] = {"format": "CSV", "pieces": 4, "workers": 2}
+    local = validator.preflight(f"{tmp_path}/big/", **options).to_dict()
+    remote = validator.preflight(f"s3://{bucket}/big/", settings=settings_for(s3_env),
+                                 **options).to_dict()
+    assert remote["TotalPieces"] == 4 and remote["TotalProcessed"] == 600_000
+    assert remote["TotalFailures"] == len(range(0, 600_000, 9973))
+    assert comparable(remote, f"s3://{bucket}/big/") == comparable(local, f"{tmp_path}/big/")
+    assert [p["ByteRange"] for p in remote["Pieces"]] == [p["ByteRange"] for p in local["Pieces"]]
+
+
+def cli(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "validator", *args], capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_cli_validates_s3(s3_env: S3Server, tmp_path: Path) -> None:
+    import json
+
+    bucket = upload_and_write(s3_env, job_tree(), tmp_path)
+    url = f"s3://{bucket}/job/"
+    done = cli("validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url,
+               "--no-progress")
+    assert done.returncode == 1, done.stderr  # the files hold failures
+    report = json.loads(done.stdout)
+    assert report["JobStatus"] == "FAILED"
+    assert report["Definition"]["S3Url"] == url
+    assert report["Failures"][0].startswith(f"{url}a-endpoints.csv:")
+    clean = cli("validate", f"s3://{bucket}/job/sub/aws.csv", "--endpoint-url",
+                s3_env.endpoint_url, "--no-progress")
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["TotalProcessed"] == 5
+
+
+def assert_cli_error(done: Any, code: int, *words: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_cli_configuration_errors(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "s3://some-bucket/job/"
+    unknown = cli("validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url,
+                  "--profile", "no-such-profile")
+    assert_cli_error(unknown, 253, "'no-such-profile'", "--profile")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    none = cli("validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url)
+    assert_cli_error(none, 253, "no AWS credentials", url)
+
+
+def test_cli_source_errors(s3_env: S3Server, tree_bucket: str) -> None:
+    missing = f"s3://no-such-bucket-pp-{int(time.time())}/job/"
+    assert_cli_error(cli("validate", missing, "--format", "CSV", "--endpoint-url",
+                         s3_env.endpoint_url), 254, "no such bucket", missing)
+    nothing = f"s3://{tree_bucket}/no/such/prefix/"
+    assert_cli_error(cli("validate", nothing, "--format", "CSV", "--endpoint-url",
+                         s3_env.endpoint_url), 254, f"no object at or below {nothing}")
+    port = closed_port()
+    assert_cli_error(cli("validate", f"s3://{tree_bucket}/data/", "--format", "CSV",
+                         "--endpoint-url", f"http://127.0.0.1:{port}"),
+                     254, f"http://127.0.0.1:{port}", "--endpoint-url")
+
+
+def test_cli_access_denied(s3_env: S3Server, tree_bucket: str,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    if not s3_env.enforces_permissions:
+        pytest.skip(f"{s3_env.name} does not enforce permissions")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LIST_ONLY[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LIST_ONLY[1])
+    done = cli("validate", f"s3://{tree_bucket}/data/", "--format", "CSV", "--endpoint-url",
+               s3_env.endpoint_url)
+    assert_cli_error(done, 254, "access denied", f"s3://{tree_bucket}/data/")
+    assert LIST_ONLY[1] not in done.stderr and LIST_ONLY[0] not in done.stderr

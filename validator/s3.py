@@ -401,8 +401,8 @@ def _client_error(exc: bx.ClientError, where: str, bucket: str | None) -> Prefli
     status = _status(exc)
     retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
     if code in _NO_BUCKET:
-        return SourceError(f"{display(bucket) if bucket else where}: no such bucket; check the "
-                           "bucket name, and --endpoint-url or --region if it lives elsewhere")
+        return SourceError(f"{where}: no such bucket{f' {bucket!r}' if bucket else ''}; check "
+                           "the bucket name, and --endpoint-url or --region if it lives elsewhere")
     if code in _NO_KEY or (status == 404 and not code):
         return SourceError(f"{where}: no such object; check the key (a folder or prefix is read "
                            "whole when it ends with /)")
