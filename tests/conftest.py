@@ -17,8 +17,10 @@ def _no_instance_metadata() -> Iterator[None]:
     """boto3 looking for credentials must never reach 169.254.169.254: no test leaves 127.0.0.1."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                     "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        for name in (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ):
             mp.delenv(name, raising=False)
         yield
 
@@ -40,8 +42,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session", params=["moto", "seaweedfs"])
-def s3_server(request: pytest.FixtureRequest,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def s3_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[S3Server]:
     """A real S3 API server on 127.0.0.1 (moto, then SeaweedFS), started once per session."""
     if request.param == "moto":
         with moto_server() as server:

