@@ -66,10 +66,11 @@ def normalize_format(value: str | None) -> str | None:
 
 
 def _walk_local(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
+    """Every file below ``root``, in the order S3 lists the same tree (and Pinpoint reads it):
+    by the UTF-8 bytes of the relative path, so ``a/x.csv`` comes before ``b.csv``."""
+    found = [Path(dirpath) / name for dirpath, _, names in os.walk(root) for name in names]
+    found.sort(key=lambda p: p.relative_to(root).as_posix().encode("utf-8", "surrogateescape"))
+    yield from found
 
 
 def _local_files(source: str) -> list[SourceFile]:
