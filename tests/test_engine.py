@@ -203,7 +203,7 @@ def test_ndjson_lines_stay_exact_after_invalid_lines(tmp_path):
     ]
 
 
-def _generated_csv(path: Path, n: int) -> Path:
+def _generated_csv(path: Path, n: int, broken_at: int | None = None) -> Path:
     rows = []
     for i in range(n):
         kind = i % 11
@@ -211,6 +211,9 @@ def _generated_csv(path: Path, n: int) -> Path:
         if kind == 3:
             address = "555 0100"
         quoted = f'"note, {i}"' if i % 5 == 0 else f"n{i}"
+        if i == broken_at:
+            rows.append(f'{i},SMS,"{address},u{i % 40},n\n')  # an unbalanced quote
+            continue
         if kind == 7:
             rows.append(f'{i},SMS,"{address}\nsecond line",u{i % 40},{quoted}\n')
             continue
@@ -260,6 +263,17 @@ def test_every_piece_count_and_worker_count_gives_the_same_report(tmp_path):
             {k: v for k, v in json.loads(x).items() if k != "piece"} for x in outs[0].splitlines()
         ]
         assert strip == want
+
+
+@pytest.mark.parametrize("broken_at", [None, 5, 2222, 3999])
+def test_no_record_is_lost_or_doubled_at_any_piece_boundary(tmp_path, broken_at):
+    src = _generated_csv(tmp_path / "g.csv", 4000, broken_at)
+    base = validator.preflight(str(src), format="CSV", pieces=1, workers=1)
+    assert base.total_processed == 4000  # a broken quote costs one line, not the lines after
+    for pieces in range(2, 40, 3):
+        r = validator.preflight(str(src), format="CSV", pieces=pieces, workers=1 + pieces % 2)
+        assert _signature(r) == _signature(base), pieces
+        assert sum(p["Records"] for p in r.to_dict()["Pieces"]) == base.total_processed
 
 
 def test_failures_out_holds_every_problem(tmp_path):
