@@ -124,3 +124,12 @@ def test_python_dash_m_behaves_like_the_command():
     )
     assert r.returncode == 0
     assert json.loads(r.stdout) == "COMPLETED"
+
+
+def test_yaml_output_is_the_same_report():
+    import yaml
+
+    r = cli("validate", str(DATA / "aws_docs_example.csv"), "--output", "yaml")
+    assert r.returncode == 0
+    d = yaml.safe_load(r.stdout)
+    assert d["JobStatus"] == "COMPLETED" and d["TotalProcessed"] == 5 and d["Type"] == "IMPORT"

@@ -350,3 +350,19 @@ def test_a_script_without_a_main_guard_can_use_workers(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["20000", "4"]
+
+
+def test_a_bad_header_fails_its_file_once_and_the_records_are_still_checked(tmp_path):
+    src = write(
+        tmp_path / "h.csv",
+        "Id,channeltype,Address,ChannelType\n1,x,+12065550100,SMS\n2,x,555,SMS\n",
+    )
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    assert d["TotalProcessed"] == 2
+    assert d["TotalFailures"] == 2  # the file, once, and record 2
+    assert d["Failures"][0].startswith(f"{src}: channeltype: ")
+    assert d["Failures"][0].endswith("[CSV_HEADER_UNKNOWN]")
+    assert "'ChannelType'" in d["Failures"][0]
+    assert d["Failures"][1].startswith(f"{src}:3: Address: ")
+    assert d["Files"][0]["Status"] == "FAILED"
+    assert d["FailedPieces"] == 1
