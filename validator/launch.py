@@ -28,9 +28,11 @@ import botocore.exceptions as bce
 import botocore.session
 import yaml
 from botocore.model import OperationModel, Shape, StructureShape
+from botocore.parsers import ResponseParserError
 from botocore.utils import ArgumentGenerator
 from botocore.validate import ParamValidator
 
+from validator import s3
 from validator.errors import (
     ConfigError,
     PreflightError,
@@ -60,7 +62,6 @@ END_OF_SUPPORT = "2026-10-30"
 TERMINAL_STATUSES = ("COMPLETED", "FAILED")
 
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
-_S3_URL = re.compile(r"s3://[^/\s]+(/\S*)?")
 # Errors that mean the credentials themselves are wrong, whoever answers.
 _CREDENTIAL_CODES = frozenset(
     {
@@ -120,7 +121,8 @@ def _request_shape() -> StructureShape:
     return shape
 
 
-def _member(shape: Shape, name: str) -> StructureShape:
+def _member(shape: Shape | None, name: str) -> StructureShape:
+    assert isinstance(shape, StructureShape)
     member = shape.members[name]
     assert isinstance(member, StructureShape)
     return member
@@ -326,10 +328,11 @@ def check_request(params: Mapping[str, Any]) -> None:
     request = params.get("ImportJobRequest")
     if isinstance(request, dict):
         s3_url, role_arn = request.get("S3Url"), request.get("RoleArn")
-        if isinstance(s3_url, str) and not _S3_URL.fullmatch(s3_url):
-            problems.append(
-                f"ImportJobRequest.S3Url must be an s3://bucket/prefix URL, not {s3_url!r}"
-            )
+        if isinstance(s3_url, str):
+            try:
+                s3.parse_url(s3_url)
+            except UsageError as exc:
+                problems.append(f"ImportJobRequest.S3Url {exc}")
         if isinstance(role_arn, str) and not _ROLE_ARN.fullmatch(role_arn):
             problems.append(
                 "ImportJobRequest.RoleArn must be an IAM role ARN like "
@@ -347,14 +350,19 @@ def check_request(params: Mapping[str, Any]) -> None:
 # --- skeletons -------------------------------------------------------------------------------
 
 
-class _Skeleton(ArgumentGenerator):
-    """botocore's generator, with the first enum value instead of a random one."""
+def _input_skeleton(shape: StructureShape) -> dict[str, Any]:
+    """botocore's skeleton, with each enum's first value where botocore picks one at random."""
+    skeleton: dict[str, Any] = ArgumentGenerator().generate_skeleton(shape)
 
-    def _generate_skeleton(self, shape: Shape, stack: list[str], name: str = "") -> Any:
-        enum = getattr(shape, "enum", None)
-        if enum and not self._use_member_names:
-            return enum[0]
-        return super()._generate_skeleton(shape, stack, name)
+    def pin(shape: StructureShape, skeleton: dict[str, Any]) -> None:
+        for name, member in shape.members.items():
+            if isinstance(member, StructureShape):
+                pin(member, skeleton[name])
+            elif getattr(member, "enum", None):
+                skeleton[name] = member.enum[0]  # type: ignore[attr-defined]
+
+    pin(shape, skeleton)
+    return skeleton
 
 
 def _overview(shape: Shape) -> str:
@@ -372,7 +380,7 @@ def _yaml_lines(shape: StructureShape, value: Mapping[str, Any], indent: str) ->
             for part in (
                 "[REQUIRED]" if name in shape.required_members else "",
                 _overview(member),
-                f"Valid values are: {', '.join(member.enum)}."
+                f"Valid values are: {', '.join(getattr(member, 'enum', []))}."
                 if getattr(member, "enum", None)
                 else "",
             )
@@ -404,10 +412,10 @@ def skeleton(kind: str = "input") -> str:
     ``--cli-input-yaml``; ``output``: JSON of :func:`output_skeleton`.
     """
     if kind == "input":
-        return json.dumps(_Skeleton().generate_skeleton(_request_shape()), indent=4)
+        return json.dumps(_input_skeleton(_request_shape()), indent=4)
     if kind == "yaml-input":
         shape = _request_shape()
-        return "\n".join(_yaml_lines(shape, _Skeleton().generate_skeleton(shape), ""))
+        return "\n".join(_yaml_lines(shape, _input_skeleton(shape), ""))
     if kind == "output":
         return json.dumps(output_skeleton(), indent=4)
     raise UsageError(f"--generate-cli-skeleton takes input, yaml-input or output, not {kind!r}")
@@ -499,7 +507,7 @@ def translate_error(
             f"Pinpoint {operation}: no answer: {_one_line(exc)} " + _end_of_support(endpoint),
             code=type(exc).__name__,
         )
-    if isinstance(exc, bce.ResponseParserError):
+    if isinstance(exc, ResponseParserError):
         return ServiceError(
             f"Pinpoint {operation}: the answer is not Pinpoint's: "
             f"{_one_line(exc)}. " + _end_of_support(endpoint),
