@@ -29,6 +29,7 @@ TREE = {
     "data/a.csv": b"Id,Address,ChannelType\n1,+12065550100,SMS\n",
     "data/b.json": b'{"Address":"a@example.com","ChannelType":"EMAIL"}\n',
     "data/sub/": b"",  # a folder marker, as the console makes them
+    "data/sub.csv": b"Id,Address,ChannelType\n6,+12065550106,SMS\n",  # before data/sub/ in S3
     "data/sub/c.csv": b"Id,Address,ChannelType\n2,+12065550101,SMS\n3,+12065550102,SMS\n",
     "data/sub/deeper/": b"",
     "data/sub/deeper/d.csv": b"Id,Address,ChannelType\n4,+12065550103,SMS\n",
@@ -124,13 +125,14 @@ def test_prefix_lists_nested_objects_over_several_pages(s3_env: S3Server, tree_b
     pages = count_calls(client, "ListObjectsV2")
     files = s3.list_source(f"s3://{tree_bucket}/data/", client=client, page_size=2)
     assert [f.key for f in files] == DATA_FILES  # key order; folder markers left out
-    assert len(pages) >= 4  # 9 keys (markers included), 2 a page
+    assert len(pages) >= 5  # 10 keys (markers included), 2 a page
     for f in files:
         assert f.display == f"s3://{tree_bucket}/{f.key}"
         assert (f.kind, f.bucket, f.size) == ("s3", tree_bucket, len(TREE[f.key]))
     assert {f.key: f.format for f in files} == {
         "data/a.csv": "CSV",
         "data/b.json": "JSON",
+        "data/sub.csv": "CSV",
         "data/sub/c.csv": "CSV",
         "data/sub/deeper/d.csv": "CSV",
         "data/sub/deeper/e.ndjson": "JSON",
@@ -144,6 +146,7 @@ def test_declared_format_selects_and_skips_with_reasons(s3_env: S3Server, tree_b
     assert listing.format == "CSV"
     assert [f.key for f in listing.selected] == [
         "data/a.csv",
+        "data/sub.csv",  # S3 key order: '.' sorts before '/'
         "data/sub/c.csv",
         "data/sub/deeper/d.csv",
     ]
@@ -447,7 +450,7 @@ def test_no_sign_request_needs_no_credentials(
         with pytest.raises(SourceError, match="access denied"):
             s3.list_source(f"s3://{tree_bucket}/data/", settings=settings)
     else:
-        assert len(s3.list_source(f"s3://{tree_bucket}/data/", settings=settings)) == 7
+        assert len(s3.list_source(f"s3://{tree_bucket}/data/", settings=settings)) == 8
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])
@@ -672,17 +675,14 @@ def test_prefix_warning_in_report(s3_env: S3Server, tree_bucket: str) -> None:
     assert strict.to_dict()["JobStatus"] == "FAILED"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a local folder walk reads a folder's own files before "
-    "its subfolders; S3 (and so Pinpoint) reads keys in order, so 'b.csv' comes "
-    "after 'a/x.csv' there: duplicate-Id attribution and Failures order differ",
-)
 def test_local_folder_order_matches_s3_key_order(s3_env: S3Server, tmp_path: Path) -> None:
+    """S3 (and so Pinpoint) reads keys in the order of their bytes: 'a.csv', 'a/x.csv', then
+    'b.csv'. A folder read in walk order, or a server listing folders first, would differ in
+    duplicate-Id attribution and the order of Failures."""
     import validator
 
     defects = (EXAMPLES / "endpoints.csv").read_bytes()
-    tree = {"job/a/x.csv": defects, "job/b.csv": defects}
+    tree = {"job/a/x.csv": defects, "job/b.csv": defects, "job/a.csv": defects}
     bucket = upload_and_write(s3_env, tree, tmp_path)
     local = validator.preflight(f"{tmp_path}/job/", format="CSV").to_dict()
     remote = validator.preflight(

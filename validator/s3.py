@@ -170,7 +170,7 @@ def list_source(
     page_size: int | None = None,
 ) -> list[SourceFile]:
     """The files an ``s3://`` source names: the one object it names exactly, or else every
-    object below it as a prefix, in key order, folder markers left out.
+    object below it as a prefix, in key order (UTF-8 bytes), folder markers left out.
 
     ``page_size`` caps the keys per ListObjectsV2 page (S3's default is 1,000).
     """
@@ -192,6 +192,9 @@ def list_source(
                 markers += 1  # a folder marker from the console: not a file
                 continue
             files.append(_source_file(bucket, obj["Key"], int(obj.get("Size", 0))))
+    # S3 lists keys in the order of their UTF-8 bytes, and Pinpoint reads them so; some
+    # S3-compatible servers (SeaweedFS) list a "folder" before a key that sorts ahead of it.
+    files.sort(key=lambda f: (f.key or "").encode())
     if not files:
         only = f" (only {markers} folder marker{'s' if markers > 1 else ''})" if markers else ""
         raise SourceError(
