@@ -50,8 +50,12 @@ BAD_CSV = (
     "FAX,+16045550182,CA,u2\n"
 )
 
-# Launch tests read S3 from moto only: what they test is the launch, not the S3 servers.
-moto_only = pytest.mark.parametrize("s3_server", ["moto"], indirect=True)
+pytestmark = pytest.mark.launch
+
+# Tests with servers read S3 from moto only: what they test is the launch, not the S3 servers.
+moto_only = pytest.mark.parametrize(
+    "s3_server", [pytest.param("moto", marks=pytest.mark.s3)], indirect=True
+)
 
 
 # --- fixtures ----------------------------------------------------------------------------------
