@@ -656,12 +656,6 @@ def test_same_report_from_s3_and_local_folder(s3_env: S3Server, tmp_path: Path) 
     assert remote["Failures"][0].startswith(f"s3://{bucket}/job/a-endpoints.csv:")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=KeyError,
-    reason="S3_PREFIX_NOT_FOLDER is not yet in schemas/rules.json, so the engine cannot tell "
-    "its severity",
-)
 def test_prefix_warning_in_report(s3_env: S3Server, tree_bucket: str) -> None:
     import validator
 
