@@ -11,10 +11,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from validator.check import (
+    E164_PATTERN,
     Finding,
     HeaderProblem,
     check_batch,
@@ -692,3 +696,59 @@ def test_numbers_parse_around_bad_text() -> None:
     values = _parse_numbers(text, pattern)
     expected = [1.5] * 10 + [math.nan] + [2.0] * 10 + [math.nan, math.nan, 300.0]
     assert np.array_equal(values, np.array(expected), equal_nan=True)
+
+
+# -- pattern kernels: exactly the regex -----------------------------------------------------------
+
+
+def _same_as_regex(pattern: str, values: list[str | None]) -> None:
+    from validator.check import _matches
+
+    arr = pa.array(values, pa.string())
+    for part in (arr, arr.slice(1), arr.slice(0, max(len(arr) - 1, 0))):
+        want = pc.fill_null(pc.match_substring_regex(part, pattern), False).to_pylist()
+        got = _matches(pattern, part).tolist()
+        rows = zip(part.to_pylist(), got, want, strict=True)
+        assert got == want, [(v, g, w) for v, g, w in rows if g != w]
+
+
+def _near(
+    matching: st.SearchStrategy[str], alphabet: str, size: int
+) -> st.SearchStrategy[str | None]:
+    """Strings that match, strings of the pattern's own characters, and matches edited: a
+    character cut, one put in, text before or after."""
+    chars = st.sampled_from(alphabet)
+    noise = st.text(chars, max_size=size)
+    at = st.integers(0, size)
+    return st.one_of(
+        matching,
+        noise,
+        st.none(),
+        st.tuples(matching, at).map(lambda t: t[0][: t[1]] + t[0][t[1] + 1 :]),
+        st.tuples(matching, at, chars).map(lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]),
+        st.tuples(noise, matching, noise).map("".join),
+        st.tuples(matching, noise, matching).map("".join),
+    )
+
+
+E164_CHARS = "+0123456789 -().\n\ta\u0663\uff10é"  # Arabic-Indic and full-width digits
+E164_LIKE = st.tuples(st.sampled_from("123456789"), st.text("0123456789", max_size=16)).map(
+    lambda t: "+" + t[0] + t[1]
+)  # some one or two digits too long
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_near(E164_LIKE, E164_CHARS, 18), max_size=40))
+def test_e164_kernel_is_the_regex(values: list[str | None]) -> None:
+    _same_as_regex(E164_PATTERN, values)
+
+
+def test_pattern_kernels_at_their_edges() -> None:
+    edges = ["", "+", "+1", "+0", "+12345678901234", "+123456789012345", "+1234567890123456",
+             "1", "++1", "+1+", "+1\n", "\n+1", "+١٢", "+1٢", "+１", None, "+9" * 8, "+12a", "+ 1"]
+    _same_as_regex(E164_PATTERN, edges)
+
+
+def test_the_schema_e164_pattern_has_its_kernel() -> None:
+    patterns = {rule.pattern for rule in load_schema().value_rules if rule.pattern}
+    assert E164_PATTERN in patterns

@@ -314,7 +314,14 @@ class _Column:
     map: MapField | None = None
     attr: str | None = None
     _nbytes: np.ndarray | None = None
+    _present: np.ndarray | None = None
     _lists: _ListInfo | None = None
+    _distinct: tuple[pa.Array, np.ndarray] | None = None
+
+    def array(self) -> pa.Array:
+        """The column as one array (``_flat_columns`` leaves one chunk)."""
+        data = self.data
+        return data.chunk(0) if data.num_chunks == 1 else data.combine_chunks()
 
     def nbytes(self) -> np.ndarray:
         """Text columns: UTF-8 bytes per row, 0 when null."""
@@ -323,16 +330,34 @@ class _Column:
         return self._nbytes
 
     def present(self) -> np.ndarray:
-        """Text columns: non-null and non-empty; attribute columns: at least one value."""
-        if self.kind == "strings":
-            return self.lists().count > 0
-        return self.nbytes() > 0
+        """Text columns: non-null and non-empty; attribute columns: at least one value.
+        Shared: never change it in place."""
+        if self._present is None:
+            self._present = self.lists().count > 0 if self.kind == "strings" else self.nbytes() > 0
+        return self._present
 
     def lists(self) -> _ListInfo:
         if self._lists is None:
             limit = self.map.max_value_length if self.map is not None else None
             self._lists = _list_info(self.data, limit)
         return self._lists
+
+    def has_distinct(self) -> bool:
+        return self._distinct is not None
+
+    def distinct(self) -> tuple[pa.Array, np.ndarray]:
+        """Text columns: the distinct values (null among them, if any) and per row the index
+        of its value: one hash pass, shared by every rule on the column."""
+        if self._distinct is None:
+            encoded = pc.dictionary_encode(self.array(), null_encoding="encode")
+            codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+            self._distinct = (encoded.dictionary, codes)
+        return self._distinct
+
+    def in_set(self, values: frozenset[str]) -> np.ndarray:
+        """Text columns: per row, whether its value is one of ``values``."""
+        dictionary, codes = self.distinct()
+        return _in_pool(values, dictionary)[codes]
 
 
 def _list_info(data: pa.ChunkedArray, limit: int | None) -> _ListInfo:
@@ -667,6 +692,18 @@ def _lower_map(values: frozenset[str] | tuple[str, ...]) -> dict[str, str]:
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
+def _text_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``len + 1`` offsets from 0 as int64, the UTF-8 bytes they index) of a string array:
+    zero-copy views of its buffers."""
+    if not _is_text(values.type):
+        values = pc.cast(values, pa.string())
+    offsets = _offsets(values).astype(np.int64)
+    first, last = int(offsets[0]), int(offsets[-1])
+    if last == first:
+        return offsets - first, np.zeros(0, np.uint8)
+    return offsets - first, np.frombuffer(values.buffers()[2], np.uint8, last - first, first)
+
+
 def _digits(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """The numbers written with ``width`` ASCII digits at byte offsets ``starts`` of ``data``."""
     out = np.zeros(starts.size, np.int64)
@@ -675,73 +712,111 @@ def _digits(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _calendar_ok(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def _calendar_ok(values: pa.Array) -> np.ndarray:
     """Whether each ``YYYY-MM-DD...`` value names a real day (the pattern already matched),
     read straight from the string buffers: only days 29 to 31 need a closer look."""
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    parts = []
-    for chunk in chunks:
-        ok = np.ones(len(chunk), bool)
-        parts.append(ok)
-        if not _is_text(chunk.type):
-            chunk = pc.cast(chunk, pa.string())
-        rows = np.flatnonzero(_valid_np(chunk))
-        if rows.size == 0:
-            continue
-        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        buffers = chunk.buffers()
-        offsets = np.frombuffer(buffers[1], kind)[chunk.offset : chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(buffers[2], np.uint8).astype(np.int64)
-        starts = offsets[rows].astype(np.int64)
-        late = _digits(data, starts + 8, 2) > 28
-        rows, starts = rows[late], starts[late]
-        year, month, day = (
-            _digits(data, starts, 4),
-            _digits(data, starts + 5, 2),
-            _digits(data, starts + 8, 2),
-        )
-        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        ok[rows] = day <= _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    return np.concatenate(parts) if parts else np.ones(0, bool)
-
-
-def _few_values(
-    values: pa.Array | pa.ChunkedArray, test: Callable[[pa.Array | pa.ChunkedArray], np.ndarray]
-) -> np.ndarray:
-    """``test(values)``, run once per distinct value when a sample says they repeat a lot
-    (a file's dates or locales often do): a regex costs more than a hash."""
-    n = len(values)
-    if n >= 4096 and len(pc.unique(values.slice(0, 1024))) <= 64:
-        encoded = pc.dictionary_encode(values)
-        chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-        if len(chunks) == 1:
-            chunk = chunks[0]
-            verdict = test(chunk.dictionary)
-            indices = _np(chunk.indices, 0)
-            return verdict[indices]
-    return test(values)
-
-
-def _value_ok(rule: ValueRule, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Whether each (non-null) value passes the rule."""
-    if rule.pattern is None and not rule.calendar_date:
-        return _value_ok_each(rule, values)  # hash lookups only: as cheap as encoding
-    return _few_values(values, partial(_value_ok_each, rule))
-
-
-def _value_ok_each(rule: ValueRule, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     ok = np.ones(len(values), bool)
-    if rule.enum is not None:
-        ok &= _np(pc.is_in(values, value_set=_value_array(rule.enum)), True)
-    if rule.values is not None:
-        ok &= _np(pc.is_in(values, value_set=_value_array(rule.values)), True)
+    rows = np.flatnonzero(_valid_np(values))
+    if rows.size == 0:
+        return ok
+    offsets, data = _text_buffers(values)
+    starts = offsets[rows]
+    late = _digits(data, starts + 8, 2) > 28
+    rows, starts = rows[late], starts[late]
+    year, month, day = (
+        _digits(data, starts, 4),
+        _digits(data, starts + 5, 2),
+        _digits(data, starts + 8, 2),
+    )
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    ok[rows] = day <= _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    return ok
+
+
+# -- patterns as byte kernels ---------------------------------------------------------------------
+#
+# A regex over a column costs a call per value (some 60 ns); a pattern of a few fixed character
+# classes is cheaper to test on the string buffers with numpy. A kernel gives exactly the regex's
+# answer (RE2, as ``pc.match_substring_regex`` runs it) for every string; tests/test_check.py
+# checks that on generated strings. A pattern without a kernel runs as a regex (the email one:
+# its RE2 is faster than any numpy pass over positions of '@' and '.' measured).
+
+E164_PATTERN = r"^\+[1-9][0-9]{0,14}$"
+
+
+def _row_of(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The row holding each byte position (rows never empty there)."""
+    return np.searchsorted(offsets, positions, side="right") - 1
+
+
+def _e164_ok(values: pa.Array) -> np.ndarray:
+    """``^\\+[1-9][0-9]{0,14}$``: 2 to 16 bytes, '+', a digit 1-9, then ASCII digits only."""
+    offsets, data = _text_buffers(values)
+    starts, size = offsets[:-1], np.diff(offsets)
+    ok = (size >= 2) & (size <= 16)
+    rows = np.flatnonzero(ok)
+    first = starts[rows]
+    ok[rows] = (data[first] == 0x2B) & (data[first + 1] - np.uint8(0x31) < 9)
+    # every other byte of those rows is a digit: no non-digit left once their '+' is cleared
+    other = data - np.uint8(0x30) > 9
+    other[starts[ok]] = False
+    ok[_row_of(offsets, np.flatnonzero(other))] = False
+    return ok
+
+
+_KERNELS: dict[str, Callable[[pa.Array], np.ndarray]] = {
+    E164_PATTERN: _e164_ok,
+}
+
+
+def _matches(pattern: str, values: pa.Array) -> np.ndarray:
+    """Per value, whether it matches ``pattern`` (False for null): a kernel when there is one."""
+    kernel = _KERNELS.get(pattern)
+    if kernel is None:
+        return _np(pc.match_substring_regex(values, pattern), False)
+    ok = kernel(values)
+    return ok & _valid_np(values) if values.null_count else ok
+
+
+def _repeats(values: pa.Array) -> bool:
+    """Whether a sample says the values repeat a lot (a file's dates often do): then a rule
+    runs once per distinct value, as a regex costs more than a hash."""
+    return len(values) >= 4096 and len(pc.unique(values.slice(0, 1024))) <= 64
+
+
+@cache
+def _as_set(pool: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
+    return frozenset(pool)
+
+
+def _in_pool(pool: frozenset[str] | tuple[str, ...], values: pa.Array) -> np.ndarray:
+    """Per value, whether it is in ``pool`` (False for null): a Python set lookup for a few
+    values (a hash table of a long pool costs more to build than to probe), else ``is_in``."""
+    if len(values) <= max(64, len(pool) // 16):
+        members = _as_set(pool)
+        return np.fromiter((v in members for v in values.to_pylist()), bool, len(values))
+    return _np(pc.is_in(values, value_set=_value_array(pool)), False)
+
+
+def _rule_ok(rule: ValueRule, values: pa.Array) -> np.ndarray:
+    """Per value, whether it passes the rule (``_value_ok_py`` for a whole array); each test
+    runs only on the values that passed the ones before."""
+    ok = np.ones(len(values), bool)
+    for pool in (rule.enum, rule.values):
+        if pool is not None:
+            ok &= _in_pool(pool, values)
     if rule.pattern is not None:
-        ok &= _np(pc.match_substring_regex(values, rule.pattern), True)
+        idx = np.flatnonzero(ok)
+        ok[idx] = _matches(rule.pattern, _pick(values, idx))
     if rule.calendar_date:
         idx = np.flatnonzero(ok & _valid_np(values))
-        if idx.size:
-            ok[idx] = _calendar_ok(values.take(idx))
+        ok[idx] = _calendar_ok(_pick(values, idx))
     return ok
+
+
+def _pick(values: pa.Array, idx: np.ndarray) -> pa.Array:
+    """``values.take(idx)`` for ascending ``idx``, without the copy when it takes them all."""
+    return values if idx.size == len(values) else values.take(idx)
 
 
 @cache
@@ -765,19 +840,21 @@ def _value_ok_py(rule: ValueRule, value: str) -> bool:
     return True
 
 
-def _failing(
-    values: pa.ChunkedArray,
-    candidates: np.ndarray,
-    ok: Callable[[pa.Array | pa.ChunkedArray], np.ndarray],
-) -> np.ndarray:
-    """Rows among ``candidates`` whose value fails ``ok``; evaluates only the candidates when
-    they are few (an SMS rule in a file that is mostly email)."""
+def _failing(rule: ValueRule, col: _Column, candidates: np.ndarray) -> np.ndarray:
+    """Rows among ``candidates`` whose value breaks ``rule``: judged once per distinct value
+    when the column repeats itself, else on the candidates only (an SMS rule in a file that is
+    mostly email)."""
+    if not candidates.any():
+        return np.empty(0, np.int64)
+    lookups_only = rule.pattern is None and not rule.calendar_date
+    if lookups_only or col.has_distinct() or _repeats(col.array()):
+        dictionary, codes = col.distinct()
+        bad = ~_rule_ok(rule, dictionary)
+        if not bad.any():
+            return np.empty(0, np.int64)
+        return np.flatnonzero(bad[codes] & candidates)
     idx = np.flatnonzero(candidates)
-    if idx.size == 0:
-        return idx
-    if idx.size * 2 < len(values):
-        return idx[~ok(values.take(idx))]
-    return idx[~ok(values)[idx]]
+    return idx[~_rule_ok(rule, _pick(col.array(), idx))]
 
 
 def _value_message(schema: Schema, rule: ValueRule, value: str) -> str:
@@ -851,8 +928,8 @@ def _check_values(schema: Schema, batch: _Batch) -> list[Finding]:
             if when is None:
                 continue
             assert rule.when_values is not None
-            candidates &= _np(pc.is_in(when.data, value_set=_value_array(rule.when_values)), False)
-        rows = _failing(col.data, candidates, partial(_value_ok, rule))
+            candidates = candidates & when.in_set(rule.when_values)
+        rows = _failing(rule, col, candidates)
         messages = _messages(col.data.take(rows).to_pylist(), partial(_value_message, schema, rule))
         out += _findings(rule.code, rule.field, rows, messages)
     return out
