@@ -43,10 +43,12 @@ def parse_csv(path: str, *, threads: bool, block_size: int) -> tuple[int, int]:
     reader = pv.open_csv(
         path,
         read_options=pv.ReadOptions(use_threads=threads, block_size=block_size),
-        parse_options=pv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True,
-                                      invalid_row_handler=invalid),
-        convert_options=pv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
-                                          strings_can_be_null=True),
+        parse_options=pv.ParseOptions(
+            newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=invalid
+        ),
+        convert_options=pv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True
+        ),
     )
     rows = 0
     for batch in reader:
@@ -112,8 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows, rejected = run_preflight(args.path)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"format": args.format, "rows": rows, "rejected": rejected,
-                      "bytes": os.path.getsize(args.path), "seconds": round(seconds, 4)}))
+    print(
+        json.dumps(
+            {
+                "format": args.format,
+                "rows": rows,
+                "rejected": rejected,
+                "bytes": os.path.getsize(args.path),
+                "seconds": round(seconds, 4),
+            }
+        )
+    )
     return 0
 
 

@@ -105,8 +105,15 @@ class Run:
     ok: bool = False
 
 
-def measure(name: str, cmd: list[str], out_path: Path, *, timeout: float, interval: float,
-            ok_codes: tuple[int, ...] = (0, 1)) -> Run:
+def measure(
+    name: str,
+    cmd: list[str],
+    out_path: Path,
+    *,
+    timeout: float,
+    interval: float,
+    ok_codes: tuple[int, ...] = (0, 1),
+) -> Run:
     import psutil
 
     run = Run(name, cmd, stdout=str(out_path))
@@ -133,8 +140,14 @@ def measure(name: str, cmd: list[str], out_path: Path, *, timeout: float, interv
     err_path = out_path.with_suffix(".stderr")
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=out_path.parent)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=out_path.parent,
+        )
         main_pid = proc.pid
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -199,8 +212,9 @@ def tool_fingerprint(python: str) -> dict:
     """Where the installed package lives and a hash of its sources (an editable install in a
     shared tree can change during a run)."""
     try:
-        out = subprocess.run([python, "-c", FINGERPRINT], capture_output=True, text=True,
-                             timeout=60, cwd="/")
+        out = subprocess.run(
+            [python, "-c", FINGERPRINT], capture_output=True, text=True, timeout=60, cwd="/"
+        )
         return json.loads(out.stdout)
     except (OSError, ValueError, subprocess.SubprocessError):
         return {}
@@ -232,22 +246,45 @@ def ensure_file(path: Path, rows: int, fmt: str, rate: float, seed: int) -> dict
     if path.exists() and meta.exists():
         with contextlib.suppress(ValueError, OSError):
             s = json.loads(meta.read_text())
-            if (s["rows"], s["format"], s["defect_rate"], s["seed"]) == (rows, fmt, rate, seed) \
-                    and s["bytes"] == path.stat().st_size:
+            if (s["rows"], s["format"], s["defect_rate"], s["seed"]) == (
+                rows,
+                fmt,
+                rate,
+                seed,
+            ) and s["bytes"] == path.stat().st_size:
                 return s
     log(f"generating {path.name}: {rows:,} {fmt} rows ...")
     s = _generate(path, rows, fmt, rate, seed, meta)
-    log(f"  {s['bytes'] / 1e6:,.0f} MB in {s['generate_seconds']:.1f} s "
-        f"({rows / max(s['generate_seconds'], 1e-9):,.0f} rows/s)")
+    log(
+        f"  {s['bytes'] / 1e6:,.0f} MB in {s['generate_seconds']:.1f} s "
+        f"({rows / max(s['generate_seconds'], 1e-9):,.0f} rows/s)"
+    )
     return s
 
 
 def _generate(path: Path, rows: int, fmt: str, rate: float, seed: int, meta: Path) -> dict:
     """generate.py in its own process: this one stays small (a child's ru_maxrss starts from
     its parent's RSS at fork), and pyarrow is never imported here."""
-    subprocess.run([sys.executable, str(HERE / "generate.py"), "--rows", str(rows), "--format",
-                    fmt, "--defect-rate", repr(rate), "--seed", str(seed), "-o", str(path),
-                    "--stats", str(meta)], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "generate.py"),
+            "--rows",
+            str(rows),
+            "--format",
+            fmt,
+            "--defect-rate",
+            repr(rate),
+            "--seed",
+            str(seed),
+            "-o",
+            str(path),
+            "--stats",
+            str(meta),
+        ],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     return json.loads(meta.read_text())
 
 
@@ -310,20 +347,32 @@ def machine() -> dict:
     for mod in ("pyarrow", "orjson", "numpy", "frictionless", "psutil"):
         with contextlib.suppress(Exception):
             from importlib.metadata import version
+
             versions[mod] = version(mod)
     with contextlib.suppress(Exception):
         from importlib.metadata import version
+
         versions["pinpoint-preflight"] = version("pinpoint-preflight")
     mem = 0
     with contextlib.suppress(OSError, ValueError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     commit = ""
     with contextlib.suppress(Exception):
-        commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "versions": versions, "repo_commit": commit}
+        commit = subprocess.run(
+            ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "repo_commit": commit,
+    }
 
 
 def fmt_s(v: float | None) -> str:
@@ -336,8 +385,13 @@ def fmt_x(v: float | None) -> str:
 
 def table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
+    def line(r: list[str]) -> str:
+        return "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -348,8 +402,12 @@ def table(rows: list[list[str]], head: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=5_000_000,
-                    help="CSV rows of the large file (5M ≈ 1 GB); the small one has rows/10")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=5_000_000,
+        help="CSV rows of the large file (5M ≈ 1 GB); the small one has rows/10",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/ppbench")
     ap.add_argument("--skip-frictionless", action="store_true")
@@ -385,20 +443,33 @@ def main(argv: list[str] | None = None) -> int:
         files["csv_large"] = s
         small = max(args.rows // 10, 1)
         files["csv_small"] = ensure_file(
-            workdir / f"endpoints-{small}-s{args.seed}-d{args.defect_rate}.csv", small, "csv",
-            args.defect_rate, args.seed)
+            workdir / f"endpoints-{small}-s{args.seed}-d{args.defect_rate}.csv",
+            small,
+            "csv",
+            args.defect_rate,
+            args.seed,
+        )
     if "json" in formats:
         jrows = json_rows_for(csv_bytes, workdir, args.defect_rate, args.seed)
         files["json_large"] = ensure_file(
-            workdir / f"endpoints-{jrows}-s{args.seed}-d{args.defect_rate}.json", jrows, "json",
-            args.defect_rate, args.seed)
+            workdir / f"endpoints-{jrows}-s{args.seed}-d{args.defect_rate}.json",
+            jrows,
+            "json",
+            args.defect_rate,
+            args.seed,
+        )
         jsmall = max(jrows // 10, 1)
         files["json_small"] = ensure_file(
-            workdir / f"endpoints-{jsmall}-s{args.seed}-d{args.defect_rate}.json", jsmall,
-            "json", args.defect_rate, args.seed)
+            workdir / f"endpoints-{jsmall}-s{args.seed}-d{args.defect_rate}.json",
+            jsmall,
+            "json",
+            args.defect_rate,
+            args.seed,
+        )
     slice_rows = min(SLICE_ROWS, args.rows)
-    slice_stats = make_slice(csv_large, workdir / f"slice-{slice_rows}.csv", slice_rows,
-                             args.defect_rate, args.seed)
+    slice_stats = make_slice(
+        csv_large, workdir / f"slice-{slice_rows}.csv", slice_rows, args.defect_rate, args.seed
+    )
     slice_path = workdir / f"slice-{slice_rows}.csv"
     for s in files.values():
         warm(Path(s["path"]))
@@ -406,8 +477,18 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- jobs ------------------------------------------------------------------------------
     def tool_cmd(path: str, fmt: str, w: int) -> list[str]:
-        return [tool or args.command, "validate", path, "--format", fmt.upper(), "--output",
-                "json", "--no-progress", "--workers", str(w)]
+        return [
+            tool or args.command,
+            "validate",
+            path,
+            "--format",
+            fmt.upper(),
+            "--output",
+            "json",
+            "--no-progress",
+            "--workers",
+            str(w),
+        ]
 
     def base_cmd(path: str, fmt: str) -> list[str]:
         python = tool_py if fmt == "preflight" else sys.executable
@@ -427,20 +508,29 @@ def main(argv: list[str] | None = None) -> int:
         sp = str(slice_path)
         jobs["slice"] = []
         if tool:
-            jobs["slice"] += [("tool_api", base_cmd(sp, "preflight")),
-                              ("tool_cli", tool_cmd(sp, "csv", 1))]
+            jobs["slice"] += [
+                ("tool_api", base_cmd(sp, "preflight")),
+                ("tool_cli", tool_cmd(sp, "csv", 1)),
+            ]
         try:
             import frictionless  # noqa: F401
+
             jobs["slice"].append(("frictionless_api", base_cmd(sp, "frictionless")))
             if fr:
-                jobs["slice"].append(("frictionless_cli", [
-                    fr, "validate", "--json", "--trusted", "--limit-errors", "1000000000", sp]))
+                jobs["slice"].append(
+                    (
+                        "frictionless_cli",
+                        [fr, "validate", "--json", "--trusted", "--limit-errors", "1000000000", sp],
+                    )
+                )
         except ImportError:
             log("frictionless is not installed (pip install '.[bench]'): skipped")
 
-    log(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}; "
+    log(
+        f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}; "
         f"tool: {tool or 'NOT INSTALLED'} (package {info['tool_package'].get('package')}, "
-        f"sources {info['tool_package'].get('sha256')}); subreaper: {subreaper}")
+        f"sources {info['tool_package'].get('sha256')}); subreaper: {subreaper}"
+    )
     if not tool:
         log(f"'{args.command}' is not on PATH: only the baselines are timed (pip install .)")
 
@@ -453,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     for r in range(args.repeat):
         for key, js in jobs.items():
-            rot = js[r % len(js):] + js[:r % len(js)]
+            rot = js[r % len(js) :] + js[: r % len(js)]
             for name, cmd in rot:
                 outp = runs_dir / f"{key}-{name}-{r}.out"
                 run = measure(name, cmd, outp, timeout=args.timeout, interval=args.sample_interval)
@@ -461,20 +551,30 @@ def main(argv: list[str] | None = None) -> int:
                     run.result = read_tool_report(outp)
                     if run.ok and run.result.get("TotalProcessed") is None:
                         run.ok = False  # exit 1 from a traceback is not a report
-                        run.stderr_tail = outp.with_suffix(".stderr").read_bytes()[-2000:] \
-                            .decode("utf-8", "replace") or "no JSON report on stdout"
+                        run.stderr_tail = (
+                            outp.with_suffix(".stderr")
+                            .read_bytes()[-2000:]
+                            .decode("utf-8", "replace")
+                            or "no JSON report on stdout"
+                        )
                 elif name == "frictionless_cli":
                     run.result = {}
                 else:
                     run.result = read_baseline(outp)
                     if run.ok and not run.result:
                         run.ok = False
-                        run.stderr_tail = outp.with_suffix(".stderr").read_bytes()[-2000:] \
-                            .decode("utf-8", "replace") or "no result on stdout"
+                        run.stderr_tail = (
+                            outp.with_suffix(".stderr")
+                            .read_bytes()[-2000:]
+                            .decode("utf-8", "replace")
+                            or "no result on stdout"
+                        )
                 results[key][name].append(run)
                 status = "" if run.ok else f"  FAILED rc={run.rc}"
-                log(f"[{r + 1}/{args.repeat}] {key:<10} {name:<17} {run.seconds:7.2f} s  "
-                    f"peak {run.peak_rss / MiB:6.0f} MiB{status}")
+                log(
+                    f"[{r + 1}/{args.repeat}] {key:<10} {name:<17} {run.seconds:7.2f} s  "
+                    f"peak {run.peak_rss / MiB:6.0f} MiB{status}"
+                )
                 if not run.ok and run.stderr_tail:
                     log("    " + run.stderr_tail.strip().splitlines()[-1][:300])
     total_s = time.perf_counter() - t_start
@@ -484,8 +584,10 @@ def main(argv: list[str] | None = None) -> int:
         after = tool_fingerprint(tool_py)
         info["tool_package_after"] = after
         if after != info["tool_package"]:
-            log(f"WARNING: the installed tool changed during the run ({info['tool_package']} -> "
-                f"{after}): the numbers mix two versions")
+            log(
+                f"WARNING: the installed tool changed during the run ({info['tool_package']} -> "
+                f"{after}): the numbers mix two versions"
+            )
 
     info["bench_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -529,55 +631,79 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_mib": (peak(key, name) or 0) / MiB or None,
                 "tree_peak_mib": max((x.tree_peak for x in ok_runs(key, name)), default=0) / MiB,
                 "main_peak_mib": max((x.main_peak for x in ok_runs(key, name)), default=0) / MiB,
-                "workers_peak_mib": max((x.others_peak for x in ok_runs(key, name)),
-                                        default=0) / MiB,
+                "workers_peak_mib": max((x.others_peak for x in ok_runs(key, name)), default=0)
+                / MiB,
                 "failed": sum(not x.ok for x in results[key][name]),
                 "report": next((x.result for x in reversed(results[key][name]) if x.ok), {}),
             }
-            detail_rows.append([
-                f"{key} ({rows:,} rows, {nbytes / 1e6:,.0f} MB)", name, fmt_s(t),
-                f"{rows / t:,.0f}" if t else "-", f"{nbytes / 1e6 / t:,.0f}" if t else "-",
-                f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-",
-                f"{d[name]['main_peak_mib']:.0f}" if d[name]["main_peak_mib"] else "-",
-                f"{d[name]['workers_peak_mib']:.0f}" if d[name]["workers_peak_mib"] else "-",
-                f"{d[name]['tree_peak_mib']:.0f}" if d[name]["tree_peak_mib"] else "-",
-                f"{d[name]['failed']}/{len(results[key][name])}" if d[name]["failed"] else "",
-            ])
+            detail_rows.append(
+                [
+                    f"{key} ({rows:,} rows, {nbytes / 1e6:,.0f} MB)",
+                    name,
+                    fmt_s(t),
+                    f"{rows / t:,.0f}" if t else "-",
+                    f"{nbytes / 1e6 / t:,.0f}" if t else "-",
+                    f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-",
+                    f"{d[name]['main_peak_mib']:.0f}" if d[name]["main_peak_mib"] else "-",
+                    f"{d[name]['workers_peak_mib']:.0f}" if d[name]["workers_peak_mib"] else "-",
+                    f"{d[name]['tree_peak_mib']:.0f}" if d[name]["tree_peak_mib"] else "-",
+                    f"{d[name]['failed']}/{len(results[key][name])}" if d[name]["failed"] else "",
+                ]
+            )
         if "tool_w1" in results[key]:
             d["ratio_w1_vs_baseline"] = paired(key, "tool_w1", "baseline")
         if "tool_w2" in results[key]:
             d["ratio_w2_vs_baseline"] = paired(key, "tool_w2", "baseline")
             d["speedup_w1_w2"] = paired(key, "tool_w1", "tool_w2")
-        d["expected"] = {"error_rows": st["error_rows"], "warning_rows": st["warning_rows"],
-                         "parseable_rows": st["parseable_rows"]}
+        d["expected"] = {
+            "error_rows": st["error_rows"],
+            "warning_rows": st["warning_rows"],
+            "parseable_rows": st["parseable_rows"],
+        }
         summary[key] = d
     if "slice" in results:
         d = {"rows": slice_rows, "bytes": slice_stats["bytes"]}
         for name in results["slice"]:
             t = secs("slice", name)
-            inner = med([x.result.get("seconds") for x in ok_runs("slice", name)
-                         if x.result.get("seconds")])
-            d[name] = {"median_s": t, "inner_s": inner,
-                       "runs_s": [round(x.seconds, 3) for x in results["slice"][name]],
-                       "rows_per_s": slice_rows / t if t else None,
-                       "inner_rows_per_s": slice_rows / inner if inner else None,
-                       "peak_rss_mib": (peak("slice", name) or 0) / MiB or None,
-                       "failed": sum(not x.ok for x in results["slice"][name])}
-            detail_rows.append([
-                f"slice ({slice_rows:,} rows, {slice_stats['bytes'] / 1e6:,.0f} MB)", name,
-                fmt_s(t) + (f" ({inner:.2f} in)" if inner else ""),
-                f"{slice_rows / t:,.0f}" if t else "-",
-                f"{slice_stats['bytes'] / 1e6 / t:,.0f}" if t else "-",
-                f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-", "", "", "",
-                f"{d[name]['failed']}/{len(results['slice'][name])}" if d[name]["failed"] else ""])
+            inner = med(
+                [x.result.get("seconds") for x in ok_runs("slice", name) if x.result.get("seconds")]
+            )
+            d[name] = {
+                "median_s": t,
+                "inner_s": inner,
+                "runs_s": [round(x.seconds, 3) for x in results["slice"][name]],
+                "rows_per_s": slice_rows / t if t else None,
+                "inner_rows_per_s": slice_rows / inner if inner else None,
+                "peak_rss_mib": (peak("slice", name) or 0) / MiB or None,
+                "failed": sum(not x.ok for x in results["slice"][name]),
+            }
+            detail_rows.append(
+                [
+                    f"slice ({slice_rows:,} rows, {slice_stats['bytes'] / 1e6:,.0f} MB)",
+                    name,
+                    fmt_s(t) + (f" ({inner:.2f} in)" if inner else ""),
+                    f"{slice_rows / t:,.0f}" if t else "-",
+                    f"{slice_stats['bytes'] / 1e6 / t:,.0f}" if t else "-",
+                    f"{d[name]['peak_rss_mib']:.0f}" if d[name]["peak_rss_mib"] else "-",
+                    "",
+                    "",
+                    "",
+                    f"{d[name]['failed']}/{len(results['slice'][name])}"
+                    if d[name]["failed"]
+                    else "",
+                ]
+            )
         d["x_api"] = paired("slice", "frictionless_api", "tool_api", inner=True)
         d["x_cli"] = paired("slice", "frictionless_cli", "tool_cli")
         summary["slice"] = d
 
     # ---- targets ---------------------------------------------------------------------------
     def rss_of(key: str) -> float | None:
-        v = [summary[key][n]["peak_rss_mib"] for n in summary.get(key, {})
-             if n.startswith("tool_w") and summary[key][n]["peak_rss_mib"]]
+        v = [
+            summary[key][n]["peak_rss_mib"]
+            for n in summary.get(key, {})
+            if n.startswith("tool_w") and summary[key][n]["peak_rss_mib"]
+        ]
         return max(v) if v else None
 
     def tool_s(key: str, name: str) -> float | None:
@@ -587,18 +713,31 @@ def main(argv: list[str] | None = None) -> int:
         return summary.get(key, {}).get("baseline", {}).get("median_s")
 
     got = {
-        "csv_ratio_w1": (tool_s("csv_large", "tool_w1"), base_s("csv_large"),
-                         summary.get("csv_large", {}).get("ratio_w1_vs_baseline")),
-        "json_ratio_w1": (tool_s("json_large", "tool_w1"), base_s("json_large"),
-                          summary.get("json_large", {}).get("ratio_w1_vs_baseline")),
+        "csv_ratio_w1": (
+            tool_s("csv_large", "tool_w1"),
+            base_s("csv_large"),
+            summary.get("csv_large", {}).get("ratio_w1_vs_baseline"),
+        ),
+        "json_ratio_w1": (
+            tool_s("json_large", "tool_w1"),
+            base_s("json_large"),
+            summary.get("json_large", {}).get("ratio_w1_vs_baseline"),
+        ),
         "frictionless_x": (
             summary.get("slice", {}).get("tool_api", {}).get("inner_rows_per_s"),
             summary.get("slice", {}).get("frictionless_api", {}).get("inner_rows_per_s"),
-            summary.get("slice", {}).get("x_api")),
-        "csv_speedup": (tool_s("csv_large", "tool_w2"), tool_s("csv_large", "tool_w1"),
-                        summary.get("csv_large", {}).get("speedup_w1_w2")),
-        "json_speedup": (tool_s("json_large", "tool_w2"), tool_s("json_large", "tool_w1"),
-                         summary.get("json_large", {}).get("speedup_w1_w2")),
+            summary.get("slice", {}).get("x_api"),
+        ),
+        "csv_speedup": (
+            tool_s("csv_large", "tool_w2"),
+            tool_s("csv_large", "tool_w1"),
+            summary.get("csv_large", {}).get("speedup_w1_w2"),
+        ),
+        "json_speedup": (
+            tool_s("json_large", "tool_w2"),
+            tool_s("json_large", "tool_w1"),
+            summary.get("json_large", {}).get("speedup_w1_w2"),
+        ),
         "csv_rss_large": (rss_of("csv_large"), None, rss_of("csv_large")),
         "csv_rss_small": (rss_of("csv_small"), None, rss_of("csv_small")),
         "json_rss_large": (rss_of("json_large"), None, rss_of("json_large")),
@@ -610,42 +749,83 @@ def main(argv: list[str] | None = None) -> int:
     for key, (what, target, kind) in TARGETS.items():
         tv, bv, value = got[key]
         met = None if value is None else (value <= target if kind == "max" else value >= target)
-        targets.append({"key": key, "measure": what, "tool": tv, "baseline": bv, "value": value,
-                        "target": target, "kind": kind, "met": met})
+        targets.append(
+            {
+                "key": key,
+                "measure": what,
+                "tool": tv,
+                "baseline": bv,
+                "value": value,
+                "target": target,
+                "kind": kind,
+                "met": met,
+            }
+        )
 
     # ---- print -----------------------------------------------------------------------------
     large_mb = csv_bytes / 1e6
-    print(f"\npinpoint-preflight benchmark: {info['nproc']} cores ({info['cpu']}), "
-          f"{info['memory_gib']} GiB, Python {info['python']}, "
-          f"pyarrow {info['versions'].get('pyarrow')}, orjson {info['versions'].get('orjson')}, "
-          f"frictionless {info['versions'].get('frictionless', '-')}", file=out)
-    print(f"command: {' '.join(sys.argv)}   repeats: {args.repeat}   "
-          f"wall: {total_s:.0f} s   medians of {args.repeat}", file=out)
+    print(
+        f"\npinpoint-preflight benchmark: {info['nproc']} cores ({info['cpu']}), "
+        f"{info['memory_gib']} GiB, Python {info['python']}, "
+        f"pyarrow {info['versions'].get('pyarrow')}, orjson {info['versions'].get('orjson')}, "
+        f"frictionless {info['versions'].get('frictionless', '-')}",
+        file=out,
+    )
+    print(
+        f"command: {' '.join(sys.argv)}   repeats: {args.repeat}   "
+        f"wall: {total_s:.0f} s   medians of {args.repeat}",
+        file=out,
+    )
     pkg = info.get("tool_package") or {}
-    print(f"tool: {tool or 'not installed'}, package {pkg.get('package')}, "
-          f"sources sha256 {pkg.get('sha256')}, pinpoint-preflight "
-          f"{info['versions'].get('pinpoint-preflight', '?')}, repo HEAD {info['repo_commit']}",
-          file=out)
-    print("\n" + table(detail_rows, ["file", "run", "median s", "rows/s", "MB/s",
-                                      "peak MiB/proc", "main", "workers", "tree MiB", "failed"]),
-          file=out)
-    print("(peak MiB/proc: kernel high-water mark of the largest process, max over repeats; "
-          "main / workers: sampled VmHWM of the process started / of its largest descendant; "
-          "tree: sampled sum of RSS)", file=out)
+    print(
+        f"tool: {tool or 'not installed'}, package {pkg.get('package')}, "
+        f"sources sha256 {pkg.get('sha256')}, pinpoint-preflight "
+        f"{info['versions'].get('pinpoint-preflight', '?')}, repo HEAD {info['repo_commit']}",
+        file=out,
+    )
+    print(
+        "\n"
+        + table(
+            detail_rows,
+            [
+                "file",
+                "run",
+                "median s",
+                "rows/s",
+                "MB/s",
+                "peak MiB/proc",
+                "main",
+                "workers",
+                "tree MiB",
+                "failed",
+            ],
+        ),
+        file=out,
+    )
+    print(
+        "(peak MiB/proc: kernel high-water mark of the largest process, max over repeats; "
+        "main / workers: sampled VmHWM of the process started / of its largest descendant; "
+        "tree: sampled sum of RSS)",
+        file=out,
+    )
     checks = []
     for key in order:
         rep = summary.get(key, {}).get("tool_w1", {}).get("report") or {}
         if rep:
             ex = summary[key]["expected"]
-            same = (rep.get("TotalProcessed") == summary[key]["rows"]
-                    and rep.get("TotalFailures") == ex["error_rows"]
-                    and rep.get("TotalWarnings") == ex["warning_rows"])
-            checks.append(f"  {key}: {'as generated' if same else 'DIFFERS from the generator'}:"
-                          f" TotalProcessed {rep.get('TotalProcessed')} "
-                          f"(file: {summary[key]['rows']:,}), TotalFailures "
-                          f"{rep.get('TotalFailures')} ({ex['error_rows']:,} error rows), "
-                          f"TotalWarnings {rep.get('TotalWarnings')} "
-                          f"({ex['warning_rows']:,}), TotalPieces {rep.get('TotalPieces')}")
+            same = (
+                rep.get("TotalProcessed") == summary[key]["rows"]
+                and rep.get("TotalFailures") == ex["error_rows"]
+                and rep.get("TotalWarnings") == ex["warning_rows"]
+            )
+            checks.append(
+                f"  {key}: {'as generated' if same else 'DIFFERS from the generator'}:"
+                f" TotalProcessed {rep.get('TotalProcessed')} "
+                f"(file: {summary[key]['rows']:,}), TotalFailures "
+                f"{rep.get('TotalFailures')} ({ex['error_rows']:,} error rows), "
+                f"TotalWarnings {rep.get('TotalWarnings')} "
+                f"({ex['warning_rows']:,}), TotalPieces {rep.get('TotalPieces')}"
+            )
     if checks:
         print("\nwhat the command reported (sanity check):\n" + "\n".join(checks), file=out)
     trows = []
@@ -663,28 +843,42 @@ def main(argv: list[str] | None = None) -> int:
         sign = "≤" if t["kind"] == "max" else "≥"
         met = {None: "n/a", True: "yes", False: "NO"}[t["met"]]
         trows.append([t["measure"], tool_s_, base_s_, value_s, f"{sign} {t['target']:g}", met])
-    print("\n" + table(trows, ["measure", "tool", "baseline", "value", "target", "met?"]),
-          file=out)
+    print("\n" + table(trows, ["measure", "tool", "baseline", "value", "target", "met?"]), file=out)
     notes = []
     if tool and info.get("tool_package_after") != info.get("tool_package"):
         notes.append("the installed tool CHANGED during the run: these numbers mix two versions")
     if large_mb < 900:
-        notes.append(f"the large files are {large_mb:,.0f} MB, not 1 GB (--rows {args.rows:,}): "
-                     "the 1 GB targets (speed-up, RSS, 8 s / 5 s) are only indicative here")
-    notes.append("tool/baseline columns: median seconds (speed-up: 2 workers, 1 worker); ratios "
-                 "are medians of per-repeat paired ratios; frictionless: in-process rows/s "
-                 "after imports (start-up included, see the slice rows above)")
+        notes.append(
+            f"the large files are {large_mb:,.0f} MB, not 1 GB (--rows {args.rows:,}): "
+            "the 1 GB targets (speed-up, RSS, 8 s / 5 s) are only indicative here"
+        )
+    notes.append(
+        "tool/baseline columns: median seconds (speed-up: 2 workers, 1 worker); ratios "
+        "are medians of per-repeat paired ratios; frictionless: in-process rows/s "
+        "after imports (start-up included, see the slice rows above)"
+    )
     print("\n" + "\n".join(f"note: {n}" for n in notes), file=out)
 
-    doc = {"machine": info, "args": vars(args), "wall_s": total_s, "files": files,
-           "slice": slice_stats, "summary": summary, "targets": targets,
-           "runs": {k: {n: [asdict(x) for x in v] for n, v in d.items()}
-                    for k, d in results.items()}}
+    doc = {
+        "machine": info,
+        "args": vars(args),
+        "wall_s": total_s,
+        "files": files,
+        "slice": slice_stats,
+        "summary": summary,
+        "targets": targets,
+        "runs": {k: {n: [asdict(x) for x in v] for n, v in d.items()} for k, d in results.items()},
+    }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (workdir / f"results-{stamp}.json").write_text(json.dumps(doc, indent=1, default=str))
     if args.json:
-        print(json.dumps({k: doc[k] for k in ("machine", "args", "wall_s", "files", "summary",
-                                              "targets")}, indent=1, default=str))
+        print(
+            json.dumps(
+                {k: doc[k] for k in ("machine", "args", "wall_s", "files", "summary", "targets")},
+                indent=1,
+                default=str,
+            )
+        )
     return 0
 
 

@@ -103,8 +103,17 @@ CITIES = [
     ("São Paulo", "BR", "BRA", -23.5505, -46.6333, "America/Sao_Paulo", "pt_BR", "+5511", 4),
     ("Madrid", "ES", "ESP", 40.4168, -3.7038, "Europe/Madrid", "es_ES", "+34", 2),
     ("A Coruña", "ES", "ESP", 43.3623, -8.4115, "Europe/Madrid", "es_ES", "+34", 1),
-    ("Ciudad de México", "MX", "MEX", 19.4326, -99.1332, "America/Mexico_City", "es_MX", "+5255",
-     3),
+    (
+        "Ciudad de México",
+        "MX",
+        "MEX",
+        19.4326,
+        -99.1332,
+        "America/Mexico_City",
+        "es_MX",
+        "+5255",
+        3,
+    ),
     ("Kraków", "PL", "POL", 50.0647, 19.945, "Europe/Warsaw", "pl_PL", "+48", 2),
     ("東京", "JP", "JPN", 35.6762, 139.6503, "Asia/Tokyo", "ja_JP", "+81", 3),
     ("Sydney", "AU", "AUS", -33.8688, 151.2093, "Australia/Sydney", "en_AU", "+61", 2),
@@ -132,35 +141,115 @@ PHONE_RANGE = {
 
 # (display, ASCII fold for emails)
 FIRST = [
-    ("James", "james"), ("Mary", "mary"), ("José", "jose"), ("Zoë", "zoe"), ("Jürgen", "juergen"),
-    ("Søren", "soeren"), ("François", "francois"), ("Łukasz", "lukasz"),
-    ("Małgorzata", "malgorzata"), ("Björn", "bjorn"), ("Chloé", "chloe"), ("Amélie", "amelie"),
-    ("Renée", "renee"), ("Ana", "ana"),
-    ("Priya", "priya"), ("Wei", "wei"), ("Yuki", "yuki"), ("Olivia", "olivia"), ("Liam", "liam"),
-    ("Noah", "noah"), ("Emma", "emma"), ("Sofía", "sofia"), ("Mateo", "mateo"), ("Hanna", "hanna"),
-    ("Jón", "jon"), ("Siobhán", "siobhan"), ("Dmitri", "dmitri"), ("Aoife", "aoife"),
-    ("Fatima", "fatima"), ("Oliver", "oliver"), ("Élodie", "elodie"), ("Ingrid", "ingrid"),
+    ("James", "james"),
+    ("Mary", "mary"),
+    ("José", "jose"),
+    ("Zoë", "zoe"),
+    ("Jürgen", "juergen"),
+    ("Søren", "soeren"),
+    ("François", "francois"),
+    ("Łukasz", "lukasz"),
+    ("Małgorzata", "malgorzata"),
+    ("Björn", "bjorn"),
+    ("Chloé", "chloe"),
+    ("Amélie", "amelie"),
+    ("Renée", "renee"),
+    ("Ana", "ana"),
+    ("Priya", "priya"),
+    ("Wei", "wei"),
+    ("Yuki", "yuki"),
+    ("Olivia", "olivia"),
+    ("Liam", "liam"),
+    ("Noah", "noah"),
+    ("Emma", "emma"),
+    ("Sofía", "sofia"),
+    ("Mateo", "mateo"),
+    ("Hanna", "hanna"),
+    ("Jón", "jon"),
+    ("Siobhán", "siobhan"),
+    ("Dmitri", "dmitri"),
+    ("Aoife", "aoife"),
+    ("Fatima", "fatima"),
+    ("Oliver", "oliver"),
+    ("Élodie", "elodie"),
+    ("Ingrid", "ingrid"),
 ]
 LAST = [
-    ("Smith", "smith"), ("Johnson", "johnson"), ("Müller", "mueller"), ("García", "garcia"),
-    ("O'Brien", "obrien"), ("Núñez", "nunez"), ("Dubois", "dubois"), ("Kowalski", "kowalski"),
-    ("Tanaka", "tanaka"), ("山田", "yamada"), ("Schröder", "schroeder"), ("Åberg", "aberg"),
-    ("Williams", "williams"), ("Brown", "brown"), ("Nguyen", "nguyen"), ("Silva", "silva"),
-    ("Ólafsson", "olafsson"), ("Rossi", "rossi"), ("Patel", "patel"), ("Lefèvre", "lefevre"),
-    ("Jensen", "jensen"), ("Fernández", "fernandez"), ("Wójcik", "wojcik"), ("Kim", "kim"),
+    ("Smith", "smith"),
+    ("Johnson", "johnson"),
+    ("Müller", "mueller"),
+    ("García", "garcia"),
+    ("O'Brien", "obrien"),
+    ("Núñez", "nunez"),
+    ("Dubois", "dubois"),
+    ("Kowalski", "kowalski"),
+    ("Tanaka", "tanaka"),
+    ("山田", "yamada"),
+    ("Schröder", "schroeder"),
+    ("Åberg", "aberg"),
+    ("Williams", "williams"),
+    ("Brown", "brown"),
+    ("Nguyen", "nguyen"),
+    ("Silva", "silva"),
+    ("Ólafsson", "olafsson"),
+    ("Rossi", "rossi"),
+    ("Patel", "patel"),
+    ("Lefèvre", "lefevre"),
+    ("Jensen", "jensen"),
+    ("Fernández", "fernandez"),
+    ("Wójcik", "wojcik"),
+    ("Kim", "kim"),
 ]
-DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "web.de",
-           "gmx.ch", "orange.fr", "example.com", "proton.me", "mail.example.org", "uol.com.br"]
+DOMAINS = [
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "web.de",
+    "gmx.ch",
+    "orange.fr",
+    "example.com",
+    "proton.me",
+    "mail.example.org",
+    "uol.com.br",
+]
 DOMAIN_P = [0.34, 0.1, 0.12, 0.07, 0.08, 0.05, 0.03, 0.04, 0.06, 0.03, 0.04, 0.04]
 EMAIL_SEP = [".", "_", ""]
 
-INTERESTS = ["sports", "music", "travel", "cooking", "fashion", "technology", "gaming", "fitness",
-             "books", "film", "arts & crafts", "food, wine", "outdoors", "photography"]
+INTERESTS = [
+    "sports",
+    "music",
+    "travel",
+    "cooking",
+    "fashion",
+    "technology",
+    "gaming",
+    "fitness",
+    "books",
+    "film",
+    "arts & crafts",
+    "food, wine",
+    "outdoors",
+    "photography",
+]
 # (plain value) - CSV and JSON escapes are derived
-COMPANIES = ["Acme, Inc.", "Müller & Söhne GmbH", 'Café "Zum Löwen"', 'The "Best" Shop, Ltd.',
-             "Initech", "Globex Corporation", "Umbrella Corp", "Société Générale",
-             "Zürcher Kantonalbank", "Hooli", "Stark Industries", "Wayne Enterprises",
-             "Companhia Brasileira de Distribuição", "株式会社サンプル"]
+COMPANIES = [
+    "Acme, Inc.",
+    "Müller & Söhne GmbH",
+    'Café "Zum Löwen"',
+    'The "Best" Shop, Ltd.',
+    "Initech",
+    "Globex Corporation",
+    "Umbrella Corp",
+    "Société Générale",
+    "Zürcher Kantonalbank",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Companhia Brasileira de Distribuição",
+    "株式会社サンプル",
+]
 MAKES_ANDROID = ["samsung", "google", "xiaomi", "oneplus", "motorola"]
 APP_VERSIONS = ["4.12.1", "4.12.0", "4.11.3", "4.10.0", "5.0.0-beta.2"]
 
@@ -184,8 +273,16 @@ DEFECT_KINDS: dict[str, tuple[str, str, float, tuple[str, ...]]] = {
 }
 STRUCTURAL = {"csv_missing_field", "json_syntax", "json_attr_string"}
 
-BAD_E164 = ["2065550182", "+1 206-555-0182", "(206) 555-0182", "+44 (0)20 7946 0958",
-            "+004917012345", "+12065550182999999", "+1.206.555.0182", "206/555 0182"]
+BAD_E164 = [
+    "2065550182",
+    "+1 206-555-0182",
+    "(206) 555-0182",
+    "+44 (0)20 7946 0958",
+    "+004917012345",
+    "+12065550182999999",
+    "+1.206.555.0182",
+    "206/555 0182",
+]
 BAD_CHANNEL = ["WHATSAPP", "TEXT", "PUSH_NOTIFICATION", "E-MAIL", "FCM"]
 BAD_OPTOUT = ["YES", "true", "none", "Y"]
 BAD_METRIC = ["n/a", "twelve", "12abc", "1,5", "-"]
@@ -196,11 +293,27 @@ LONG_TEXT = (
 )
 
 CSV_HEADER = [
-    "Id", "ChannelType", "Address", "OptOut", "EffectiveDate", "User.UserId",
-    "User.UserAttributes.full_name", "Demographic.Locale", "Demographic.Timezone",
-    "Demographic.Platform", "Demographic.Make", "Demographic.AppVersion", "Location.City",
-    "Location.Country", "Location.Latitude", "Location.Longitude", "Attributes.interests",
-    "Attributes.interests", "Attributes.company", "Metrics.purchases", "Metrics.lifetime_value",
+    "Id",
+    "ChannelType",
+    "Address",
+    "OptOut",
+    "EffectiveDate",
+    "User.UserId",
+    "User.UserAttributes.full_name",
+    "Demographic.Locale",
+    "Demographic.Timezone",
+    "Demographic.Platform",
+    "Demographic.Make",
+    "Demographic.AppVersion",
+    "Location.City",
+    "Location.Country",
+    "Location.Latitude",
+    "Location.Longitude",
+    "Attributes.interests",
+    "Attributes.interests",
+    "Attributes.company",
+    "Metrics.purchases",
+    "Metrics.lifetime_value",
 ]
 
 
@@ -319,9 +432,7 @@ def _decimal(v: np.ndarray, digits: int) -> pa.Array:
     a = np.abs(v)
     scale = 10**digits
     frac = pc.utf8_lpad(_ints(a % scale), digits, "0")
-    return pc.binary_join_element_wise(
-        pc.if_else(neg, "-", ""), _ints(a // scale), ".", frac, ""
-    )
+    return pc.binary_join_element_wise(pc.if_else(neg, "-", ""), _ints(a // scale), ".", frac, "")
 
 
 def _join(*parts, sep: str = "") -> pa.Array:
@@ -335,8 +446,11 @@ def _join(*parts, sep: str = "") -> pa.Array:
 
 def _frag(mask_absent: np.ndarray | pa.Array, values: pa.Array) -> pa.Array:
     """values, or null where absent."""
-    return pc.if_else(mask_absent if isinstance(mask_absent, pa.Array) else pa.array(mask_absent),
-                      pa.scalar(None, pa.string()), values)
+    return pc.if_else(
+        mask_absent if isinstance(mask_absent, pa.Array) else pa.array(mask_absent),
+        pa.scalar(None, pa.string()),
+        values,
+    )
 
 
 def _null_where(values: pa.Array, mask: np.ndarray) -> pa.Array:
@@ -359,12 +473,19 @@ def _n_defects(upto: int, rate_ppb: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _chunk(pools: _Pools, rng: np.random.Generator, chunk_index: int, n: int,
-           n_defects: int, kinds: list[str], kind_p: np.ndarray) -> tuple[pa.Array, Counter]:
+def _chunk(
+    pools: _Pools,
+    rng: np.random.Generator,
+    chunk_index: int,
+    n: int,
+    n_defects: int,
+    kinds: list[str],
+    kind_p: np.ndarray,
+) -> tuple[pa.Array, Counter]:
     fmt = pools.fmt
 
     # users: groups of 1-8 consecutive endpoints share a UserId, a name, a city
-    sizes = rng.choice(np.arange(1, 9), size=n, p=[.4, .28, .14, .08, .04, .03, .02, .01])
+    sizes = rng.choice(np.arange(1, 9), size=n, p=[0.4, 0.28, 0.14, 0.08, 0.04, 0.03, 0.02, 0.01])
     ends = np.cumsum(sizes)
     n_users = int(np.searchsorted(ends, n)) + 1
     sizes = sizes[:n_users]
@@ -422,8 +543,10 @@ def _chunk(pools: _Pools, rng: np.random.Generator, chunk_index: int, n: int,
     phones = _join(_take(pools.phone_prefix, pc_city), _ints(national))
     fcm = _fcm_tokens(rng, len(idx_gcm))
     apns = _fixed_width(_random_chars(rng, len(idx_apns), 64, HEX))
-    custom = _join("https://hooks.example.com/pinpoint/",
-                   _fixed_width(_random_chars(rng, len(idx_custom), 16, HEX)))
+    custom = _join(
+        "https://hooks.example.com/pinpoint/",
+        _fixed_width(_random_chars(rng, len(idx_custom), 16, HEX)),
+    )
     inapp = _uuids(rng, len(idx_inapp))
 
     order = np.concatenate([idx_email, idx_phone, idx_gcm, idx_apns, idx_custom, idx_inapp])
@@ -467,8 +590,7 @@ def _chunk(pools: _Pools, rng: np.random.Generator, chunk_index: int, n: int,
     is_gcm, is_apns = channel == CH_GCM, channel == CH_APNS
     push = is_gcm | is_apns
     platform = _null_where(pc.if_else(pa.array(is_gcm), "android", "ios"), ~push)
-    make = pc.if_else(pa.array(is_gcm),
-                      _pick(pools.make, rng, n), "apple")
+    make = pc.if_else(pa.array(is_gcm), _pick(pools.make, rng, n), "apple")
     make = _null_where(make, ~push)
     app_version = _null_where(_pick(pools.app_version, rng, n), ~push)
 
@@ -501,8 +623,25 @@ def _chunk(pools: _Pools, rng: np.random.Generator, chunk_index: int, n: int,
         # the last field carries its own comma, so a row can lack it (csv_missing_field)
         last_field = _frag(is_kind("csv_missing_field"), _join(",", ltv))
         loc = [_null_where(a, no_loc) for a in (loc_city, country, lat, lon)]
-        cols = [endpoint_id, channel_type, address, optout, eff, user_id, full_name, locale, tz,
-                platform, make, app_version, *loc, i1, i2, company, purchases]
+        cols = [
+            endpoint_id,
+            channel_type,
+            address,
+            optout,
+            eff,
+            user_id,
+            full_name,
+            locale,
+            tz,
+            platform,
+            make,
+            app_version,
+            *loc,
+            i1,
+            i2,
+            company,
+            purchases,
+        ]
         lines = _join(_join(*cols, sep=","), last_field, "\n")
         return lines, counts
 
@@ -514,36 +653,73 @@ def _chunk(pools: _Pools, rng: np.random.Generator, chunk_index: int, n: int,
 
     kind_syntax = is_kind("json_syntax")
     syntax_variant = rng.integers(0, 3, n)
-    open_ = pc.if_else(pa.array(kind_syntax & (syntax_variant == 2)),
-                       "{'ChannelType':", '{"ChannelType":')
+    open_ = pc.if_else(
+        pa.array(kind_syntax & (syntax_variant == 2)), "{'ChannelType':", '{"ChannelType":'
+    )
     close = pc.if_else(pa.array(kind_syntax & (syntax_variant == 0)), ",}\n", "}\n")
     close = pc.if_else(pa.array(kind_syntax & (syntax_variant == 1)), "\n", close)
 
     demo_extra = _join(kv("Platform", platform), kv("Make", make), kv("AppVersion", app_version))
-    demographic = _join(',"Demographic":{', kv("Locale", locale, lead=""), kv("Timezone", tz),
-                        demo_extra, "}")
-    location = _join(',"Location":{"City":', loc_city, kv("Country", country),
-                     ',"Latitude":', lat, ',"Longitude":', lon, "}")
+    demographic = _join(
+        ',"Demographic":{', kv("Locale", locale, lead=""), kv("Timezone", tz), demo_extra, "}"
+    )
+    location = _join(
+        ',"Location":{"City":',
+        loc_city,
+        kv("Country", country),
+        ',"Latitude":',
+        lat,
+        ',"Longitude":',
+        lon,
+        "}",
+    )
     location = _frag(no_loc, location)
 
     i2_f = _frag(n_int < 2, _join(",", i2))
     interests = _frag(n_int == 0, _join('"interests":[', i1, i2_f, "]"))
     m_attr_str = is_kind("json_attr_string")
-    interests = _put(interests, m_attr_str, _join('"interests":', _take(
-        pools.interest, rng.integers(0, len(INTERESTS), int(m_attr_str.sum())))))
+    interests = _put(
+        interests,
+        m_attr_str,
+        _join(
+            '"interests":',
+            _take(pools.interest, rng.integers(0, len(INTERESTS), int(m_attr_str.sum()))),
+        ),
+    )
     has_interests = (n_int > 0) | m_attr_str
-    company_f = _frag(~has_company, _join(pc.if_else(pa.array(has_interests), ",", ""),
-                                          '"company":[', company, "]"))
-    attributes = _frag(~(has_interests | has_company),
-                       _join(',"Attributes":{', interests, company_f, "}"))
+    company_f = _frag(
+        ~has_company,
+        _join(pc.if_else(pa.array(has_interests), ",", ""), '"company":[', company, "]"),
+    )
+    attributes = _frag(
+        ~(has_interests | has_company), _join(',"Attributes":{', interests, company_f, "}")
+    )
     ltv_f = _frag(pc.is_null(ltv), _join(',"lifetime_value":', ltv))
     metrics = _join(',"Metrics":{"purchases":', purchases, ltv_f, "}")
-    user = _join(',"User":{"UserId":"', user_id, '","UserAttributes":{"full_name":["',
-                 last_s, ", ", first_s, '"]}}')
+    user = _join(
+        ',"User":{"UserId":"',
+        user_id,
+        '","UserAttributes":{"full_name":["',
+        last_s,
+        ", ",
+        first_s,
+        '"]}}',
+    )
     lines = _join(
-        open_, '"', channel_type, '"', kv("Address", address), kv("Id", endpoint_id),
-        kv("OptOut", optout), kv("EffectiveDate", eff), user, demographic, location,
-        attributes, metrics, close,
+        open_,
+        '"',
+        channel_type,
+        '"',
+        kv("Address", address),
+        kv("Id", endpoint_id),
+        kv("OptOut", optout),
+        kv("EffectiveDate", eff),
+        user,
+        demographic,
+        location,
+        attributes,
+        metrics,
+        close,
     )
     return lines, counts
 
@@ -553,8 +729,9 @@ def _chunk(pools: _Pools, rng: np.random.Generator, chunk_index: int, n: int,
 # --------------------------------------------------------------------------------------------
 
 
-def generate(path: str | Path, rows: int, fmt: str = "csv", defect_rate: float = 0.01,
-             seed: int = 1) -> dict:
+def generate(
+    path: str | Path, rows: int, fmt: str = "csv", defect_rate: float = 0.01, seed: int = 1
+) -> dict:
     """Write ``rows`` endpoint records to ``path``; return rows, bytes, sha256 and defects by kind.
 
     ``defects`` counts rows by defect kind; ``expected`` counts them by rule code and severity
@@ -586,9 +763,10 @@ def generate(path: str | Path, rows: int, fmt: str = "csv", defect_rate: float =
             rng = np.random.default_rng([seed, k])
             lines, c = _chunk(pools, rng, k, n, nd, kinds, kind_p)
             counts.update(c)
-            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32,
-                                    count=len(lines) + 1, offset=lines.offset * 4)
-            data = memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
+            offsets = np.frombuffer(
+                lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4
+            )
+            data = memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
             f.write(data)
             digest.update(data)
             written += len(data)
@@ -629,12 +807,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.stats:
         Path(args.stats).write_text(json.dumps(stats, indent=1))
     mb = stats["bytes"] / 1e6
-    print(f"{stats['path']}: {stats['rows']:,} rows, {stats['bytes']:,} bytes "
-          f"({stats['bytes'] / max(stats['rows'], 1):.0f} B/row), {dt:.1f} s "
-          f"({stats['rows'] / dt:,.0f} rows/s, {mb / dt:.0f} MB/s)", file=sys.stderr)
+    print(
+        f"{stats['path']}: {stats['rows']:,} rows, {stats['bytes']:,} bytes "
+        f"({stats['bytes'] / max(stats['rows'], 1):.0f} B/row), {dt:.1f} s "
+        f"({stats['rows'] / dt:,.0f} rows/s, {mb / dt:.0f} MB/s)",
+        file=sys.stderr,
+    )
     print(f"sha256 {stats['sha256']}", file=sys.stderr)
-    print(f"defect rows: {stats['defect_rows']:,} ({stats['error_rows']:,} errors, "
-          f"{stats['warning_rows']:,} warnings)", file=sys.stderr)
+    print(
+        f"defect rows: {stats['defect_rows']:,} ({stats['error_rows']:,} errors, "
+        f"{stats['warning_rows']:,} warnings)",
+        file=sys.stderr,
+    )
     for kind, c in stats["defects"].items():
         code, severity, _, _ = DEFECT_KINDS[kind]
         print(f"  {kind:<20} {c:>9,}  {code} ({severity})", file=sys.stderr)

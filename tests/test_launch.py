@@ -352,12 +352,14 @@ def test_yaml_input_skeleton_has_the_same_members_and_comments() -> None:
     assert "[REQUIRED]" in lines["ApplicationId"]
 
 
-def test_output_skeleton_is_the_import_job_response() -> None:
+def test_output_skeleton_is_what_the_command_prints() -> None:
+    # As the AWS CLI prints CreateImportJob's answer: {"ImportJobResponse": {...}}.
     shape = MODEL.shape_for("ImportJobResponse")
-    assert launch.output_skeleton() == ArgumentGenerator(use_member_names=True).generate_skeleton(
-        shape
-    )
-    assert set(launch.output_skeleton()) == set(shape.members)
+    skeleton = launch.output_skeleton()
+    assert list(skeleton) == ["ImportJobResponse"]
+    assert skeleton["ImportJobResponse"] == ArgumentGenerator(
+        use_member_names=True
+    ).generate_skeleton(shape)
 
 
 # --- waiting -----------------------------------------------------------------------------------
@@ -564,7 +566,7 @@ def test_command_launches_and_prints_the_import_job_response(
     assert (sent.method, sent.path) == ("POST", f"/v1/apps/{APP}/jobs/import")
     assert sent.json == request(urls["good"], DefineSegment=True, SegmentName="imported")
     assert "/mobiletargeting/aws4_request" in sent.headers["Authorization"]
-    printed = json.loads(result.stdout)
+    printed = json.loads(result.stdout)["ImportJobResponse"]  # as the AWS CLI prints it
     assert printed == pinpoint.jobs[printed["Id"]]
     assert printed["JobStatus"] == "CREATED"
 
@@ -810,7 +812,7 @@ def test_aws_endpoint_url_pinpoint_is_honoured(
         shorthand(urls["good"]),
         "--no-progress",
         "--query",
-        "[JobStatus, Id]",
+        "ImportJobResponse.[JobStatus, Id]",
         "--output",
         "text",
     )
@@ -958,7 +960,7 @@ def test_wait_exits_on_the_services_verdict(
         == code
     )
     out, err = capsys.readouterr()
-    assert json.loads(out)["JobStatus"] == statuses[-1]
+    assert json.loads(out)["ImportJobResponse"]["JobStatus"] == statuses[-1]
     assert re.findall(r"^import job \w+: (\w+)", err, re.M) == statuses
     assert fake.sleeps == [2, 4]
     if code:

@@ -17,20 +17,44 @@ REPO = Path(__file__).resolve().parent.parent
 
 # rules.md: every code and its severity. The codes are fixed; this pins them.
 CODES = {
-    "FILE_COMPRESSED": "error", "FILE_NOT_UTF8": "error", "FILE_BOM": "warning",
-    "FILE_EMPTY": "error", "FILE_SKIPPED": "info", "FORMAT_MIXED": "warning",
-    "JOB_TOO_LARGE": "error", "ATTRIBUTES_TOO_MANY": "error",
-    "CSV_HEADER_UNKNOWN": "error", "CSV_HEADER_DUPLICATE": "error", "CSV_ROW_WIDTH": "error",
-    "CSV_NEWLINE_IN_VALUE": "error", "CSV_TAB_IN_VALUE": "error", "CSV_QUOTE": "error",
-    "JSON_SYNTAX": "error", "JSON_NOT_OBJECT": "error", "FIELD_UNKNOWN": "error",
+    "FILE_COMPRESSED": "error",
+    "FILE_NOT_UTF8": "error",
+    "FILE_BOM": "warning",
+    "FILE_EMPTY": "error",
+    "FILE_SKIPPED": "info",
+    "FORMAT_MIXED": "warning",
+    "JOB_TOO_LARGE": "error",
+    "ATTRIBUTES_TOO_MANY": "error",
+    "CSV_HEADER_UNKNOWN": "error",
+    "CSV_HEADER_DUPLICATE": "error",
+    "CSV_ROW_WIDTH": "error",
+    "CSV_NEWLINE_IN_VALUE": "error",
+    "CSV_TAB_IN_VALUE": "error",
+    "CSV_QUOTE": "error",
+    "JSON_SYNTAX": "error",
+    "JSON_NOT_OBJECT": "error",
+    "FIELD_UNKNOWN": "error",
     "FIELD_TYPE": "error",
-    "REQUIRED_MISSING": "error", "CHANNEL_TYPE": "error", "ADDRESS_E164": "error",
-    "ADDRESS_EMAIL": "warning", "OPT_OUT": "error", "ENDPOINT_STATUS": "error",
-    "EFFECTIVE_DATE": "error", "COUNTRY_CODE": "warning", "LOCALE": "warning",
-    "TIMEZONE": "warning", "COORDINATE_TYPE": "error", "COORDINATE_RANGE": "warning",
-    "METRIC_TYPE": "error", "ATTRIBUTE_NAME_LENGTH": "error", "ATTRIBUTE_NAME_CHARS": "warning",
-    "ATTRIBUTE_VALUE_LENGTH": "error", "ATTRIBUTE_VALUES_COUNT": "error",
-    "ENDPOINT_TOO_LARGE": "error", "USER_ENDPOINTS": "error", "DUPLICATE_ID": "warning",
+    "REQUIRED_MISSING": "error",
+    "CHANNEL_TYPE": "error",
+    "ADDRESS_E164": "error",
+    "ADDRESS_EMAIL": "warning",
+    "OPT_OUT": "error",
+    "ENDPOINT_STATUS": "error",
+    "EFFECTIVE_DATE": "error",
+    "COUNTRY_CODE": "warning",
+    "LOCALE": "warning",
+    "TIMEZONE": "warning",
+    "COORDINATE_TYPE": "error",
+    "COORDINATE_RANGE": "warning",
+    "METRIC_TYPE": "error",
+    "ATTRIBUTE_NAME_LENGTH": "error",
+    "ATTRIBUTE_NAME_CHARS": "warning",
+    "ATTRIBUTE_VALUE_LENGTH": "error",
+    "ATTRIBUTE_VALUES_COUNT": "error",
+    "ENDPOINT_TOO_LARGE": "error",
+    "USER_ENDPOINTS": "error",
+    "DUPLICATE_ID": "warning",
     # Beyond rules.md: a URL without a trailing slash is a plain S3 prefix (issue 3).
     "S3_PREFIX_NOT_FOLDER": "warning",
 }
@@ -65,8 +89,7 @@ def test_limits(s: Schema) -> None:
     assert limits.attribute_values == 50
     assert limits.custom_attributes_per_job == 250
     assert limits.endpoints_per_user == 15
-    assert s.push_channel_types == {"ADM", "GCM", "APNS", "APNS_VOIP", "APNS_VOIP_SANDBOX",
-                                    "BAIDU"}
+    assert s.push_channel_types == {"ADM", "GCM", "APNS", "APNS_VOIP", "APNS_VOIP_SANDBOX", "BAIDU"}
     assert s.limit("endpoints_per_user") == 15
     assert s.limit("custom_attributes_per_job") == 250
     assert all(url.startswith("https://docs.aws.amazon.com/") for url in limits.sources.values())
@@ -76,33 +99,79 @@ def test_limits(s: Schema) -> None:
 
 def test_fields_and_kinds(s: Schema) -> None:
     assert list(s.fields) == [
-        "Id", "Address", "ChannelType", "Demographic.AppVersion", "Demographic.Locale",
-        "Demographic.Make", "Demographic.Model", "Demographic.ModelVersion",
-        "Demographic.Platform", "Demographic.PlatformVersion", "Demographic.Timezone",
-        "EffectiveDate", "EndpointStatus", "Location.City", "Location.Country",
-        "Location.Latitude", "Location.Longitude", "Location.PostalCode", "Location.Region",
-        "OptOut", "RequestId", "User.UserId"]
+        "Id",
+        "Address",
+        "ChannelType",
+        "Demographic.AppVersion",
+        "Demographic.Locale",
+        "Demographic.Make",
+        "Demographic.Model",
+        "Demographic.ModelVersion",
+        "Demographic.Platform",
+        "Demographic.PlatformVersion",
+        "Demographic.Timezone",
+        "EffectiveDate",
+        "EndpointStatus",
+        "Location.City",
+        "Location.Country",
+        "Location.Latitude",
+        "Location.Longitude",
+        "Location.PostalCode",
+        "Location.Region",
+        "OptOut",
+        "RequestId",
+        "User.UserId",
+    ]
     assert s.kind("Location.Latitude") == "number"
     assert s.kind("Address") == "string"
     assert s.kind("Attributes.plan") == "strings"
     assert s.kind("User.UserAttributes.plan") == "strings"
     assert s.kind("Metrics.visits") == "numbers"
     assert s.kind("Attributes.a.b") == "strings"  # a name may hold dots
-    for name in ("Attributes", "Attributes.", "channeltype", "Location.Zip", "User.Attributes.x",
-                 "Demographic"):
+    for name in (
+        "Attributes",
+        "Attributes.",
+        "channeltype",
+        "Location.Zip",
+        "User.Attributes.x",
+        "Demographic",
+    ):
         assert not s.is_supported(name), name
     found = s.map_for("User.UserAttributes.plan")
     assert found is not None and found[0].prefix == "User.UserAttributes" and found[1] == "plan"
     assert s.containers == {
-        "Demographic": ("AppVersion", "Locale", "Make", "Model", "ModelVersion", "Platform",
-                        "PlatformVersion", "Timezone"),
+        "Demographic": (
+            "AppVersion",
+            "Locale",
+            "Make",
+            "Model",
+            "ModelVersion",
+            "Platform",
+            "PlatformVersion",
+            "Timezone",
+        ),
         "Location": ("City", "Country", "Latitude", "Longitude", "PostalCode", "Region"),
-        "User": ("UserAttributes", "UserId")}
-    assert s.top_level == ("Id", "Address", "ChannelType", "Attributes", "Demographic",
-                           "EffectiveDate", "EndpointStatus", "Location", "Metrics", "OptOut",
-                           "RequestId", "User")
-    assert s.field_names()[-3:] == ["Attributes.<name>", "Metrics.<name>",
-                                    "User.UserAttributes.<name>"]
+        "User": ("UserAttributes", "UserId"),
+    }
+    assert s.top_level == (
+        "Id",
+        "Address",
+        "ChannelType",
+        "Attributes",
+        "Demographic",
+        "EffectiveDate",
+        "EndpointStatus",
+        "Location",
+        "Metrics",
+        "OptOut",
+        "RequestId",
+        "User",
+    )
+    assert s.field_names()[-3:] == [
+        "Attributes.<name>",
+        "Metrics.<name>",
+        "User.UserAttributes.<name>",
+    ]
 
 
 def test_maps(s: Schema) -> None:
@@ -110,10 +179,14 @@ def test_maps(s: Schema) -> None:
     assert s.maps["User.UserAttributes"] == replace(attributes, prefix="User.UserAttributes")
     assert attributes.repeatable and not metrics.repeatable
     assert (attributes.max_values, attributes.max_value_length) == (50, 100)
-    assert (attributes.values_code, attributes.value_code) == ("ATTRIBUTE_VALUES_COUNT",
-                                                               "ATTRIBUTE_VALUE_LENGTH")
+    assert (attributes.values_code, attributes.value_code) == (
+        "ATTRIBUTE_VALUES_COUNT",
+        "ATTRIBUTE_VALUE_LENGTH",
+    )
     assert [(r.code, r.max_length) for r in attributes.name_rules] == [
-        ("ATTRIBUTE_NAME_LENGTH", 50), ("ATTRIBUTE_NAME_CHARS", None)]
+        ("ATTRIBUTE_NAME_LENGTH", 50),
+        ("ATTRIBUTE_NAME_CHARS", None),
+    ]
     assert [r.code for r in metrics.name_rules] == ["ATTRIBUTE_NAME_LENGTH"]
     assert metrics.number is not None and metrics.number.code == "METRIC_TYPE"
 
@@ -121,13 +194,31 @@ def test_maps(s: Schema) -> None:
 def test_value_rules(s: Schema) -> None:
     rules = {(r.code, r.field): r for r in s.value_rules}
     assert set(rules) == {
-        ("CHANNEL_TYPE", "ChannelType"), ("LOCALE", "Demographic.Locale"),
-        ("TIMEZONE", "Demographic.Timezone"), ("EFFECTIVE_DATE", "EffectiveDate"),
-        ("ENDPOINT_STATUS", "EndpointStatus"), ("COUNTRY_CODE", "Location.Country"),
-        ("OPT_OUT", "OptOut"), ("ADDRESS_E164", "Address"), ("ADDRESS_EMAIL", "Address")}
+        ("CHANNEL_TYPE", "ChannelType"),
+        ("LOCALE", "Demographic.Locale"),
+        ("TIMEZONE", "Demographic.Timezone"),
+        ("EFFECTIVE_DATE", "EffectiveDate"),
+        ("ENDPOINT_STATUS", "EndpointStatus"),
+        ("COUNTRY_CODE", "Location.Country"),
+        ("OPT_OUT", "OptOut"),
+        ("ADDRESS_E164", "Address"),
+        ("ADDRESS_EMAIL", "Address"),
+    }
     assert rules["CHANNEL_TYPE", "ChannelType"].enum == (
-        "PUSH", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "ADM", "SMS",
-        "VOICE", "EMAIL", "BAIDU", "CUSTOM", "IN_APP")
+        "PUSH",
+        "GCM",
+        "APNS",
+        "APNS_SANDBOX",
+        "APNS_VOIP",
+        "APNS_VOIP_SANDBOX",
+        "ADM",
+        "SMS",
+        "VOICE",
+        "EMAIL",
+        "BAIDU",
+        "CUSTOM",
+        "IN_APP",
+    )
     e164 = rules["ADDRESS_E164", "Address"]
     assert e164.pattern == r"^\+[1-9][0-9]{0,14}$"
     assert (e164.when_field, e164.when_values) == ("ChannelType", {"SMS", "VOICE"})
@@ -142,9 +233,10 @@ def test_value_rules(s: Schema) -> None:
     assert rules["EFFECTIVE_DATE", "EffectiveDate"].calendar_date
     assert s.required.code == "REQUIRED_MISSING"
     assert (s.required.unless, s.required.fields) == ("Id", ("ChannelType", "Address"))
-    assert {k: (r.code, r.range_code, r.minimum, r.maximum) for k, r in s.number_rules.items()} \
-        == {"Location.Latitude": ("COORDINATE_TYPE", "COORDINATE_RANGE", -90, 90),
-            "Location.Longitude": ("COORDINATE_TYPE", "COORDINATE_RANGE", -180, 180)}
+    assert {k: (r.code, r.range_code, r.minimum, r.maximum) for k, r in s.number_rules.items()} == {
+        "Location.Latitude": ("COORDINATE_TYPE", "COORDINATE_RANGE", -90, 90),
+        "Location.Longitude": ("COORDINATE_TYPE", "COORDINATE_RANGE", -180, 180),
+    }
 
 
 def test_iso_data(s: Schema) -> None:
@@ -158,16 +250,32 @@ def test_iso_data(s: Schema) -> None:
 
 def test_arrow_json_schema(s: Schema) -> None:
     demographic = pa.struct([(name, pa.string()) for name in s.containers["Demographic"]])
-    location = pa.struct([("City", pa.string()), ("Country", pa.string()),
-                          ("Latitude", pa.float64()), ("Longitude", pa.float64()),
-                          ("PostalCode", pa.string()), ("Region", pa.string())])
-    expected = pa.schema([
-        ("Id", pa.string()), ("Address", pa.string()), ("ChannelType", pa.string()),
-        ("Attributes", pa.struct([])), ("Demographic", demographic),
-        ("EffectiveDate", pa.string()), ("EndpointStatus", pa.string()),
-        ("Location", location), ("Metrics", pa.struct([])), ("OptOut", pa.string()),
-        ("RequestId", pa.string()),
-        ("User", pa.struct([("UserAttributes", pa.struct([])), ("UserId", pa.string())]))])
+    location = pa.struct(
+        [
+            ("City", pa.string()),
+            ("Country", pa.string()),
+            ("Latitude", pa.float64()),
+            ("Longitude", pa.float64()),
+            ("PostalCode", pa.string()),
+            ("Region", pa.string()),
+        ]
+    )
+    expected = pa.schema(
+        [
+            ("Id", pa.string()),
+            ("Address", pa.string()),
+            ("ChannelType", pa.string()),
+            ("Attributes", pa.struct([])),
+            ("Demographic", demographic),
+            ("EffectiveDate", pa.string()),
+            ("EndpointStatus", pa.string()),
+            ("Location", location),
+            ("Metrics", pa.struct([])),
+            ("OptOut", pa.string()),
+            ("RequestId", pa.string()),
+            ("User", pa.struct([("UserAttributes", pa.struct([])), ("UserId", pa.string())])),
+        ]
+    )
     assert s.arrow_json_schema().equals(expected)
 
 
@@ -176,22 +284,37 @@ def test_endpoint_schema_is_valid_json_schema() -> None:
     document = json.loads((REPO / "schemas" / "endpoint.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(document)
     validator = jsonschema.Draft202012Validator(document)
-    good = {"Id": "e1", "ChannelType": "SMS", "Address": "+12065550100",
-            "Attributes": {"plan": ["gold"]}, "Demographic": {"Locale": "en_US"},
-            "Location": {"Country": "US", "Latitude": 47.6}, "Metrics": {"visits": 3},
-            "OptOut": "NONE", "User": {"UserId": "u1", "UserAttributes": {"tier": ["a", "b"]}}}
+    good = {
+        "Id": "e1",
+        "ChannelType": "SMS",
+        "Address": "+12065550100",
+        "Attributes": {"plan": ["gold"]},
+        "Demographic": {"Locale": "en_US"},
+        "Location": {"Country": "US", "Latitude": 47.6},
+        "Metrics": {"visits": 3},
+        "OptOut": "NONE",
+        "User": {"UserId": "u1", "UserAttributes": {"tier": ["a", "b"]}},
+    }
     assert list(validator.iter_errors(good)) == []
-    bad = [{"ChannelType": "SMS", "Address": "+1 206"}, {"Adress": "x"},
-           {"ChannelType": "sms", "Address": "x"}, {"Address": "x"},
-           {"Id": "e", "Attributes": {"a": "x"}}, {"Id": "e", "Attributes": {"a" * 51: ["x"]}},
-           {"Id": "e", "Attributes": {"a": ["x" * 101]}}, {"Id": "e", "Metrics": {"m": "1"}},
-           {"Id": "e", "Attributes": {"a": ["x"] * 51}}, {"Id": "e", "OptOut": "YES"}]
+    bad = [
+        {"ChannelType": "SMS", "Address": "+1 206"},
+        {"Adress": "x"},
+        {"ChannelType": "sms", "Address": "x"},
+        {"Address": "x"},
+        {"Id": "e", "Attributes": {"a": "x"}},
+        {"Id": "e", "Attributes": {"a" * 51: ["x"]}},
+        {"Id": "e", "Attributes": {"a": ["x" * 101]}},
+        {"Id": "e", "Metrics": {"m": "1"}},
+        {"Id": "e", "Attributes": {"a": ["x"] * 51}},
+        {"Id": "e", "OptOut": "YES"},
+    ]
     for obj in bad:
         assert list(validator.iter_errors(obj)), obj
 
 
-def test_schema_dir_prefers_the_installed_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                               ) -> None:
+def test_schema_dir_prefers_the_installed_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert schema_module.schema_dir() in (REPO / "schemas", REPO / "validator" / "_schemas")
     package = tmp_path / "validator"
     (package / "_schemas").mkdir(parents=True)

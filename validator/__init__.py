@@ -9,6 +9,7 @@ report.to_dict()           # the ImportJobResponse-shaped report
 from validator.engine import preflight
 from validator.errors import (
     ConfigError,
+    ImportJobFailed,
     Interrupted,
     PreflightError,
     PreflightFailed,
@@ -22,6 +23,7 @@ from validator.settings import AwsSettings
 __all__ = [
     "AwsSettings",
     "ConfigError",
+    "ImportJobFailed",
     "Interrupted",
     "PreflightError",
     "PreflightFailed",

@@ -22,6 +22,12 @@ from validator.settings import AwsSettings
 SKELETONS = ("input", "yaml-input", "output")
 
 
+def _as_cli(response: Any) -> dict[str, Any]:
+    """The service's answer as ``aws pinpoint create-import-job`` prints it: the
+    ImportJobResponse under its own name, without boto3's ResponseMetadata."""
+    return {"ImportJobResponse": response["ImportJobResponse"]}
+
+
 def _progress_line(job: dict[str, Any], elapsed: float) -> None:
     pieces = (
         f", pieces {job.get('CompletedPieces', 0)}/{job['TotalPieces']} done "
@@ -198,9 +204,9 @@ def create_import_job_command(
         typer.echo(render(exc.report.to_dict(), output, query))
         raise
     except launch.ImportJobFailed as exc:
-        typer.echo(render(exc.response["ImportJobResponse"], output, query))
+        typer.echo(render(_as_cli(exc.response), output, query))
         raise
     finally:
         if bar is not None:
             bar.close()
-    typer.echo(render(result if dry_run else result["ImportJobResponse"], output, query))
+    typer.echo(render(result if dry_run else _as_cli(result), output, query))

@@ -1,12 +1,13 @@
 """The exception tree, and the exit code each class means.
 
-    PreflightError                 255  anything unexpected
-    ├── UsageError                 252  bad option, bad value, malformed request, no such local path
-    ├── ConfigError                253  no credentials, unknown profile, bad region
-    ├── SourceError                254  S3 answered with an error (no bucket, no key, denied, throttled)
-    ├── ServiceError               254  Pinpoint answered with an error
-    ├── PreflightFailed              1  the preflight found failures; carries the report
-    └── Interrupted                130  Ctrl-C; partial outputs were removed
+    PreflightError        255  anything unexpected
+    ├── UsageError        252  bad option, bad value, malformed request, no such local path
+    ├── ConfigError       253  no credentials, unknown profile, bad region
+    ├── SourceError       254  S3 answered with an error (no bucket or key, denied, throttled)
+    ├── ServiceError      254  Pinpoint answered with an error, or did not answer
+    ├── PreflightFailed     1  the preflight found failures; carries the report
+    ├── ImportJobFailed     1  the import ran and Pinpoint says FAILED; carries its response
+    └── Interrupted       130  Ctrl-C; partial outputs were removed
 
 Library callers catch these classes; the CLI maps them to exit codes through ``exit_code``
 and nowhere else.
@@ -14,6 +15,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,8 +51,14 @@ class ServiceError(PreflightError):
 
     exit_code = 254
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 response: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        response: Any = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
@@ -65,6 +73,21 @@ class PreflightFailed(PreflightError):
     def __init__(self, report: Report, message: str | None = None) -> None:
         super().__init__(message or f"preflight failed: {report.total_failures} failed records")
         self.report = report
+
+
+class ImportJobFailed(PreflightError):
+    """The import job ran, and Pinpoint says it FAILED. ``response`` is its answer."""
+
+    exit_code = 1
+
+    def __init__(self, response: Mapping[str, Any]) -> None:
+        job = response.get("ImportJobResponse", {})
+        super().__init__(
+            f"import job {job.get('Id')} FAILED: {job.get('FailedPieces', 0)} of "
+            f"{job.get('TotalPieces', 0)} pieces failed, {job.get('TotalFailures', 0)} "
+            "endpoint definitions failed"
+        )
+        self.response = response
 
 
 class Interrupted(PreflightError):

@@ -35,11 +35,14 @@ from botocore.validate import ParamValidator
 from validator import s3
 from validator.errors import (
     ConfigError,
+    ImportJobFailed,
     PreflightError,
     PreflightFailed,
     ServiceError,
     UsageError,
 )
+
+__all__ = ["ImportJobFailed", "create_import_job", "skeleton", "wait_for_job"]
 from validator.settings import AwsSettings
 
 __all__ = [
@@ -90,21 +93,6 @@ _CONFIG_ERRORS = (
     bce.MetadataRetrievalError,
 )
 _UNREACHABLE_ERRORS = (bce.ConnectionError, bce.HTTPClientError)
-
-
-class ImportJobFailed(PreflightError):
-    """The import job ran, and Pinpoint says it FAILED. ``response`` is its ImportJobResponse."""
-
-    exit_code = PreflightFailed.exit_code
-
-    def __init__(self, response: Mapping[str, Any]) -> None:
-        job = response.get("ImportJobResponse", {})
-        super().__init__(
-            f"import job {job.get('Id')} FAILED: {job.get('FailedPieces', 0)} of "
-            f"{job.get('TotalPieces', 0)} pieces failed, {job.get('TotalFailures', 0)} "
-            "endpoint definitions failed"
-        )
-        self.response = response
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -398,9 +386,10 @@ def _yaml_lines(shape: StructureShape, value: Mapping[str, Any], indent: str) ->
 
 
 def output_skeleton() -> dict[str, Any]:
-    """The ImportJobResponse the command prints, each string holding its member name, as the
-    AWS CLI's ``--generate-cli-skeleton output`` fills it."""
-    shape = _member(_operation("CreateImportJob").output_shape, "ImportJobResponse")
+    """What the command prints, ``{"ImportJobResponse": ...}`` as the AWS CLI prints it, each
+    string holding its member name, as ``--generate-cli-skeleton output`` fills it."""
+    shape = _operation("CreateImportJob").output_shape
+    assert shape is not None
     skeleton: dict[str, Any] = ArgumentGenerator(use_member_names=True).generate_skeleton(shape)
     return skeleton
 

@@ -278,11 +278,13 @@ class Schema:
         """The rule table for a README: code, severity, when, source (one line each)."""
         lines = ["| code | severity | when | source |", "|---|---|---|---|"]
         for rule in self.rules:
-            severity = rule.severity + (f" ({rule.severity_for_push} for push channels)"
-                                        if rule.severity_for_push else "")
+            severity = rule.severity + (
+                f" ({rule.severity_for_push} for push channels)" if rule.severity_for_push else ""
+            )
             when = rule.description.replace("|", "\\|")
-            lines.append(f"| `{rule.code}` | {severity} | {when} | [{_short(rule.source)}]"
-                         f"({rule.source}) |")
+            lines.append(
+                f"| `{rule.code}` | {severity} | {when} | [{_short(rule.source)}]({rule.source}) |"
+            )
         return "\n".join(lines) + "\n"
 
     def field_names(self) -> list[str]:
@@ -369,8 +371,9 @@ class Schema:
             self.containers[path] = tuple(children)
         return arrow
 
-    def _compile_value(self, node: dict[str, Any], dotted: str,
-                       when: tuple[str, frozenset[str]] | None = None) -> ValueRule:
+    def _compile_value(
+        self, node: dict[str, Any], dotted: str, when: tuple[str, frozenset[str]] | None = None
+    ) -> ValueRule:
         enum = node.get("enum")
         values_ref = node.get("x-values")
         return ValueRule(
@@ -383,8 +386,9 @@ class Schema:
             # a value list makes the pattern redundant: the pattern is for other JSON Schema users
             pattern=None if values_ref is not None else node.get("pattern"),
             values=self._value_set(values_ref, node) if values_ref is not None else None,
-            values_ref=values_ref if isinstance(values_ref, str) else (
-                "join" if values_ref is not None else None),
+            values_ref=values_ref
+            if isinstance(values_ref, str)
+            else ("join" if values_ref is not None else None),
             calendar_date=bool(node.get("x-calendar-date", False)),
             when_field=when[0] if when else None,
             when_values=when[1] if when else None,
@@ -401,9 +405,15 @@ class Schema:
                 range_what = sub.get("x-what")
                 minimum = sub.get("minimum")
                 maximum = sub.get("maximum")
-        return NumberRule(code=code, what=node.get("x-what", "a number"), range_code=range_code,
-                          range_what=range_what, minimum=minimum, maximum=maximum,
-                          source=node.get("x-source"))
+        return NumberRule(
+            code=code,
+            what=node.get("x-what", "a number"),
+            range_code=range_code,
+            range_what=range_what,
+            minimum=minimum,
+            maximum=maximum,
+            source=node.get("x-source"),
+        )
 
     def _compile_map(self, node: dict[str, Any], dotted: str) -> None:
         name_rules: list[NameRule] = []
@@ -411,10 +421,16 @@ class Schema:
         if names is not None:
             for sub in self._subschemas(self._resolve(names)):
                 if "x-code" in sub:
-                    name_rules.append(NameRule(
-                        code=sub["x-code"], what=sub.get("x-what", "a name"),
-                        max_length=sub.get("maxLength"), pattern=sub.get("pattern"),
-                        hint=sub.get("x-hint"), source=sub.get("x-source")))
+                    name_rules.append(
+                        NameRule(
+                            code=sub["x-code"],
+                            what=sub.get("x-what", "a name"),
+                            max_length=sub.get("maxLength"),
+                            pattern=sub.get("pattern"),
+                            hint=sub.get("x-hint"),
+                            source=sub.get("x-source"),
+                        )
+                    )
         value = self._resolve(node.get("additionalProperties", {}))
         types = _types(value)
         if "array" in types:
@@ -422,15 +438,23 @@ class Schema:
             if _types(items) - {"string"}:
                 raise SchemaFileError(f"endpoint.schema.json: {dotted} items must be strings")
             self.maps[dotted] = MapField(
-                prefix=dotted, kind="strings", name_rules=tuple(name_rules),
-                values_code=value.get("x-code"), max_values=value.get("maxItems"),
+                prefix=dotted,
+                kind="strings",
+                name_rules=tuple(name_rules),
+                values_code=value.get("x-code"),
+                max_values=value.get("maxItems"),
                 values_what=value.get("x-what"),
-                value_code=items.get("x-code"), max_value_length=items.get("maxLength"),
-                value_what=items.get("x-what"))
+                value_code=items.get("x-code"),
+                max_value_length=items.get("maxLength"),
+                value_what=items.get("x-what"),
+            )
         elif "number" in types:
             self.maps[dotted] = MapField(
-                prefix=dotted, kind="numbers", name_rules=tuple(name_rules),
-                number=self._compile_number(value))
+                prefix=dotted,
+                kind="numbers",
+                name_rules=tuple(name_rules),
+                number=self._compile_number(value),
+            )
         else:
             raise SchemaFileError(f"endpoint.schema.json: {dotted} map values have no usable type")
 
@@ -444,13 +468,18 @@ class Schema:
             if "not" in cond:
                 unless = cond["not"].get("required", [])
                 if len(unless) != 1 or "x-code" not in then:
-                    raise SchemaFileError("endpoint.schema.json: the required rule is "
-                                          "if: {not: {required: [one field]}}, then: {required}")
-                required = RequiredRule(code=then["x-code"], unless=unless[0],
-                                        fields=tuple(then["required"]),
-                                        source=member.get("x-source"))
+                    raise SchemaFileError(
+                        "endpoint.schema.json: the required rule is "
+                        "if: {not: {required: [one field]}}, then: {required}"
+                    )
+                required = RequiredRule(
+                    code=then["x-code"],
+                    unless=unless[0],
+                    fields=tuple(then["required"]),
+                    source=member.get("x-source"),
+                )
                 continue
-            (when_field, when_schema), = cond["properties"].items()
+            ((when_field, when_schema),) = cond["properties"].items()
             if "const" in when_schema:
                 when_values = frozenset([when_schema["const"]])
             else:
@@ -459,7 +488,8 @@ class Schema:
                 sub = self._resolve(sub)
                 if "x-code" in sub:
                     self.value_rules.append(
-                        self._compile_value(sub, field, when=(when_field, when_values)))
+                        self._compile_value(sub, field, when=(when_field, when_values))
+                    )
         if required is None:
             raise SchemaFileError("endpoint.schema.json: no required-fields rule in allOf")
         return required
@@ -469,10 +499,16 @@ class Schema:
         for entry in data["rules"]:
             if entry["severity"] not in SEVERITIES:
                 raise SchemaFileError(f"rules.json: {entry['code']}: bad severity")
-            rules.append(Rule(code=entry["code"], severity=entry["severity"],
-                              stage=entry["stage"], description=entry["description"],
-                              source=entry["source"],
-                              severity_for_push=entry.get("severity_for_push")))
+            rules.append(
+                Rule(
+                    code=entry["code"],
+                    severity=entry["severity"],
+                    stage=entry["stage"],
+                    description=entry["description"],
+                    source=entry["source"],
+                    severity_for_push=entry.get("severity_for_push"),
+                )
+            )
         return tuple(rules)
 
     def _compile_limits(self, data: dict[str, Any]) -> Limits:
@@ -488,17 +524,25 @@ class Schema:
             custom_attributes_per_job=int(value("custom_attributes_per_job")),
             endpoints_per_user=int(value("endpoints_per_user")),
             push_channel_types=frozenset(value("push_channel_types")),
-            values={key: entry["value"] for key, entry in data.items()
-                    if isinstance(entry, dict) and "value" in entry},
-            sources={key: entry["source"] for key, entry in data.items()
-                     if isinstance(entry, dict) and "source" in entry},
+            values={
+                key: entry["value"]
+                for key, entry in data.items()
+                if isinstance(entry, dict) and "value" in entry
+            },
+            sources={
+                key: entry["source"]
+                for key, entry in data.items()
+                if isinstance(entry, dict) and "source" in entry
+            },
         )
 
     def _check_codes(self) -> None:
         used = {self.unknown_code, self.type_code, self.not_object_code, self.required.code}
         used |= {rule.code for rule in self.value_rules}
-        for number in [*self.number_rules.values(),
-                       *(m.number for m in self.maps.values() if m.number)]:
+        for number in [
+            *self.number_rules.values(),
+            *(m.number for m in self.maps.values() if m.number),
+        ]:
             used.add(number.code)
             if number.range_code:
                 used.add(number.range_code)
@@ -514,10 +558,14 @@ class Schema:
         for m in self.maps.values():
             for rule in m.name_rules:
                 if rule.max_length is not None and rule.max_length != limits.attribute_name_length:
-                    raise SchemaFileError(f"{m.prefix} name maxLength {rule.max_length} != "
-                                          f"limits.json {limits.attribute_name_length}")
+                    raise SchemaFileError(
+                        f"{m.prefix} name maxLength {rule.max_length} != "
+                        f"limits.json {limits.attribute_name_length}"
+                    )
             if m.kind == "strings" and (m.max_values, m.max_value_length) != (
-                    limits.attribute_values, limits.attribute_value_length):
+                limits.attribute_values,
+                limits.attribute_value_length,
+            ):
                 raise SchemaFileError(f"{m.prefix} maxItems/maxLength disagree with limits.json")
 
 
