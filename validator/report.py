@@ -155,6 +155,18 @@ def summary_lines(d: dict[str, Any]) -> list[str]:
         f"{d['FailedPieces']} failed",
         f"Failures: {d['TotalFailures']:,}    Warnings: {d['TotalWarnings']:,}",
     ]
+    manifest = d.get("Manifest")
+    if manifest:
+        t = manifest["Totals"]
+        wrote = (
+            f"Wrote {t['PieceRecords']:,} records in {t['Pieces']} piece(s), "
+            f"{t['Jobs']} job folder(s), to {manifest['Destination']}"
+        )
+        if manifest.get("Rejects"):
+            wrote += f"; {t['RejectedRecords']:,} to " + ", ".join(
+                r["Path"] for r in manifest["Rejects"]
+            )
+        lines.append(wrote)
     for line in d.get("JobFailures", []):
         lines.append(f"Job: {line}")
     if d.get("FailuresByCode"):
