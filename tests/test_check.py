@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 from typing import Any
@@ -752,3 +753,48 @@ def test_pattern_kernels_at_their_edges() -> None:
 def test_the_schema_e164_pattern_has_its_kernel() -> None:
     patterns = {rule.pattern for rule in load_schema().value_rules if rule.pattern}
     assert E164_PATTERN in patterns
+
+
+# -- number text: Arrow's cast is the pattern -----------------------------------------------------
+
+
+def test_arrow_cast_takes_exactly_the_number_pattern_over_its_characters() -> None:
+    """What _parse_numbers relies on to skip the pattern: every string of up to 5 of
+    ``0 1 + - . e E`` casts to a double if and only if the pattern matches it."""
+    pattern = load_schema().number_text_pattern
+    texts = ["".join(p) for k in range(6) for p in itertools.product("01+-.eE", repeat=k)]
+    arr = pa.array(texts)
+    matches = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
+    pc.cast(arr.filter(pa.array(matches)), pa.float64())  # all of these parse
+    for text in arr.filter(pa.array(~matches)).to_pylist():
+        with pytest.raises(pa.ArrowInvalid):
+            pc.cast(pa.array([text]), pa.float64())
+
+
+NUMBER_TEXT = st.one_of(
+    st.text("0123456789+-.eE", max_size=8),
+    st.text("0123456789+-.eE ,xnaif\u0663", max_size=8),
+    st.sampled_from(["1e999", "-0", "inf", "NaN", "+.5", "9" * 400, "", "1,5", " 7 "]),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NUMBER_TEXT, max_size=30), st.integers(0, 3))
+def test_numbers_parse_as_cast_where_the_pattern_matches(values: list[str | None], cut: int
+                                                         ) -> None:
+    from validator.check import _parse_numbers
+
+    pattern = load_schema().number_text_pattern
+    text = pa.array(values, pa.string()).slice(min(cut, len(values)))
+    want = []
+    for value in text.to_pylist():
+        matched = value is not None and pc.match_substring_regex(pa.array([value]), pattern)[0]
+        want.append(pc.cast(pa.array([value]), pa.float64())[0].as_py() if matched else math.nan)
+    # what _numbers keeps: finite values (a NaN or Infinity spelling may cast, to no number)
+    got = _parse_numbers(text, pattern).copy()
+    got[~np.isfinite(got)] = math.nan
+    expected = np.array(want, np.float64)
+    expected[~np.isfinite(expected)] = math.nan
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))  # -0.0 stays -0.0
