@@ -437,12 +437,13 @@ def run(
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     all_pieces = [p for plan in plans for p in plan.pieces]
+    from_s3 = any(f.kind == "s3" for f in listing.selected)
     if (
         len(all_pieces) <= 1
-        or selected_bytes < IN_PROCESS_BELOW
+        or (selected_bytes < IN_PROCESS_BELOW and not from_s3)
         or any(f.kind == "stdin" for f in listing.selected)
     ):
-        workers = 1
+        workers = 1  # S3 objects are worth reading side by side however small: latency
     workers = min(workers, max(len(all_pieces), 1))
     plan_of = {id(p): plan for plan in plans for p in plan.pieces}
     tasks = [

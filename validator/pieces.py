@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from validator.settings import AwsSettings
 from validator.source import Listing, SourceFile, open_binary
 
 DEFAULT_PIECE_SIZE = 64 << 20
+HEAD_READERS = 16  # objects whose heads are read at once
 HEAD = 1 << 16
 SCAN_BLOCK = 8 << 20
 BOUNDARY_REACH = 1 << 20  # how far past a target a piece boundary may be looked for
@@ -208,7 +210,15 @@ def plan_pieces(
     one_piece: frozenset[str] = frozenset(),
 ) -> list[FilePlan]:
     """Inspect every selected file and cut it into pieces, numbered in source order."""
-    plans = [inspect_file(f, listing.format, settings, s3_client) for f in listing.selected]
+    files = listing.selected
+    if sum(f.kind == "s3" for f in files) > 1:
+        # One small ranged read per object: latency-bound, so side by side, in order.
+        with ThreadPoolExecutor(HEAD_READERS) as pool:
+            plans = list(
+                pool.map(lambda f: inspect_file(f, listing.format, settings, s3_client), files)
+            )
+    else:
+        plans = [inspect_file(f, listing.format, settings, s3_client) for f in files]
     readable = [p for p in plans if p.readable]
     counts = dict(
         zip((id(p) for p in readable), _count_for(readable, pieces, piece_size), strict=True)
