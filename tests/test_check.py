@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validator.check import (
+    DATE_TIME_PATTERN,
     E164_PATTERN,
     Finding,
     HeaderProblem,
@@ -750,9 +751,76 @@ def test_pattern_kernels_at_their_edges() -> None:
     _same_as_regex(E164_PATTERN, edges)
 
 
-def test_the_schema_e164_pattern_has_its_kernel() -> None:
+TWO_DIGITS = {"M": (1, 12), "D": (1, 31), "h": (0, 23), "m": (0, 59)}
+EDGES = ["00", "01", "09", "10", "12", "13", "19", "20", "23", "24", "29", "30", "31", "32", "59",
+         "60", "99", "0", "1", "001", "a1", "1 "]
+SEPARATORS = ["-", ":", "T", ".", ",", "+", "Z", "", " ", "t", "::"]
+
+
+@st.composite
+def _date_time_like(draw: st.DrawFn) -> str:
+    """A date-time with at most one part wrong: a field at or past its range, a separator
+    swapped, moved or dropped, a fraction up to past the longest the kernel takes."""
+
+    def field(kind: str) -> tuple[str, str]:
+        low, high = TWO_DIGITS[kind]
+        return kind, f"{draw(st.integers(low, high)):02d}"
+
+    parts = [("9", draw(st.text("0123456789", min_size=4, max_size=4))), ("-", "-"), field("M"),
+             ("-", "-"), field("D")]
+    if draw(st.booleans()):
+        parts += [("T", "T"), field("h"), (":", ":"), field("m")]
+        if draw(st.booleans()):
+            parts += [(":", ":"), field("m")]
+            if draw(st.booleans()):
+                digits = draw(st.text("0123456789", min_size=1, max_size=30))
+                parts += [(".", draw(st.sampled_from(".,"))), ("f", digits)]
+        zone = draw(st.sampled_from(["", "Z", "~hh", "~hhmm", "~hh:mm"]))
+        if zone == "Z":
+            parts.append(("Z", "Z"))
+        elif zone:
+            parts += [("~", draw(st.sampled_from("+-"))), field("h")]
+            parts += ([(":", ":")] if ":" in zone else []) + ([field("m")] if "mm" in zone else [])
+    wrong = draw(st.integers(-1, len(parts) - 1))
+    if wrong >= 0:
+        kind, _ = parts[wrong]
+        bad = draw(st.sampled_from(EDGES if kind in TWO_DIGITS else [*SEPARATORS, "1", "é"]))
+        parts[wrong] = (kind, bad)
+    return "".join(value for _, value in parts)
+
+
+DATE_CHARS = "0123456789-:T.,+Z ét"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_date_time_like(), min_size=10, max_size=40),
+       st.lists(_near(_date_time_like(), DATE_CHARS, 26), max_size=10))
+def test_date_time_kernel_is_the_regex(values: list[str], edited: list[str | None]) -> None:
+    _same_as_regex(DATE_TIME_PATTERN, values)
+    _same_as_regex(DATE_TIME_PATTERN, values + edited)
+
+
+def test_date_time_kernel_at_its_edges() -> None:
+    good = ["2019-08-23T10:54:35.220Z", "2019-08-23", "2019-08-23T10:54", "2019-08-23T10:54:35",
+            "2019-08-23T10:54:35+02:00", "2019-08-23T10:54:35-0530", "2019-08-23T10:54:35,5Z",
+            "2000-02-29T00:00Z", "2019-12-31T23:59:59.999999999-23:59", "0000-01-01T00:00+00",
+            "2019-01-01T00:00:00." + "1" * 40 + "Z", "2019-01-01T00:00-0100"]
+    bad = ["2019-00-10", "2019-10-00", "2019-10-32", "2019-13-01", "2019-08-23T24:00",
+           "2019-08-23T10:60", "2019-08-23T10:54:60", "2019-08-23T10:54:35.", "2019-08-23T",
+           "2019-08-23T10:54Z+", "2019-08-23T10:54+24", "2019-08-23T10:54+01:60", "2019-08-23Z",
+           "2019-08-23T10:54:35-", "2019-08-23T10:54:35.5-05:", "2019-08-23T10:54-", "2019-8-23",
+           "2019-08-23T10:54:35.220Z\n", "２019-08-23", "2019-08-23T10:54:35 ", "2019-08-2",
+           "2019-08-23T10:54:35.1.2Z", "2019-08-23T10:54:35+0", "2019-08-23T10:54:35,-5Z",
+           "2019-08-23T10:54:35-5Z", "2019-08-23T10:54,05", "2019-08-23T10:54:35,05:00"]
+    _same_as_regex(DATE_TIME_PATTERN, good + bad + [None])
+    assert pc.match_substring_regex(pa.array(good), DATE_TIME_PATTERN).to_pylist() == [True] * 12
+    # one length for every value, as a batch of one format: the bytes as one matrix
+    _same_as_regex(DATE_TIME_PATTERN, ["2019-08-23T10:54:35.220Z", "2019-08-23T10:54:35.220X"])
+
+
+def test_the_schema_patterns_have_their_kernels() -> None:
     patterns = {rule.pattern for rule in load_schema().value_rules if rule.pattern}
-    assert E164_PATTERN in patterns
+    assert {E164_PATTERN, DATE_TIME_PATTERN} <= patterns
 
 
 # -- number text: Arrow's cast is the pattern -----------------------------------------------------
