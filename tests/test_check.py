@@ -128,6 +128,17 @@ def test_required_missing() -> None:
         "Address")
 
 
+def test_a_column_without_a_value_is_as_if_absent() -> None:
+    nulls = pa.nulls(2, pa.string())
+    with_nulls = table(Id=nulls, ChannelType=["SMS", "EMAIL"], Address=nulls, OptOut=nulls,
+                       Location__Latitude=nulls, Attributes__a=pa.nulls(2, STRINGS))
+    without = table(Id=nulls, ChannelType=["SMS", "EMAIL"])
+    for fmt in ("CSV", "JSON"):
+        assert sorted(run(with_nulls, fmt)) == sorted(run(without, fmt))
+        assert rows(with_nulls, "REQUIRED_MISSING", "Address", fmt) == [0, 1]
+        assert endpoint_sizes(with_nulls, fmt).tolist() == endpoint_sizes(without, fmt).tolist()
+
+
 def test_required_missing_without_the_columns() -> None:
     t = table(User__UserId=["u1", "u2"])
     assert rows(t, "REQUIRED_MISSING", "ChannelType") == [0, 1]

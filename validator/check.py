@@ -431,6 +431,8 @@ def _flat_columns(table: pa.Table, schema: Schema) -> list[tuple[str, pa.Chunked
     out: list[tuple[str, pa.ChunkedArray]] = []
 
     def visit(name: str, col: pa.ChunkedArray) -> None:
+        if col.null_count == len(col):
+            return  # no value in the batch: no rule can fail, it adds nothing to a size
         if col.num_chunks > 1:
             # a reader's many small blocks: one copy now beats per-chunk work in every check
             col = pa.chunked_array([col.combine_chunks()], col.type)
