@@ -11,7 +11,6 @@ import os
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 
 from validator import engine
@@ -20,16 +19,14 @@ from validator.progress import Progress
 from validator.report import compile_query, render
 from validator.settings import AwsSettings
 
-try:  # typer 0.2x carries its own copy of click; catch its exceptions as well as click's.
-    from typer._click import exceptions as _typer_click_exceptions
+# typer 0.2x carries its own copy of click and no longer depends on click; older typer raises
+# click's own exceptions. Catch whichever this typer raises, without importing click.
+try:
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - typer before it vendored click
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
-    _TyperUsage: type[Exception] = _typer_click_exceptions.UsageError
-except ImportError:  # pragma: no cover - older typer uses click itself
-    _TyperUsage = click.exceptions.UsageError
-
-ClickUsage = (click.exceptions.UsageError, _TyperUsage)
-ClickExit = (click.exceptions.Exit, typer.Exit)
-ClickAbort = (click.exceptions.Abort, typer.Abort)
+ClickUsage = _click_exceptions.UsageError
 
 app = typer.Typer(
     name="pinpoint-preflight",
@@ -242,9 +239,9 @@ def run(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         _error(getattr(exc, "format_message", exc.__str__)(), ctx.command_path if ctx else None)
         return UsageError.exit_code
-    except ClickExit as exc:
-        return int(exc.exit_code)
-    except (*ClickAbort, KeyboardInterrupt):
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except (typer.Abort, KeyboardInterrupt):
         _error("interrupted")
         return 130
     except PreflightError as exc:
