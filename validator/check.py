@@ -383,12 +383,14 @@ def _list_info(data: pa.ChunkedArray, limit: int | None) -> _ListInfo:
         item_bytes = _text_nbytes(parts.values)
         counts.append(parts.sums(_valid_np(parts.values)))
         sizes.append(parts.sums(item_bytes))
-        over = np.zeros(len(parts.values), bool)
+        too_long = np.zeros(len(chunk), np.int64)
         if limit is not None:
             # a value over the limit in characters is over it in bytes: count only those
             long = np.flatnonzero(item_bytes > limit)
-            over[long] = _np(pc.utf8_length(parts.values.take(long)), 0) > limit
-        longs.append(parts.sums(over))
+            long = long[_np(pc.utf8_length(parts.values.take(long)), 0) > limit]
+            if long.size:
+                too_long = np.bincount(parts.rows_of(long), minlength=len(chunk)) * parts.valid
+        longs.append(too_long)
     return _ListInfo(_concat(counts), _concat(sizes), _concat(longs))
 
 
@@ -595,6 +597,10 @@ class _ListParts:
             k = span // n
             if k == 0 or (np.diff(self.offsets) == k).all():
                 self.width = k
+
+    def rows_of(self, items: np.ndarray) -> np.ndarray:
+        """The row of each child index (ascending) that some row holds."""
+        return np.searchsorted(self.offsets, items, side="right") - 1
 
     def sums(self, weights: np.ndarray) -> np.ndarray:
         """Per row, the sum of its items' weights (weights index the child), 0 for null rows."""
