@@ -375,6 +375,17 @@ def test_attribute_value_length_100_vs_101() -> None:
         f"value '{'z' * 39}…' has 101 characters; at most 100 (and 1 more value over 100)"]
 
 
+def test_attribute_value_length_in_a_sliced_column() -> None:
+    """A slice's list values still hold the items of the rows cut off: they are not counted."""
+    column = pa.array([["x" * 101], ["ok", "z" * 101], ["y" * 101]], STRINGS)
+    found = run(base(1, Attributes__bio=column.slice(1, 1)))["ATTRIBUTE_VALUE_LENGTH",
+                                                             "Attributes.bio"]
+    assert found.rows.tolist() == [0]
+    assert found.messages == [f"value '{'z' * 39}…' has 101 characters; at most 100"]
+    clean = pa.array([["x" * 101], ["ok"], ["y" * 101]], STRINGS).slice(1, 1)
+    assert rows(base(1, Attributes__bio=clean), "ATTRIBUTE_VALUE_LENGTH", "Attributes.bio") == []
+
+
 def test_attribute_values_count_50_vs_51() -> None:
     t = base(4, User__UserAttributes__tags=[["v"] * 50, ["v"] * 51, ["v"] * 50 + [None], None])
     found = run(t)["ATTRIBUTE_VALUES_COUNT", "User.UserAttributes.tags"]

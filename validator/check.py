@@ -386,7 +386,8 @@ def _list_info(data: pa.ChunkedArray, limit: int | None) -> _ListInfo:
         too_long = np.zeros(len(chunk), np.int64)
         if limit is not None:
             # a value over the limit in characters is over it in bytes: count only those
-            long = np.flatnonzero(item_bytes > limit)
+            first, last = int(parts.offsets[0]), int(parts.offsets[-1])
+            long = np.flatnonzero(item_bytes[first:last] > limit) + first  # the rows' items
             long = long[_np(pc.utf8_length(parts.values.take(long)), 0) > limit]
             if long.size:
                 too_long = np.bincount(parts.rows_of(long), minlength=len(chunk)) * parts.valid
@@ -1096,7 +1097,8 @@ def _check_required(schema: Schema, batch: _Batch) -> list[Finding]:
 
 
 def _parse_numbers(text: pa.Array, pattern: str) -> np.ndarray:
-    """float64 per value, NaN where the text is not a number: one cast when all of it parses.
+    """float64 per value, NaN where the text is not a finite number: one cast when all of it
+    parses.
 
     Else the text with a character no number has, or none, is NaN without a look at the
     pattern; the rest is cast again, and only when that fails too does the pattern pick the
@@ -1105,16 +1107,24 @@ def _parse_numbers(text: pa.Array, pattern: str) -> np.ndarray:
     of up to 5 of them); other text it takes is a NaN or Infinity spelling, not finite either.
     """
     try:
-        return _np(pc.cast(text, pa.float64()), np.nan)
+        return _finite(pc.cast(text, pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     text = _with_nulls(text, _odd_number_text(text))
     try:
-        return _np(pc.cast(text, pa.float64()), np.nan)
+        return _finite(pc.cast(text, pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         syntax = pc.fill_null(pc.match_substring_regex(text, pattern), False)
-    parsed = pc.cast(pc.if_else(syntax, text, pa.scalar(None, text.type)), pa.float64())
-    return _np(parsed, np.nan)
+    return _finite(pc.cast(pc.if_else(syntax, text, pa.scalar(None, text.type)), pa.float64()))
+
+
+def _finite(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """float64 per value, NaN where it is null, NaN or infinite."""
+    total = pc.sum(values).as_py()  # over the non-null values: finite when all of them are
+    out = _np(values, np.nan)
+    if total is None or math.isfinite(total):
+        return out
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def _odd_number_text(text: pa.Array) -> np.ndarray:
@@ -1156,11 +1166,7 @@ def _numbers(schema: Schema, batch: _Batch, col: _Column) -> tuple[np.ndarray, n
         values = _parse_numbers(col.array(), schema.number_text_pattern)
     else:
         given = _valid_np(data)
-        values = _np(pc.cast(data, pa.float64()), np.nan)
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(values.sum())  # then no value is NaN or infinite
-    if not finite:
-        values = np.where(np.isfinite(values), values, np.nan)
+        values = _finite(pc.cast(data, pa.float64()))
     batch.numbers[col.name] = (given, values)
     return given, values
 
