@@ -2,8 +2,10 @@
 
 Every rule comes from the compiled schema (``validator.schema``): which fields exist, their
 enums, patterns, value lists, ranges and limits, and each rule's code. The checks run as
-Arrow compute kernels and numpy over whole columns; Python touches a value only after its row
-has failed, to write the message. Three entry points:
+Arrow compute kernels and numpy over whole columns, most of them straight on the Arrow buffers
+(offsets, validity bitmaps, bytes); a value list is looked up once per distinct value of a
+column; Python touches a row's value only after the row has failed, to write the message.
+Three entry points:
 
 - ``check_batch(table, fmt)``: the field rules over a reader's table -> ``Finding``s.
 - ``check_csv_header(names)``: the CSV header -> ``HeaderProblem``s.
