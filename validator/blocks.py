@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import IO
 
+import numpy as np
+import pyarrow as pa
+
+from validator.model import Batch, Problem
+
 BLOCK_SIZE = 8 << 20
 MAX_LINE = 32 << 20  # a line this long without a newline is not an endpoint: it is skipped
 
@@ -68,3 +73,51 @@ def line_blocks(
         used = consume(buf[:cut] if cut < len(buf) else buf, False)
         carry = buf[used:]
         yield None
+
+
+class PieceReader:
+    """What both readers keep while reading a piece: where they are (file offset, lines and
+    records so far), the batches read and not yet taken, the record spans when writing, and
+    the quotes seen (for CSV piece ends)."""
+
+    def __init__(self, *, offset: int, line: int, keep_spans: bool = False) -> None:
+        self.offset = offset  # file offset of the next buffer
+        self.line = line  # lines before the next buffer, relative to the piece
+        self.record = 0
+        self.batches: list[Batch] = []
+        self.keep_spans = keep_spans
+        self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.quote_trouble = False
+        self.quotes = 0
+
+    def consume(self, buf: bytes, final: bool) -> int:
+        raise NotImplementedError
+
+    def overlong(self, length: int, quotes: int, newline: bool) -> None:
+        """A line too long to be an endpoint, skipped unread: one failed record."""
+        line = self.line + 1
+        empty = np.empty(0, np.int64)
+        problem = Problem(
+            self.record,
+            line,
+            None,
+            "ENDPOINT_TOO_LARGE",
+            f"a line of {length:,} bytes with no line break; an endpoint is at "
+            "most 15 KB: is this really an endpoint file?",
+        )
+        self.batches.append(Batch(pa.table({}), empty, empty, empty, empty, [problem]))
+        if self.keep_spans:
+            self.spans.append(
+                (np.array([line]), np.array([self.offset]), np.array([self.offset + length]))
+            )
+        self.record += 1
+        self.line += 1 if newline else 0
+        self.offset += length
+        self.quotes += quotes
+        self.quote_trouble = self.quote_trouble or bool(quotes & 1)
+
+    def read(self, stream: IO[bytes], length: int) -> Iterator[Batch]:
+        """Read ``length`` bytes (-1: to the end) and yield the batches as they are made."""
+        for _ in line_blocks(stream, length, self.consume, self.overlong):
+            while self.batches:
+                yield self.batches.pop(0)

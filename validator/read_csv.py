@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from validator.blocks import line_blocks
+from validator.blocks import PieceReader
 from validator.model import Batch, Problem
 
 NL, QUOTE, COMMA, TAB, CR = 10, 34, 44, 9, 13
@@ -362,7 +362,7 @@ def _utf8_bad(text: bytes) -> int | None:
     return None
 
 
-class CsvReader:
+class CsvReader(PieceReader):
     """Reads one piece of a CSV file into batches; keeps counts for the piece result."""
 
     def __init__(
@@ -374,48 +374,9 @@ class CsvReader:
         bound: int = DEFAULT_BOUND,
         keep_spans: bool = False,
     ) -> None:
+        super().__init__(offset=offset, line=line, keep_spans=keep_spans)
         self.cols = cols
-        self.offset = offset  # file offset of the next buffer
-        self.line = line  # lines before the next buffer, relative to the piece
-        self.record = 0
         self.bound = bound
-        self.quote_trouble = False
-        self.quotes = 0
-        self.batches: list[Batch] = []
-        self.keep_spans = keep_spans
-        self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-    def overlong(self, length: int, quotes: int, newline: bool) -> None:
-        """A line too long to be an endpoint, skipped unread: one failed record."""
-        line = self.line + 1
-        self.batches.append(
-            Batch(
-                pa.table({}),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                [
-                    Problem(
-                        self.record,
-                        line,
-                        None,
-                        "ENDPOINT_TOO_LARGE",
-                        f"a line of {length:,} bytes with no line break; an endpoint is at most "
-                        "15 KB: is this really an endpoint file?",
-                    )
-                ],
-            )
-        )
-        if self.keep_spans:
-            self.spans.append(
-                (np.array([line]), np.array([self.offset]), np.array([self.offset + length]))
-            )
-        self.record += 1
-        self.line += 1 if newline else 0
-        self.offset += length
-        self.quotes += quotes
-        self.quote_trouble = self.quote_trouble or bool(quotes & 1)
 
     def consume(self, buf: bytes, final: bool) -> int:
         s = scan(buf, final, self.cols.width, self.bound)
@@ -478,50 +439,42 @@ class CsvReader:
             kind[ok_idx[counted != self.cols.width]] = WIDTH_BAD
             ok = kind == OK
 
-        for r in np.flatnonzero(kind == QUOTE_BAD):
-            self.quote_trouble = True
-            problems.append(
-                Problem(
-                    int(records[r]),
-                    int(lines[r]),
-                    None,
-                    "CSV_QUOTE",
-                    "unbalanced or stray double quote; a quote must enclose a whole "
-                    'value, and a quote inside one is written twice ("")',
-                )
+        width = self.cols.width
+        structural: list[tuple[np.ndarray, str, Callable[[int], str]]] = [
+            (
+                kind == QUOTE_BAD,
+                "CSV_QUOTE",
+                lambda r: (
+                    "unbalanced or stray double quote; a quote must enclose a whole value, and a "
+                    'quote inside one is written twice ("")'
+                ),
+            ),
+            (
+                kind == WIDTH_BAD,
+                "CSV_ROW_WIDTH",
+                lambda r: f"{int(fields[r])} fields, but the header has {width}",
+            ),
+            (
+                ok & multi,
+                "CSV_NEWLINE_IN_VALUE",
+                lambda r: (
+                    "a quoted value holds a line break (the record spans "
+                    f"{int(s.rec_last[r] - s.rec_first[r] + 1)} lines); Pinpoint can't import line "
+                    "breaks in values"
+                ),
+            ),
+            (
+                ok & (s.rec_tabs > 0),
+                "CSV_TAB_IN_VALUE",
+                lambda r: "a value holds a tab character; Pinpoint can't import tabs in values",
+            ),
+        ]
+        for mask, code, message in structural:
+            problems.extend(
+                Problem(int(records[r]), int(lines[r]), None, code, message(r))
+                for r in np.flatnonzero(mask).tolist()
             )
-        for r in np.flatnonzero(kind == WIDTH_BAD):
-            problems.append(
-                Problem(
-                    int(records[r]),
-                    int(lines[r]),
-                    None,
-                    "CSV_ROW_WIDTH",
-                    f"{int(fields[r])} fields, but the header has {self.cols.width}",
-                )
-            )
-        for r in np.flatnonzero(ok & multi):
-            n_lines = int(s.rec_last[r] - s.rec_first[r] + 1)
-            problems.append(
-                Problem(
-                    int(records[r]),
-                    int(lines[r]),
-                    None,
-                    "CSV_NEWLINE_IN_VALUE",
-                    f"a quoted value holds a line break (the record spans {n_lines} "
-                    "lines); Pinpoint can't import line breaks in values",
-                )
-            )
-        for r in np.flatnonzero(ok & (s.rec_tabs > 0)):
-            problems.append(
-                Problem(
-                    int(records[r]),
-                    int(lines[r]),
-                    None,
-                    "CSV_TAB_IN_VALUE",
-                    "a value holds a tab character; Pinpoint can't import tabs in values",
-                )
-            )
+        self.quote_trouble = self.quote_trouble or bool((kind == QUOTE_BAD).any())
         table = _to_batch_table(raw, self.cols)
         self.batches.append(
             Batch(
@@ -568,6 +521,5 @@ def read_piece(
 ) -> Iterator[tuple[Batch, CsvReader]]:
     """Yield the batches of one CSV piece as they are read."""
     reader = CsvReader(cols, offset=offset, line=line, keep_spans=keep_spans)
-    for _ in line_blocks(stream, length, reader.consume, reader.overlong):
-        while reader.batches:
-            yield reader.batches.pop(0), reader
+    for batch in reader.read(stream, length):
+        yield batch, reader

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from validator import check, schema
-from validator.blocks import line_blocks
+from validator.blocks import PieceReader
 from validator.model import Batch, Problem
 
 NL = 10
@@ -96,50 +96,8 @@ def _line_problems(line: bytes) -> list[tuple[str | None, str, str]]:
     return [(field, code, message) for field, code, message in check.check_json_object(value)]
 
 
-class JsonReader:
+class JsonReader(PieceReader):
     """Reads one piece of an NDJSON file into batches; keeps counts for the piece result."""
-
-    def __init__(self, *, offset: int, line: int, keep_spans: bool = False) -> None:
-        self.offset = offset
-        self.line = line
-        self.record = 0
-        self.batches: list[Batch] = []
-        self.keep_spans = keep_spans
-        self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.quote_trouble = False
-        self.quotes = 0
-
-    def overlong(self, length: int, quotes: int, newline: bool) -> None:
-        """A line too long to be an endpoint, skipped unread: one failed record."""
-        line = self.line + 1
-        self.batches.append(
-            Batch(
-                pa.table({}),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                np.empty(0, np.int64),
-                [
-                    Problem(
-                        self.record,
-                        line,
-                        None,
-                        "ENDPOINT_TOO_LARGE",
-                        f"a line of {length:,} bytes with no line break; an endpoint is at most "
-                        "15 KB: is this really an endpoint file?",
-                    )
-                ],
-            )
-        )
-        if self.keep_spans:
-            self.spans.append(
-                (np.array([line]), np.array([self.offset]), np.array([self.offset + length]))
-            )
-        self.record += 1
-        self.line += 1 if newline else 0
-        self.offset += length
-        self.quotes += quotes
-        self.quote_trouble = self.quote_trouble or bool(quotes & 1)
 
     def consume(self, buf: bytes, final: bool) -> int:
         arr = np.frombuffer(buf, dtype=np.uint8)
@@ -306,6 +264,5 @@ def read_piece(
 ) -> Iterator[tuple[Batch, JsonReader]]:
     """Yield the batches of one NDJSON piece as they are read."""
     reader = JsonReader(offset=offset, line=line, keep_spans=keep_spans)
-    for _ in line_blocks(stream, length, reader.consume, reader.overlong):
-        while reader.batches:
-            yield reader.batches.pop(0), reader
+    for batch in reader.read(stream, length):
+        yield batch, reader
