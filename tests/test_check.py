@@ -872,7 +872,8 @@ def test_check_json_object_problems() -> None:
         (
             "Location.Country",
             "FIELD_UNKNOWN",
-            'not an endpoint field: in JSON a dotted name is nested, {"Location": {"Country": ...}}',
+            "not an endpoint field: in JSON a dotted name is nested, "
+            '{"Location": {"Country": ...}}',
         ),
     ]
     assert check_json_object({"Location": "Seattle", "Demographic": [1]}) == [
