@@ -123,9 +123,9 @@ class JsonReader(PieceReader):
         records = self.record + np.arange(nrec, dtype=np.int64)
         lines = self.line + rec_line + 1
 
-        problems: list[Problem] = []
-        good = np.ones(nrec, bool)
-        tables = self._parse_records(buf, starts, ends, records, lines, good, problems, 0, nrec)
+        block = _Block(buf, starts, ends, records, lines)
+        tables = block.parse_all()
+        good, problems = block.good, block.problems
         if tables:
             table = (
                 tables[0]
@@ -152,53 +152,61 @@ class JsonReader(PieceReader):
         self.offset += len(buf)
         return len(buf)
 
+
+class _Block:
+    """The records of one buffer while they are parsed: their byte ranges, numbers and lines,
+    which of them parsed (``good``), and the problems of the others."""
+
     RETRY_CHUNK = 128
 
-    def _parse_records(
+    def __init__(
         self,
         buf: bytes,
         starts: np.ndarray,
         ends: np.ndarray,
         records: np.ndarray,
         lines: np.ndarray,
-        good: np.ndarray,
-        problems: list[Problem],
-        lo: int,
-        hi: int,
-    ) -> list[pa.Table]:
-        """Parse records [lo, hi) in one call; if pyarrow stops, go on in small chunks, each
+    ) -> None:
+        self.buf = buf
+        self.starts = starts
+        self.ends = ends
+        self.records = records
+        self.lines = lines
+        self.good = np.ones(len(starts), bool)
+        self.problems: list[Problem] = []
+
+    def _bytes(self, lo: int, hi: int) -> bytes:
+        return self.buf[self.starts[lo] : self.ends[hi - 1]]
+
+    def _fail(self, r: int, found: list[tuple[str | None, str, str]]) -> None:
+        self.good[r] = False
+        self.problems.extend(
+            Problem(int(self.records[r]), int(self.lines[r]), f, c, m) for f, c, m in found
+        )
+
+    def parse_all(self) -> list[pa.Table]:
+        """Parse every record in one call; if pyarrow stops, go on in small chunks, each
         parsed up to its bad line, the bad line checked alone, then the rest of the chunk."""
+        n = len(self.starts)
+        if not n:
+            return []
         try:
-            whole = _parse(buf[starts[lo] : ends[hi - 1]]) if hi > lo else None
+            whole = _parse(self._bytes(0, n))
         except (pa.ArrowInvalid, UnicodeDecodeError):
-            whole = None
+            pass
         else:
-            if whole is None or whole.num_rows == hi - lo:
-                return [whole] if whole is not None else []
+            if whole.num_rows == n:
+                return [whole]
         tables: list[pa.Table] = []
-        for chunk_lo in range(lo, hi, self.RETRY_CHUNK):
-            chunk_hi = min(hi, chunk_lo + self.RETRY_CHUNK)
-            tables += self._parse_chunk(
-                buf, starts, ends, records, lines, good, problems, chunk_lo, chunk_hi
-            )
+        for lo in range(0, n, self.RETRY_CHUNK):
+            tables += self._parse_chunk(lo, min(n, lo + self.RETRY_CHUNK))
         return tables
 
-    def _parse_chunk(
-        self,
-        buf: bytes,
-        starts: np.ndarray,
-        ends: np.ndarray,
-        records: np.ndarray,
-        lines: np.ndarray,
-        good: np.ndarray,
-        problems: list[Problem],
-        lo: int,
-        hi: int,
-    ) -> list[pa.Table]:
+    def _parse_chunk(self, lo: int, hi: int) -> list[pa.Table]:
         tables: list[pa.Table] = []
         while lo < hi:
             try:
-                parsed = _parse(buf[starts[lo] : ends[hi - 1]])
+                parsed = _parse(self._bytes(lo, hi))
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
                 error = str(exc)
             else:
@@ -208,47 +216,26 @@ class JsonReader(PieceReader):
                 error = ""  # two objects on one line, or the like: no row to trust
             match = _ROW.search(error)
             bad = lo + int(match.group(1)) if match else -1
-            found = _line_problems(buf[starts[bad] : ends[bad]]) if lo <= bad < hi else []
+            found = _line_problems(self._bytes(bad, bad + 1)) if lo <= bad < hi else []
             if not found:  # pyarrow's row is no help: check every line of the rest
-                tables += self._line_by_line(
-                    buf, starts, ends, records, lines, good, problems, lo, hi
-                )
+                tables += self._line_by_line(lo, hi)
                 break
             if bad > lo:
                 try:
-                    tables.append(_parse(buf[starts[lo] : ends[bad - 1]]))
+                    tables.append(_parse(self._bytes(lo, bad)))
                 except pa.ArrowInvalid:
-                    tables += self._line_by_line(
-                        buf, starts, ends, records, lines, good, problems, lo, bad
-                    )
-            good[bad] = False
-            problems.extend(
-                Problem(int(records[bad]), int(lines[bad]), f, c, m) for f, c, m in found
-            )
+                    tables += self._line_by_line(lo, bad)
+            self._fail(bad, found)
             lo = bad + 1
         return tables
 
-    @staticmethod
-    def _line_by_line(
-        buf: bytes,
-        starts: np.ndarray,
-        ends: np.ndarray,
-        records: np.ndarray,
-        lines: np.ndarray,
-        good: np.ndarray,
-        problems: list[Problem],
-        lo: int,
-        hi: int,
-    ) -> list[pa.Table]:
+    def _line_by_line(self, lo: int, hi: int) -> list[pa.Table]:
         keep: list[bytes] = []
         for r in range(lo, hi):
-            line = buf[starts[r] : ends[r]]
+            line = self._bytes(r, r + 1)
             found = _line_problems(line)
             if found:
-                good[r] = False
-                problems.extend(
-                    Problem(int(records[r]), int(lines[r]), f, c, m) for f, c, m in found
-                )
+                self._fail(r, found)
             else:
                 keep.append(line if line.endswith(b"\n") else line + b"\n")
         if not keep:
