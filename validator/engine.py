@@ -141,8 +141,6 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
         if reader is not None:
             result.records = reader.record
             result.newlines = reader.line
-            result.quote_trouble = reader.quote_trouble
-            result.quotes = reader.quotes
             result.bytes_read = reader.offset - read_from
             if task.keep_spans and reader.spans:
                 lines, starts, ends = (np.concatenate(x) for x in zip(*reader.spans, strict=True))
@@ -471,19 +469,8 @@ def run(
                 row["Reason"] = f.skip_reason
             file_rows[f.display] = row
             report.files.append(row)
-        index = 0
         line_base: dict[str, int] = {}
         file_failed: dict[str, bool] = {}
-        skip_rest_of: set[str] = set()
-        parity: dict[str, int] = {}
-        held: dict[str, list[PieceResult]] = {}
-
-        def rerun(first: Piece, end: int, plan: FilePlan) -> PieceResult:
-            merged = Piece(
-                first.index, first.file, first.start, end, first.header, first.header_end
-            )
-            return run_one(PieceTask(merged, listing.format, plan.columns, settings, keep_spans))
-
         plan_iter = iter(plans)
         current: FilePlan | None = None
 
@@ -497,37 +484,14 @@ def run(
                 row["Records"] = 0
             line_base[src] = 0
 
-        for res in results:
+        for index, res in enumerate(results):
             src = res.piece.file.display
             while current is None or current.file.display != src:
                 current = next(plan_iter)
                 start_file(current)
                 if not current.pieces:
                     current = None
-            if src in skip_rest_of:
-                continue
-            if listing.format == "CSV":
-                last = res.piece is current.pieces[-1]
-                # A piece ends at the newline after its target: a record end only after an even
-                # number of quotes since the data began. If odd, hold it and merge it with the
-                # next pieces until the count is even again (a quoted line break across the
-                # end), then read that range as one piece. The held pieces' own results are
-                # dropped: a piece that starts inside a quoted value sees broken quotes.
-                parity[src] = (parity.get(src, 0) + res.quotes) & 1
-                if src in held or (parity[src] and not last):
-                    held.setdefault(src, []).append(res)
-                    if parity[src] and not last:
-                        continue
-                    first = held.pop(src)[0].piece
-                    res = rerun(first, res.piece.end, current)
-                if res.quote_trouble and not last:
-                    # A broken quote: the reader resynchronised on the next line, so quote
-                    # parity no longer says where records end. Read the rest of the file in one
-                    # piece, as a single reader would, and drop the rest of this file's results.
-                    skip_rest_of.add(src)
-                    res = rerun(res.piece, -1, current)
             outcome = folder.piece(res, index, line_base[src], file_failed[src])
-            index += 1
             line_base[src] += res.newlines
             row = file_rows[src]
             row["Records"] = row.get("Records", 0) + res.records
