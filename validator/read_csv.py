@@ -53,7 +53,6 @@ OK, QUOTE_BAD, WIDTH_BAD, CR_BAD = 0, 2, 3, 5
 
 # How far a quoted value may run: a record can never be larger than an endpoint (15 KB) by much.
 DEFAULT_BOUND = 64 * 1024
-PARSE_BLOCK = 1 << 20  # pyarrow's own block size inside one parse call
 
 _EMPTY = np.empty(0, np.int64)
 
@@ -194,13 +193,17 @@ def _lines(arr: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.nda
     return newlines, ends_at, line_start, line_end
 
 
-def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Scan:
+def scan(
+    buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND, *, count_fields: bool = True
+) -> Scan:
     """The exact path: records, their lines and their structural problems in ``buf``.
 
     ``buf`` starts at a record start and, unless ``final``, ends with a newline. Lines with an
     even number of quotes are records of their own; only the lines with an odd number are
     walked, one quoted line break (or broken quote) at a time. A quoted line break that may end
-    past the buffer (at most ``bound`` bytes from its start) is left unconsumed.
+    past the buffer (at most ``bound`` bytes from its start) is left unconsumed. Without
+    ``count_fields`` the widths are left to the parser (``rec_fields`` is all the header's
+    width).
     """
     arr = np.frombuffer(buf, dtype=np.uint8)
     newlines, ends_at, line_start, line_end = _lines(arr, final)
@@ -258,7 +261,7 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
     lines_consumed = int(np.count_nonzero(newlines < consumed))
 
     nrec = len(rec_first)
-    rec_fields = np.ones(nrec, np.int64)
+    rec_fields = np.ones(nrec, np.int64) if count_fields else np.full(nrec, width, np.int64)
     rec_tabs = np.zeros(nrec, np.int64)
     rec_break = rec_last > rec_first
     if nrec:
@@ -280,7 +283,7 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
             inside = ((np.searchsorted(quotes, pos) - rec_qbase[rec]) & 1) == 1
             return pos, rec, inside
 
-        commas = np.flatnonzero(arr[:limit] == COMMA)
+        commas = np.flatnonzero(arr[:limit] == COMMA) if count_fields else _EMPTY
         if len(commas):
             _, c_rec, inside = owners(commas)
             rec_fields += np.bincount(c_rec[~inside], minlength=nrec)
@@ -342,7 +345,7 @@ def _parse_arrow(
     return pacsv.read_csv(
         pa.py_buffer(data),
         read_options=pacsv.ReadOptions(
-            column_names=names, use_threads=False, block_size=PARSE_BLOCK
+            column_names=names, use_threads=False, block_size=len(data) + 1
         ),
         parse_options=pacsv.ParseOptions(
             newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=skip
@@ -616,7 +619,7 @@ class CsvReader(PieceReader):
 
     def _exact(self, buf: bytes, final: bool) -> None:
         width = self.cols.width
-        s = scan(buf, final, width, self.bound)
+        s = scan(buf, final, width, self.bound, count_fields=False)
         nrec = len(s.rec_first)
         rec_start = s.line_start[s.rec_first]
         rec_end = s.line_end[s.rec_last]
@@ -644,6 +647,12 @@ class CsvReader(PieceReader):
                         )
                     )
         ok = (kind == OK) & ~bad_utf8
+        for r in np.flatnonzero((kind == OK) & bad_utf8).tolist():
+            # Not parsed, but a wrong width is its own problem: count the fields here.
+            counts = _parse_python([buf[rec_start[r] : rec_end[r]]], width)[1]
+            fields[r] = counts[0]
+            if counts[0] != width:
+                kind[r] = WIDTH_BAD if counts[0] >= 0 else QUOTE_BAD
         data = self._sound_bytes(buf, s, ok)
         invalid: list[tuple[int | None, int]] = []
         raw: pa.Table | None
@@ -651,9 +660,21 @@ class CsvReader(PieceReader):
             raw = _parse_arrow(data, width, invalid)
         except pa.ArrowInvalid:
             raw = None
-        if raw is None or invalid or raw.num_rows != int(ok.sum()):
+        ok_idx = np.flatnonzero(ok)
+        if raw is not None and invalid:
+            # Rows of the wrong width, numbered among the records given to pyarrow.
+            numbers = np.array([-1 if r is None else r for r, _ in invalid], np.int64) - 1
+            if numbers.min() >= 0 and numbers.max() < len(ok_idx):
+                bad = ok_idx[numbers]
+                kind[bad] = WIDTH_BAD
+                fields[bad] = [c for _, c in invalid]
+                ok = (kind == OK) & ~bad_utf8
+            else:
+                raw = None
+        if raw is None or raw.num_rows != int(ok.sum()):
             # A quirk the scan and pyarrow see differently: the csv module, record by record.
-            ok_idx = np.flatnonzero(ok)
+            kind[ok_idx] = OK
+            ok = (kind == OK) & ~bad_utf8
             texts = [buf[rec_start[r] : rec_end[r]] for r in ok_idx.tolist()]
             raw, counts = _parse_python(texts, width)
             counted = np.array(counts, np.int64)
