@@ -315,13 +315,15 @@ def settle_csv_boundary(
     *,
     bound: int = DEFAULT_BOUND,
     at_line_start: bool = False,
+    at_end: bool = False,
 ) -> int | None:
     """Where a CSV piece may end: the first line start at or after ``target`` that is a record
     start however the file before the window is read, or None if the window shows none.
 
     ``window`` holds the file's bytes from offset ``lo`` (``target - bound`` or the start of
     the data, whichever is later) to past the target; ``at_line_start`` says whether ``lo``
-    is a line start. Reading from a line start is deterministic: a line with an even number of
+    is a line start, ``at_end`` whether the window ends at the end of the file. Reading from a
+    line start is deterministic: a line with an even number of
     quotes is one record, a line with an odd number is one record with the lines up to the next
     odd one when that text is at most ``bound`` bytes and one row of the header's ``width``
     (the same rule as :func:`validator.read_csv.scan`), else a broken quote of its own. The
@@ -342,6 +344,8 @@ def settle_csv_boundary(
         return None
     quotes = np.flatnonzero(arr == 34)
     per_line = np.searchsorted(quotes, ends) - np.searchsorted(quotes, complete)
+    too_long = (ends + 1 - complete) > blocks.MAX_LINE + 1  # records of their own
+    per_line[too_long] = 0
     nxt = np.arange(1, n + 1, dtype=np.int64)  # the next record's line, from each line
     odd = np.flatnonzero(per_line & 1)
     if len(odd) > SETTLE_CHECKS:
@@ -351,9 +355,13 @@ def settle_csv_boundary(
         if k + 1 < len(odd):
             last = int(odd[k + 1])
             start, end = int(complete[first]), int(ends[last]) + 1
-            if end - start <= bound and _legit_multiline(window[start:end], width):
+            if (
+                end - start <= bound
+                and not too_long[first : last + 1].any()
+                and _legit_multiline(window[start:end], width)
+            ):
                 nxt[first] = last + 1
-        elif len(window) - int(complete[first]) <= bound:
+        elif not at_end and len(window) - int(complete[first]) <= bound:
             nxt[first] = n + 1  # it may close after the window: undecided
     # Line p is a record start of every reading from the window's line starts when no line
     # before it has its next record after it.
@@ -375,7 +383,14 @@ def _csv_boundaries(
     for target in targets:
         lo = max(data_start, target - DEFAULT_BOUND)
         window = _read_at(f, lo, target - lo + BOUNDARY_REACH, settings, s3_client)
-        pos = settle_csv_boundary(window, lo, target, width, at_line_start=lo == data_start)
+        pos = settle_csv_boundary(
+            window,
+            lo,
+            target,
+            width,
+            at_line_start=lo == data_start,
+            at_end=lo + len(window) >= f.size,
+        )
         if pos is not None and pos > data_start and (not out or pos > out[-1]) and pos < f.size:
             out.append(pos)
     return out

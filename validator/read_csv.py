@@ -49,7 +49,7 @@ from validator.model import Batch, Problem
 NL, QUOTE, COMMA, TAB, CR = 10, 34, 44, 9, 13
 
 # Kinds of record found by the scan.
-OK, QUOTE_BAD, WIDTH_BAD, CR_BAD = 0, 2, 3, 5
+OK, QUOTE_BAD, WIDTH_BAD, CR_BAD, TOO_LONG = 0, 2, 3, 5, 6
 
 # How far a quoted value may run: a record can never be larger than an endpoint (15 KB) by much.
 DEFAULT_BOUND = 64 * 1024
@@ -194,16 +194,24 @@ def _lines(arr: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def scan(
-    buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND, *, count_fields: bool = True
+    buf: bytes,
+    final: bool,
+    width: int,
+    bound: int = DEFAULT_BOUND,
+    *,
+    count_fields: bool = True,
+    avail: int | None = None,
 ) -> Scan:
     """The exact path: records, their lines and their structural problems in ``buf``.
 
     ``buf`` starts at a record start and, unless ``final``, ends with a newline. Lines with an
     even number of quotes are records of their own; only the lines with an odd number are
     walked, one quoted line break (or broken quote) at a time. A quoted line break that may end
-    past the buffer (at most ``bound`` bytes from its start) is left unconsumed. Without
-    ``count_fields`` the widths are left to the parser (``rec_fields`` is all the header's
-    width).
+    past the buffer (at most ``bound`` bytes from its start to the end of the ``avail`` bytes
+    read, which may run past ``buf``) is left unconsumed. A line longer than
+    ``blocks.MAX_LINE`` + 1 bytes is a record of its own (``TOO_LONG``), and no quoted line
+    break runs through one. Without ``count_fields`` the widths are left to the parser
+    (``rec_fields`` is all the header's width).
     """
     arr = np.frombuffer(buf, dtype=np.uint8)
     newlines, ends_at, line_start, line_end = _lines(arr, final)
@@ -215,6 +223,9 @@ def scan(
     quotes = np.flatnonzero(arr == QUOTE)
     line_of = np.searchsorted(ends_at, quotes)
     odd = np.flatnonzero(np.bincount(line_of, minlength=n) & 1).tolist()
+    too_long = (line_end - line_start) > blocks.MAX_LINE + 1
+    long_lines = np.flatnonzero(too_long)
+    avail = len(buf) if avail is None else avail
 
     firsts: list[np.ndarray] = []
     lasts: list[np.ndarray] = []
@@ -238,14 +249,22 @@ def scan(
     while k < len(odd):
         first = odd[k]
         singles(i, first)
+        if too_long[first]:
+            one(first, first, TOO_LONG)
+            i, k = first + 1, k + 1
+            continue
         if k + 1 < len(odd):
             last = odd[k + 1]
             start, end = int(line_start[first]), int(line_end[last])
-            if end - start <= bound and _legit_multiline(buf[start:end], width):
+            if (
+                end - start <= bound
+                and not too_long[first : last + 1].any()
+                and _legit_multiline(buf[start:end], width)
+            ):
                 one(first, last, OK)
                 i, k = last + 1, k + 2
                 continue
-        elif not final and int(line_end[-1] - line_start[first]) <= bound:
+        elif not final and avail - int(line_start[first]) <= bound:
             consumed_line = i = first  # may close in the next buffer: wait for it
             break
         one(first, first, QUOTE_BAD)
@@ -257,6 +276,9 @@ def scan(
     rec_kind = np.concatenate(kinds) if kinds else np.empty(0, np.int8)
     keep = ~((rec_first == rec_last) & blank[rec_first] & (rec_kind == OK))
     rec_first, rec_last, rec_kind = rec_first[keep], rec_last[keep], rec_kind[keep]
+    if len(long_lines):
+        single = rec_first == rec_last
+        rec_kind[single & too_long[rec_first]] = TOO_LONG
     consumed = int(line_start[consumed_line]) if consumed_line < n else len(buf)
     lines_consumed = int(np.count_nonzero(newlines < consumed))
 
@@ -299,7 +321,8 @@ def scan(
             inside = ((np.searchsorted(quotes, q) - rec_qbase[q_rec]) & 1) == 1
             stray = _stray(arr, q, inside, rec_begin[q_rec], limit)
             if stray.any():
-                rec_kind[np.unique(q_rec[stray])] = QUOTE_BAD
+                bad = np.unique(q_rec[stray])
+                rec_kind[bad[rec_kind[bad] != TOO_LONG]] = QUOTE_BAD
         bare = _bare_crs(buf, limit, final and limit == len(buf))
         if len(bare):
             _, b_rec, inside = owners(bare)
@@ -511,7 +534,7 @@ class CsvReader(PieceReader):
                         continue
                     used = 1
                 else:
-                    used = self.consume(buf[:cut] if cut < len(buf) else buf, False)
+                    used = self.consume(buf[:cut] if cut < len(buf) else buf, False, len(buf))
             else:
                 used = self.consume(buf, True)
             while self.batches:
@@ -538,9 +561,11 @@ class CsvReader(PieceReader):
                 self.overlong(length, quotes, False)
                 return
 
-    def consume(self, buf: bytes, final: bool) -> int:
+    def consume(self, buf: bytes, final: bool, avail: int | None = None) -> int:
+        """Read the records of ``buf`` (from a record start; ending with a newline unless
+        ``final``; ``avail`` bytes were read from its start) and return the bytes used."""
         if not self._fast(buf, final):
-            self._exact(buf, final)
+            self._exact(buf, final, len(buf) if avail is None else avail)
         return len(buf) if final else self._used
 
     # -- the fast path: every line one record, proven by counts ------------------------------
@@ -551,7 +576,9 @@ class CsvReader(PieceReader):
         lines = int(np.count_nonzero(arr == NL))
         if final and buf and buf[-1] != NL:
             lines += 1
-        if not lines or (buf.find(b"\r") >= 0 and len(_bare_crs(buf, len(buf), final))):
+        if not lines or len(buf) > blocks.MAX_LINE + 1:
+            return False  # a line may be too long to be an endpoint
+        if buf.find(b"\r") >= 0 and len(_bare_crs(buf, len(buf), final)):
             return False
         if not _quotes_proper(arr) or not utf8_valid(buf):
             return False
@@ -617,9 +644,9 @@ class CsvReader(PieceReader):
 
     # -- the exact path ----------------------------------------------------------------------
 
-    def _exact(self, buf: bytes, final: bool) -> None:
+    def _exact(self, buf: bytes, final: bool, avail: int) -> None:
         width = self.cols.width
-        s = scan(buf, final, width, self.bound, count_fields=False)
+        s = scan(buf, final, width, self.bound, count_fields=False, avail=avail)
         nrec = len(s.rec_first)
         rec_start = s.line_start[s.rec_first]
         rec_end = s.line_end[s.rec_last]
@@ -631,7 +658,7 @@ class CsvReader(PieceReader):
         # Bytes that are not UTF-8: their record is not parsed.
         bad_utf8 = np.zeros(nrec, bool)
         if not utf8_valid(memoryview(buf)[: s.consumed]):
-            for r in range(nrec):
+            for r in np.flatnonzero(kind != TOO_LONG).tolist():
                 col = _utf8_bad(buf[rec_start[r] : rec_end[r]])
                 if col is not None:
                     bad_utf8[r] = True
@@ -685,6 +712,14 @@ class CsvReader(PieceReader):
 
         structural: list[tuple[np.ndarray, str, Callable[[int], str]]] = [
             (kind == QUOTE_BAD, "CSV_QUOTE", lambda r: _QUOTE_MESSAGE),
+            (
+                kind == TOO_LONG,
+                "ENDPOINT_TOO_LARGE",
+                lambda r: (
+                    f"a line of {int(rec_end[r] - rec_start[r]):,} bytes with no line "
+                    "break; an endpoint is at most 15 KB: is this really an endpoint file?"
+                ),
+            ),
             (kind == CR_BAD, "FILE_LINE_ENDINGS", lambda r: _CR_MESSAGE),
             (
                 kind == WIDTH_BAD,
