@@ -365,10 +365,11 @@ def settle_csv_boundary(
             nxt[first] = n + 1  # it may close after the window: undecided
     # Line p is a record start of every reading from the window's line starts when no line
     # before it has its next record after it.
-    reach = np.maximum.accumulate(nxt)
-    line = np.arange(1, n + 1)  # a candidate line start, after each complete line
-    free = np.flatnonzero((reach <= line) & (starts[1 : n + 1] + lo >= target))
-    return int(starts[free[0] + 1]) + lo if len(free) else None
+    # (The first known line start qualifies too: a record across it would start before lo.)
+    reach = np.concatenate(([0], np.maximum.accumulate(nxt)))
+    line = np.arange(n + 1)
+    free = np.flatnonzero((reach <= line) & (starts[: n + 1] + lo >= target))
+    return int(starts[free[0]]) + lo if len(free) else None
 
 
 def _csv_boundaries(
