@@ -211,7 +211,7 @@ def test_the_report_is_the_same_for_every_cut_block_size_and_worker_count(
         got, failures = report_of(src, tmp_path, pieces=5, workers=1)
         assert failures == base_failures
     # The exact path alone (no block proven by counts) gives the same records and problems.
-    monkeypatch.setattr(CsvReader, "_fast", lambda self, buf, final: False)
+    monkeypatch.setattr(CsvReader, "_fast", lambda self, data, limit, final: False)
     got, failures = report_of(src, tmp_path, pieces=1, workers=1)
     assert failures == base_failures
 

@@ -542,7 +542,7 @@ class CsvReader(PieceReader):
                         continue
                     used = 1
                 else:
-                    used = self.consume(buf[:cut] if cut < len(buf) else buf, False, len(buf))
+                    used = self.consume(buf, False, len(buf), cut)
             else:
                 used = self.consume(buf, True)
             while self.batches:
@@ -569,23 +569,29 @@ class CsvReader(PieceReader):
                 self.overlong(length, quotes, False)
                 return
 
-    def consume(self, buf: bytes, final: bool, avail: int | None = None) -> int:
-        """Read the records of ``buf`` (from a record start; ending with a newline unless
-        ``final``; ``avail`` bytes were read from its start) and return the bytes used."""
-        if not self._fast(buf, final):
-            self._exact(buf, final, len(buf) if avail is None else avail)
-        return len(buf) if final else self._used
+    def consume(
+        self, buf: bytes, final: bool, avail: int | None = None, limit: int | None = None
+    ) -> int:
+        """Read the records of ``buf[:limit]`` (from a record start; ending with a newline
+        unless ``final``; ``avail`` bytes were read from its start) and return the bytes used.
+        The fast path reads ``buf`` in place; only the exact path takes a copy of the part."""
+        limit = len(buf) if limit is None else limit
+        if not self._fast(buf, limit, final):
+            self._exact(buf[:limit] if limit < len(buf) else buf, final, avail or limit)
+        return limit if final else self._used
 
     # -- the fast path: every line one record, proven by counts ------------------------------
 
-    def _fast(self, buf: bytes, final: bool) -> bool:
+    def _fast(self, data: bytes, limit: int, final: bool) -> bool:
+        """Every line of ``data[:limit]`` one record, proven by counts; False if not proven."""
         width = self.cols.width
-        arr = np.frombuffer(buf, np.uint8)
+        arr = np.frombuffer(data, np.uint8, count=limit)
+        buf = memoryview(data)[:limit]
         newlines = int(np.count_nonzero(arr == NL))
-        lines = newlines + (1 if final and buf and buf[-1] != NL else 0)
-        if not lines or len(buf) > blocks.MAX_LINE + 1:
+        lines = newlines + (1 if final and limit and arr[-1] != NL else 0)
+        if not lines or limit > blocks.MAX_LINE + 1:
             return False  # a line may be too long to be an endpoint
-        if buf.find(b"\r") >= 0 and len(_bare_crs(buf, len(buf), final)):
+        if data.find(b"\r", 0, limit) >= 0 and len(_bare_crs(data, limit, final)):
             return False
         if not _quotes_proper(arr) or not utf8_valid(buf):
             return False
@@ -612,7 +618,7 @@ class CsvReader(PieceReader):
             )
             for r, (_, fields) in zip(numbers.tolist(), invalid, strict=True)
         ]
-        need_positions = self.keep_spans or buf.find(b"\t") >= 0
+        need_positions = self.keep_spans or data.find(b"\t", 0, limit) >= 0
         starts = ends = _EMPTY
         if need_positions:
             _, _, starts, ends = _lines(arr, final)
