@@ -314,12 +314,12 @@ def scan(
         if len(tabs):
             _, t_rec, _ = owners(tabs)
             rec_tabs = np.bincount(t_rec, minlength=nrec)
-        q = quotes[quotes < limit]
-        if len(q):
-            q_rec = rec_of_line[np.searchsorted(ends_at, q)]
+        nq = int(np.searchsorted(quotes, limit))
+        if nq:
+            q_rec = rec_of_line[line_of[:nq]]
             ok = q_rec >= 0
-            q, q_rec = q[ok], q_rec[ok]
-            inside = ((np.searchsorted(quotes, q) - rec_qbase[q_rec]) & 1) == 1
+            q, q_rec, q_idx = quotes[:nq][ok], q_rec[ok], np.flatnonzero(ok)
+            inside = ((q_idx - rec_qbase[q_rec]) & 1) == 1
             stray = _stray(arr, q, inside, rec_begin[q_rec], limit)
             if stray.any():
                 bad = np.unique(q_rec[stray])
