@@ -296,9 +296,18 @@ def _newline_boundaries(
     """NDJSON: the line start at or after each target (every line start is a record start)."""
     out: list[int] = []
     for target in targets:
-        data = _read_at(f, target - 1, BOUNDARY_REACH, settings, s3_client)
-        nl = data.find(b"\n")
-        pos = target + nl if nl >= 0 else -1
+        pos = -1
+        with open_binary(f, target - 1, settings=settings, s3_client=s3_client) as stream:
+            seen = 0
+            while seen < BOUNDARY_REACH:
+                chunk = stream.read(HEAD)
+                if not chunk:
+                    break
+                nl = chunk.find(b"\n")
+                if nl >= 0:
+                    pos = target + seen + nl
+                    break
+                seen += len(chunk)
         if pos > 0 and (not out or pos > out[-1]) and pos < f.size:
             out.append(pos)
     return out
@@ -383,15 +392,19 @@ def _csv_boundaries(
     out: list[int] = []
     for target in targets:
         lo = max(data_start, target - DEFAULT_BOUND)
-        window = _read_at(f, lo, target - lo + BOUNDARY_REACH, settings, s3_client)
-        pos = settle_csv_boundary(
-            window,
-            lo,
-            target,
-            width,
-            at_line_start=lo == data_start,
-            at_end=lo + len(window) >= f.size,
-        )
+        pos = None
+        for reach in (2 * HEAD, BOUNDARY_REACH):  # nearly always settled in the first
+            window = _read_at(f, lo, target - lo + reach, settings, s3_client)
+            pos = settle_csv_boundary(
+                window,
+                lo,
+                target,
+                width,
+                at_line_start=lo == data_start,
+                at_end=lo + len(window) >= f.size,
+            )
+            if pos is not None or lo + len(window) >= f.size:
+                break
         if pos is not None and pos > data_start and (not out or pos > out[-1]) and pos < f.size:
             out.append(pos)
     return out
