@@ -88,8 +88,13 @@ def run(
     keep_spans: bool = False,
     progress: Callable[[PieceResult], None] | None = None,
     on_piece: Callable[[PieceOutcome, FilePlan], None] | None = None,
+    executor: Executor | None = None,
 ) -> Report:
-    """Check every selected file of ``listing``; fold the results into a Report."""
+    """Check every selected file of ``listing``; fold the results into a Report.
+
+    ``executor``, when given, runs the pieces (and is not shut down here); when None, one is
+    chosen from ``workers`` and the size of the job, and shut down at the end.
+    """
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
     folder = Folder(report, strict=strict, failures_out=failures_out)
@@ -117,10 +122,13 @@ def run(
         return run_one(PieceTask(piece, listing.format, plan.columns, settings, keep_spans))
 
     with ExitStack() as stack:
-        n = _workers_for(listing, tasks, workers)
-        executor = make_executor(n, threads=s3_client is not None)
-        if executor is not None:
-            stack.enter_context(executor)
+        if executor is None:
+            n = _workers_for(listing, tasks, workers)
+            executor = make_executor(n, threads=s3_client is not None)
+            if executor is not None:
+                stack.enter_context(executor)
+        elif workers is not None and workers < 1:
+            raise UsageError("--workers must be at least 1")
         results: Iterator[PieceResult] = (
             executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
         )
@@ -169,6 +177,7 @@ def preflight(
     application_id: str | None = None,
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> Report:
     """Check endpoint-import data the way Pinpoint's import would, and report like it.
 
@@ -176,6 +185,10 @@ def preflight(
     ``"CSV"`` or ``"JSON"`` (from the extensions when omitted). Returns a :class:`Report`;
     raises :class:`validator.errors.PreflightError` subclasses for usage, configuration and
     AWS problems.
+
+    ``executor``: any :class:`concurrent.futures.Executor` to run the pieces on (the caller's:
+    it is not shut down here); by default one is chosen from ``workers`` and the job's size.
+    A process pool needs picklable arguments: give ``settings``, not ``s3_client``.
     """
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
@@ -198,6 +211,7 @@ def preflight(
             failures_out=out,
             max_job_size=limit,
             progress=progress,
+            executor=executor,
         )
 
 
