@@ -1,4 +1,4 @@
-"""Stage 6, the fold: piece results, in source order, into the report (and ``--failures-out``).
+"""The fold: piece results, in source order, into the report (and ``--failures-out``).
 
 Folding in source order keeps line numbers, the first 100 failures and the job-wide counts
 exactly the same whatever the number of pieces or workers. The fold also keeps the report's

@@ -1,4 +1,4 @@
-"""Stage 4, the piece: read and check one piece. The worker's job; it returns only plain data.
+"""The piece: read and check one piece. The worker's job; it returns only plain data.
 
 A worker opens its byte range, reads it into batches (``read_csv`` / ``read_json``), checks each
 batch column-wide (``check``) and hashes the keys the job-wide rules need (``crossrecord``), so
