@@ -144,7 +144,8 @@ def run(
                 if not current.pieces:
                     current = None
             if listing.format == "CSV":
-                last = res.piece is current.pieces[-1]
+                # By index: a result from a process pool holds a copy of its piece.
+                last = res.piece.index == current.pieces[-1].index
                 settled = settle_csv_piece_end(res, last, ends, partial(reread, plan=current))
                 if settled is None:
                     continue
