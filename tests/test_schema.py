@@ -21,6 +21,7 @@ CODES = {
     "FILE_NOT_UTF8": "error",
     "FILE_BOM": "warning",
     "FILE_EMPTY": "error",
+    "FILE_LINE_ENDINGS": "error",
     "FILE_SKIPPED": "info",
     "FORMAT_MIXED": "warning",
     "JOB_TOO_LARGE": "error",
