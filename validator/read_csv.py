@@ -469,6 +469,7 @@ class _Source:
         self.start = offset  # file offset of self.buf[0]
         self.buf = b""
         self.eof = False
+        self.scratch = bytearray()
 
     def fetch(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes from file offset ``pos`` (fewer only at the end of the file)."""
@@ -490,6 +491,48 @@ class _Source:
                 break
             self.buf += chunk
         return self.buf[:n]
+
+    def scan(self, pos: int, n: int, keep: bool = True) -> tuple[bytes | bytearray, int]:
+        """Up to ``n`` bytes at ``pos`` to look at and let go (a local file reads them into
+        one reused buffer): the bytes and how many there are. A stream keeps what it read
+        from its current start unless ``keep`` is false (then it drops what is before
+        ``pos``)."""
+        if self.fd is None:
+            if not keep:
+                data = self.fetch(pos, n)
+                return data, len(data)
+            while len(self.buf) < pos - self.start + n and not self.eof:
+                chunk = self.stream.read(max(pos - self.start + n - len(self.buf), 1 << 16))
+                if not chunk:
+                    self.eof = True
+                    break
+                self.buf += chunk
+            data = self.buf[pos - self.start : pos - self.start + n]
+            return data, len(data)
+        if len(self.scratch) < n:
+            self.scratch = bytearray(n)
+        view = memoryview(self.scratch)[:n]
+        got = 0
+        while got < n:
+            k = os.preadv(self.fd, [view[got:]], pos + got)
+            if not k:
+                break
+            got += k
+        return self.scratch, got
+
+    def find_newline(self, pos: int, stop: int) -> tuple[int, int]:
+        """The offset of the first LF in ``[pos, stop)``, or -1; and where the data ends if
+        it ends before ``stop`` (else ``stop``)."""
+        while pos < stop:
+            n = min(blocks.BLOCK_SIZE, stop - pos)
+            data, got = self.scan(pos, n)
+            nl = data.find(b"\n", 0, got)
+            if nl >= 0:
+                return pos + nl, stop
+            if got < n:
+                return -1, pos + got
+            pos += got
+        return -1, stop
 
 
 _QUOTE_MESSAGE = (
@@ -535,11 +578,20 @@ class CsvReader(PieceReader):
             if not final:
                 cut = buf.rfind(b"\n") + 1
                 if cut == 0:
-                    if len(buf) > blocks.MAX_LINE:
-                        self._overlong(src, pos, end)
-                    else:
-                        want = min(2 * len(buf), blocks.MAX_LINE + 1)
+                    # A line longer than the block: look for its end without holding it.
+                    stop = pos + blocks.MAX_LINE + 1
+                    stop = stop if end is None else min(stop, end)
+                    nl, data_end = src.find_newline(pos + len(buf), stop)
+                    if nl >= 0:
+                        want = nl + 1 - pos  # then read it whole
                         continue
+                    if data_end < stop:
+                        want = data_end - pos + 1  # to the end of the file: a final buffer
+                        continue
+                    if stop == end:
+                        want = end - pos  # to the end of the piece
+                        continue
+                    self._overlong(src, pos, end)
                     used = 1
                 else:
                     used = self.consume(buf, False, len(buf), cut)
@@ -557,15 +609,15 @@ class CsvReader(PieceReader):
         quotes = 0
         while True:
             n = blocks.BLOCK_SIZE if end is None else min(blocks.BLOCK_SIZE, end - pos - length)
-            chunk = src.fetch(pos + length, n) if n > 0 else b""
-            nl = chunk.find(b"\n")
+            chunk, got = src.scan(pos + length, n, keep=False) if n > 0 else (b"", 0)
+            nl = chunk.find(b"\n", 0, got)
             if nl >= 0:
                 quotes += chunk.count(b'"', 0, nl + 1)
                 self.overlong(length + nl + 1, quotes, True)
                 return
-            length += len(chunk)
-            quotes += chunk.count(b'"')
-            if len(chunk) < n or not chunk:
+            length += got
+            quotes += chunk.count(b'"', 0, got)
+            if got < n or not got:
                 self.overlong(length, quotes, False)
                 return
 
