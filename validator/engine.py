@@ -8,6 +8,7 @@ exactly the same whatever the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -24,15 +25,15 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from validator import check, read_csv, read_json, schema
+from validator import check, options, read_csv, read_json, schema
 from validator.crossrecord import KeyCounts, hash_strings
-from validator.errors import UsageError
+from validator.errors import UsageError, from_os_error
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.read_csv import Columns
 from validator.report import FIRST, Report, now_iso
 from validator.settings import AwsSettings
-from validator.source import Listing, list_sources, open_binary
+from validator.source import Listing, job_empty_message, list_sources, open_binary
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 
@@ -226,11 +227,11 @@ class Folder:
         return bool(errors)
 
     def file_problems(self, source: str, problems: list[Problem]) -> bool:
-        failed = False
+        """A file's own problems (header, compression...): one failure for the file, however
+        many of them, as ``TotalFailures`` counts a file that could not be read as a whole."""
         for p in problems:
             p.severity = self.severity(p.code)
-            failed |= self._emit(source, None, None, [p])
-        return failed
+        return bool(problems) and self._emit(source, None, None, problems)
 
     def job_problem(self, source: str, code: str, message: str) -> None:
         severity = self.severity(code)
@@ -461,14 +462,7 @@ def run(
         file_rows = {}
         plan_by_file = {plan.file.display: plan for plan in plans}
         for f in listing.files:
-            row: dict[str, Any] = {
-                "Source": f.display,
-                "Size": f.size if f.size >= 0 else None,
-                "Format": f.format,
-                "Status": "READ" if f.selected else "SKIPPED",
-            }
-            if not f.selected:
-                row["Reason"] = f.skip_reason
+            row = f.row()
             file_rows[f.display] = row
             report.files.append(row)
         index = 0
@@ -556,6 +550,12 @@ def run(
                 ],
             )
             row["Status"] = "FAILED"
+    if report.total_processed == 0:  # never a pass on nothing
+        folder.job_problem(
+            ", ".join(listing.sources) or str(definition.get("S3Url")),
+            "JOB_EMPTY",
+            job_empty_message(listing, report.files, settings=settings, s3_client=s3_client),
+        )
     folder.finish()
     report.completion_date = now_iso()
     return report
@@ -584,22 +584,29 @@ def preflight(
     raises :class:`validator.errors.PreflightError` subclasses for usage, configuration and
     AWS problems.
     """
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
     definition = dict(definition or {})
     definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
     definition.setdefault("Format", listing.format)
-    limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
+    limit = checked.max_job_size
     with _atomic_output(failures_out) as out:
         return run(
             listing,
             definition=definition,
             application_id=application_id,
-            pieces=pieces,
-            piece_size=piece_size,
+            pieces=checked.pieces,
+            piece_size=checked.piece_size,
             strict=strict,
-            workers=workers,
+            workers=checked.workers,
             s3_client=s3_client,
             settings=settings,
             failures_out=out,
@@ -618,18 +625,25 @@ class _atomic_output:
     def __enter__(self) -> IO[bytes] | None:
         if self.path is None:
             return None
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise UsageError(f"--failures-out: no such folder {directory}")
+        options.check_output_path(self.path, "failures_out")
         self.tmp = f"{self.path}.partial-{os.getpid()}"
-        self.fh = open(self.tmp, "wb")
+        try:
+            self.fh = open(self.tmp, "wb")
+        except OSError as error:
+            raise from_os_error(error, self.path, action="cannot write") from error
         return self.fh
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if self.fh is None:
             return
-        self.fh.close()
-        if kind is None:
-            os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-        else:
-            os.unlink(self.tmp)
+        try:
+            self.fh.close()  # the last bytes are written here: a full disk may say so now
+            if kind is None:
+                os.replace(self.tmp, self.path)  # type: ignore[arg-type]
+        except OSError as error:
+            kind, exc = type(error), error
+        if kind is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            if isinstance(exc, OSError):
+                raise from_os_error(exc, self.path, action="cannot write") from exc
