@@ -595,7 +595,8 @@ def preflight(
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
     definition = dict(definition or {})
-    definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
+    shown = listing.sources
+    definition.setdefault("S3Url", shown[0] if len(shown) == 1 else shown)
     definition.setdefault("Format", listing.format)
     limit = checked.max_job_size
     with _atomic_output(failures_out) as out:

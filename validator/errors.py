@@ -111,7 +111,11 @@ class PreflightFailed(PreflightError):
     exit_code = 1
 
     def __init__(self, report: Report, message: str | None = None) -> None:
-        super().__init__(message or f"preflight failed: {report.total_failures} failed records")
+        if message is None:
+            message = f"preflight failed: {report.total_failures} failed records"
+            if report.job_failures:  # a job-level rule (JOB_EMPTY...) says more than a count
+                message += f"; {report.job_failures[0]}"
+        super().__init__(message)
         self.report = report
 
 

@@ -51,7 +51,7 @@ def check_output_path(path: str | os.PathLike[str] | None, name: str) -> None:
     shown = display_path(path)
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the parent says which
         st = None
     except OSError as exc:
         raise from_os_error(exc, shown, action="cannot write", option=name) from exc

@@ -93,7 +93,7 @@ class Listing:
     files: list[SourceFile] = field(default_factory=list)
     format: str = "CSV"
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (source, code, message)
-    sources: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # as given, printable (see display_path)
     # Sources that held nothing at all, with what was seen (an S3 prefix's folder markers).
     empty_sources: list[tuple[str, str]] = field(default_factory=list)
 
@@ -283,7 +283,9 @@ def list_sources(
                 f"the sources hold {what}: say which to read with --format CSV or --format JSON"
             )
         declared = kinds.pop()
-    listing = Listing(format=declared, sources=sources, empty_sources=empty_sources)
+    listing = Listing(
+        format=declared, sources=[display_path(s) for s in sources], empty_sources=empty_sources
+    )
     formats_seen = set()
     for f in found:
         if not f.selected:  # a duplicate, or no regular file
@@ -316,7 +318,7 @@ def list_sources(
     if len(formats_seen) > 1:
         listing.warnings.append(
             (
-                ", ".join(sources),
+                ", ".join(listing.sources),
                 "FORMAT_MIXED",
                 "the sources hold both CSV and JSON files; Pinpoint imports only "
                 f"the {declared} files, and the console wants one format per path",

@@ -493,7 +493,8 @@ def split(
         strict,
         target,
     )
-    definition = {"S3Url": sources[0] if len(sources) == 1 else sources, "Format": listing.format}
+    shown = listing.sources
+    definition = {"S3Url": shown[0] if len(shown) == 1 else shown, "Format": listing.format}
     try:
         with _atomic_output(failures_out) as out:
             report = run(
