@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from s3_servers import S3Server
 
 import validator
 from validator import cli
@@ -630,3 +631,80 @@ def test_a_header_error_counts_once_per_file(tmp_path: Path) -> None:
     ]
     assert d["FailuresByCode"] == {"CSV_HEADER_UNKNOWN": 2, "ADDRESS_E164": 1}
     assert d["TotalWarnings"] == 1 and d["WarningsByCode"] == {"FILE_BOM": 1}
+
+
+# --- S3: an empty prefix, nothing of the format, a prefix and an object under it; no launch ---
+
+moto_only = pytest.mark.parametrize(
+    "s3_server", [pytest.param("moto", marks=pytest.mark.s3)], indirect=True
+)
+ROLE = "arn:aws:iam::123456789012:role/PinpointImport"
+APP = "4f2d3c1b0a9e8d7c6b5a4f3e2d1c0b9a"
+
+
+@pytest.fixture
+def json_only(s3_env: S3Server) -> str:
+    """A prefix holding three JSON objects and a gzip-compressed CSV: nothing to read as CSV."""
+    bucket = s3_env.make_bucket("hostile")
+    client = s3_env.client()
+    for key in ("p/a.json", "p/b.json", "p/sub/c.jsonl"):
+        client.put_object(Bucket=bucket, Key=key, Body=JSON_LINE.encode())
+    client.put_object(Bucket=bucket, Key="p/d.csv.gz", Body=gzip.compress(b"x"))
+    client.put_object(Bucket=bucket, Key="q/a.csv", Body=(HEADER + GOOD + BAD).encode())
+    return bucket
+
+
+@moto_only
+def test_s3_prefix_with_nothing_of_the_format(s3_env: S3Server, json_only: str) -> None:
+    url = f"s3://{json_only}/p/"
+    r = cli_run(
+        "validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url, cwd=Path.cwd()
+    )
+    assert r.returncode == 1 and r.stderr == b""
+    d = report_of(r)
+    assert d["JobFailures"] == [
+        f"{url}: no CSV file to read (1 gzip-compressed file, 3 JSON files skipped): Pinpoint "
+        "can't import compressed files: decompress them [JOB_EMPTY]"
+    ]
+    assert [f["Status"] for f in d["Files"]] == ["SKIPPED"] * 4
+
+
+@moto_only
+def test_s3_prefix_and_an_object_under_it_are_read_once(
+    s3_env: S3Server, json_only: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix, key = f"s3://{json_only}/q/", f"s3://{json_only}/q/a.csv"
+    args = ["validate", prefix, key, "--endpoint-url", s3_env.endpoint_url]
+    code = cli.run(args)
+    captured = capsys.readouterr()
+    assert (code, captured.err) == (1, "")
+    d = json.loads(captured.out)
+    assert (d["TotalProcessed"], d["TotalFailures"]) == (2, 1)
+    assert d["Failures"] == [f"{key}:3: {E164} [ADDRESS_E164]"]
+    assert [(f["Source"], f.get("Note")) for f in d["Files"]] == [(key, "named 2 times: read once")]
+
+
+@moto_only
+@pytest.mark.launch
+@pytest.mark.parametrize("where", ["p/", "nothing/here/"])
+def test_create_import_job_never_launches_on_an_empty_job(
+    s3_env: S3Server, json_only: str, where: str
+) -> None:
+    from pinpoint_server import PinpointServer
+
+    url = f"s3://{json_only}/{where}"
+    with PinpointServer(
+        access_key=s3_env.access_key, secret_key=s3_env.secret_key, region=s3_env.region
+    ) as pinpoint:
+        r = cli_run(
+            "create-import-job", "--application-id", APP, "--import-job-request",
+            f"S3Url={url},Format=CSV,RoleArn={ROLE},RegisterEndpoints=true", "--no-progress",
+            "--s3-endpoint-url", s3_env.endpoint_url, "--endpoint-url", pinpoint.endpoint_url,
+            cwd=Path.cwd(),
+        )  # fmt: skip
+        assert pinpoint.requests == []
+    assert r.returncode == 1
+    line = stderr_line(r)
+    assert line.startswith(f"{ERROR}preflight failed: 0 failed records; {url}: no CSV file")
+    assert line.endswith("[JOB_EMPTY]")
+    assert report_of(r)["FailuresByCode"] == {"JOB_EMPTY": 1}
