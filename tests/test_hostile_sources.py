@@ -395,6 +395,20 @@ def test_option_values_through_the_command(tmp_path: Path) -> None:
     assert tree(tmp_path) == ["a.csv", "folder"]
 
 
+def test_failures_out_is_never_a_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.csv").write_text(HEADER + BAD)
+    for command in (["validate"], ["split", "--to", "out"]):
+        code, err = in_process([*command, "d", "--failures-out", "d/a.csv"], capsys)
+        line = "--failures-out: d/a.csv is one of the sources (d/a.csv)"
+        assert (code, err) == (252, ERROR + line)
+    assert (tmp_path / "d" / "a.csv").read_text() == HEADER + BAD
+    assert tree(tmp_path) == ["d", "d/a.csv"]
+
+
 def test_the_library_names_the_parameter(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text(HEADER + GOOD)
     cases = [
@@ -682,6 +696,21 @@ def test_s3_prefix_and_an_object_under_it_are_read_once(
     assert (d["TotalProcessed"], d["TotalFailures"]) == (2, 1)
     assert d["Failures"] == [f"{key}:3: {E164} [ADDRESS_E164]"]
     assert [(f["Source"], f.get("Note")) for f in d["Files"]] == [(key, "named 2 times: read once")]
+
+
+@moto_only
+def test_s3_object_named_with_the_other_formats_extension(
+    s3_env: S3Server, json_only: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"s3://{json_only}/p/a.json"
+    code, err = in_process(
+        ["validate", url, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url], capsys
+    )
+    assert (code, err) == (
+        252,
+        f"{ERROR}--format: {url} is a JSON file by its extension, not CSV: give --format JSON, "
+        "or rename it",
+    )
 
 
 @moto_only

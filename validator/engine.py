@@ -594,6 +594,7 @@ def preflight(
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
     definition = dict(definition or {})
     shown = listing.sources
     definition.setdefault("S3Url", shown[0] if len(shown) == 1 else shown)

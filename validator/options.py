@@ -91,3 +91,17 @@ def check(
     )
     check_output_path(failures_out, "failures_out")
     return checked
+
+
+def check_not_a_source(path: str | os.PathLike[str] | None, name: str, files: Any) -> None:
+    """An output must not be one of the job's own files (it would be replaced by the report
+    of reading itself). ``files`` are the listing's SourceFiles."""
+    if path is None or os.fspath(path) == "-":
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # not there yet: no source
+    for f in files:
+        if f.identity == (st.st_dev, st.st_ino):
+            raise OptionError(name, f"{display_path(path)} is one of the sources ({f.display})")

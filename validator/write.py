@@ -478,6 +478,7 @@ def split(
         if rejects_dest.exists(rejects_name) and not overwrite:
             raise UsageError(f"{rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
     # An output file may run a quarter past the piece size (pieces are cut at records), never
     # past a job.
     target = max_job if size is None else min(max_job, size + size // 4)
