@@ -6,6 +6,7 @@ library spells it (``piece_size``); the command line prints the option (``--piec
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 from dataclasses import dataclass
@@ -31,8 +32,12 @@ class JobOptions:
 def _count(name: str, value: Any, most: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionError(name, f"{value!r} is not a whole number")
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)  # int, numpy integers; not 2.0, not "2"
+    except TypeError:
+        raise OptionError(name, f"{value!r} is not a whole number") from None
     if value < 1:
         raise OptionError(name, f"must be at least 1, not {value}")
     if value > most:
