@@ -9,6 +9,7 @@ exactly the same whatever the number of workers.
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 import threading
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 
 from validator import check, options, read_csv, read_json, schema
 from validator.crossrecord import KeyCounts, hash_strings
-from validator.errors import UsageError, from_os_error
+from validator.errors import PreflightError, UsageError, from_os_error
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.read_csv import Columns
@@ -618,7 +619,11 @@ def preflight(
 
 
 class _atomic_output:
-    """A file that appears whole at ``path`` when the block ends well, and not at all if not."""
+    """A file that appears whole at ``path`` when the block ends well, and not at all if not.
+
+    A write the system refuses (a full disk) is a LocalPathError naming ``path``; so is one
+    when the last bytes are flushed at the end, and then the partial file is removed too.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = os.fspath(path) if path is not None else None
@@ -630,7 +635,7 @@ class _atomic_output:
         options.check_output_path(self.path, "failures_out")
         self.tmp = f"{self.path}.partial-{os.getpid()}"
         try:
-            self.fh = open(self.tmp, "wb")
+            self.fh = io.BufferedWriter(_WriteRaw(self.tmp, self.path))
         except OSError as error:
             raise from_os_error(error, self.path, action="cannot write") from error
         return self.fh
@@ -639,13 +644,34 @@ class _atomic_output:
         if self.fh is None:
             return
         try:
-            self.fh.close()  # the last bytes are written here: a full disk may say so now
+            try:
+                self.fh.close()  # the last bytes are written here: a full disk says so now
+            except PreflightError:
+                if kind is None:
+                    raise
             if kind is None:
-                os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-        except OSError as error:
-            kind, exc = type(error), error
+                try:
+                    os.replace(self.tmp, self.path)  # type: ignore[arg-type]
+                except OSError as error:
+                    raise from_os_error(error, self.path, action="cannot write") from error
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            raise
         if kind is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)
-            if isinstance(exc, OSError):
-                raise from_os_error(exc, self.path, action="cannot write") from exc
+
+
+class _WriteRaw(io.FileIO):
+    """The file under the buffer: a refused write names the output, not its temporary name."""
+
+    def __init__(self, tmp: str, path: str) -> None:
+        super().__init__(tmp, "wb")
+        self._path = path
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data) or 0
+        except OSError as error:
+            raise from_os_error(error, self._path, action="cannot write") from error
