@@ -521,6 +521,14 @@ def test_a_name_too_long(tmp_path: Path) -> None:
     assert tree(tmp_path) == ["a.csv"]
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+def test_an_io_error_while_reading_names_the_file(tmp_path: Path) -> None:
+    """/proc/self/mem is a regular file whose first bytes can't be read: EIO, on a read."""
+    r = cli_run("validate", "/proc/self/mem", "--format", "CSV", cwd=tmp_path)
+    assert r.returncode == 253 and r.stdout == b""
+    assert stderr_line(r) == ERROR + "cannot read /proc/self/mem: input/output error"
+
+
 def test_a_path_through_a_file_is_not_a_folder(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text(HEADER + GOOD)
     r = cli_run("validate", "a.csv/b.csv", cwd=tmp_path)

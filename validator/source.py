@@ -494,6 +494,21 @@ class _StdinReader(io.RawIOBase):
 _stdin = _Stdin()
 
 
+class _ReadRaw(io.FileIO):
+    """A local file under its buffer: a read the system refuses (an I/O error) names the
+    file, as an open that fails does."""
+
+    def __init__(self, path: str, display: str) -> None:
+        super().__init__(path, "rb")
+        self._display = display
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return super().readinto(buffer) or 0
+        except OSError as exc:
+            raise from_os_error(exc, self._display, action="cannot read") from exc
+
+
 def stdin_head(n: int) -> bytes:
     """The first ``n`` bytes of standard input, kept for the reader that comes next."""
     return _stdin.read_head(n)
@@ -509,7 +524,7 @@ def open_binary(
     if f.kind == "local":
         assert f.path is not None
         try:
-            fh = open(f.path, "rb", buffering=1 << 20)  # noqa: SIM115
+            fh = io.BufferedReader(_ReadRaw(f.path, f.display), 1 << 20)
             if start:
                 fh.seek(start)
         except OSError as exc:
