@@ -471,16 +471,26 @@ class _Source:
         self.eof = False
         self.scratch = bytearray()
 
+    def _refused(self, pos: int) -> None:
+        """A read the system refused: go on through the stream, whose own read says which
+        file and why (``source.open_binary``)."""
+        self.fd = None
+        self.stream.seek(pos)
+        self.start, self.buf, self.eof = pos, b"", False
+
     def fetch(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes from file offset ``pos`` (fewer only at the end of the file)."""
         if self.fd is not None:
-            out = os.pread(self.fd, n, pos)
-            while len(out) < n:
-                more = os.pread(self.fd, n - len(out), pos + len(out))
-                if not more:
-                    break
-                out += more
-            return out
+            try:
+                out = os.pread(self.fd, n, pos)
+                while len(out) < n:
+                    more = os.pread(self.fd, n - len(out), pos + len(out))
+                    if not more:
+                        break
+                    out += more
+                return out
+            except OSError:
+                self._refused(pos)
         if pos > self.start:
             self.buf = self.buf[pos - self.start :]
             self.start = pos
@@ -513,11 +523,15 @@ class _Source:
             self.scratch = bytearray(n)
         view = memoryview(self.scratch)[:n]
         got = 0
-        while got < n:
-            k = os.preadv(self.fd, [view[got:]], pos + got)
-            if not k:
-                break
-            got += k
+        try:
+            while got < n:
+                k = os.preadv(self.fd, [view[got:]], pos + got)
+                if not k:
+                    break
+                got += k
+        except OSError:
+            self._refused(pos)
+            return self.scan(pos, n, keep)
         return self.scratch, got
 
     def find_newline(self, pos: int, stop: int) -> tuple[int, int]:
