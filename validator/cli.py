@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from validator import engine
+from validator.cluster import executor_for
 from validator.errors import PreflightError, UsageError
 from validator.progress import Progress
 from validator.report import compile_query, render
@@ -90,6 +91,16 @@ PieceSize = Annotated[
         "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB."
     ),
 ]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Check the pieces on a Dask cluster: its scheduler (tcp://host:8786), or 'local' "
+        "for a LocalCluster on this machine. Default: $DASK_SCHEDULER_ADDRESS, else local "
+        "processes. Needs pip install 'pinpoint-preflight[dask]'.",
+        show_default=False,
+    ),
+]
 MaxJobSize = Annotated[
     str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
 ]
@@ -123,13 +134,14 @@ def validate(
     pieces: Pieces = None,
     piece_size: PieceSize = None,
     max_job_size: MaxJobSize = "1GB",
+    scheduler: Scheduler = None,
 ) -> None:
     """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
     _check_output(output, query)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(progress) as bar:
+    with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
         report = engine.preflight(
             sources,
             format,
@@ -141,6 +153,7 @@ def validate(
             failures_out=failures_out,
             max_job_size=max_job_size,
             progress=bar.update if bar else None,
+            executor=executor,
         )
     _print(report.to_dict(), output, query)
     raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
@@ -181,6 +194,7 @@ def split(
     profile: Profile = None,
     region: Region = None,
     no_sign_request: NoSign = False,
+    scheduler: Scheduler = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
     folders that each fit one import job, with a manifest. Exit codes as validate."""
@@ -190,7 +204,7 @@ def split(
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(progress) as bar:
+    with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
         result = run_split(
             sources,
             to,
@@ -206,6 +220,7 @@ def split(
             settings=settings,
             failures_out=failures_out,
             progress=bar.update if bar else None,
+            executor=executor,
         )
     _print(result.to_dict(), output, query)
     raise typer.Exit(0 if result.job_status == "COMPLETED" else 1)

@@ -129,6 +129,10 @@ def run(
                 stack.enter_context(executor)
         elif workers is not None and workers < 1:
             raise UsageError("--workers must be at least 1")
+        # An executor may refuse sources its workers cannot read (a cluster and a local path).
+        check_sources = getattr(executor, "check_sources", None)
+        if check_sources is not None:
+            check_sources(listing.selected)
         results: Iterator[PieceResult] = (
             executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
         )

@@ -83,7 +83,7 @@ def _local_files(source: str) -> list[SourceFile]:
                 display=source,
                 size=path.stat().st_size,
                 kind="local",
-                path=str(path),
+                path=os.path.abspath(path),  # workers elsewhere (a cluster) open it too
                 format=format_of(path.name),
             )
         ]
@@ -100,7 +100,7 @@ def _local_files(source: str) -> list[SourceFile]:
                 display=display,
                 size=p.stat().st_size,
                 kind="local",
-                path=str(p),
+                path=os.path.abspath(p),
                 format=format_of(p.name),
             )
         )
