@@ -22,9 +22,9 @@ from typing import IO, Any
 from validator import options
 from validator.errors import PreflightError, UsageError, from_os_error
 from validator.fold import Folder, PieceOutcome
-from validator.model import Piece, PieceResult
+from validator.model import PieceResult
 from validator.piece import PieceTask, run_piece
-from validator.pieces import CsvPieceEnds, FilePlan, parse_size, plan_pieces, settle_csv_piece_end
+from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings
 from validator.source import Listing, job_empty_message, list_sources
@@ -121,9 +121,6 @@ def run(
     ]
     run_one = partial(run_piece, s3_client=s3_client)
 
-    def reread(piece: Piece, plan: FilePlan) -> PieceResult:
-        return run_one(PieceTask(piece, listing.format, plan.columns, settings, keep_spans))
-
     with ExitStack() as stack:
         if executor is None:
             n = _workers_for(listing, tasks, workers)
@@ -140,7 +137,6 @@ def run(
             executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
         )
         folder.files(listing.files)
-        ends = CsvPieceEnds()
         plan_iter = iter(plans)
         current: FilePlan | None = None
         for res in results:
@@ -150,13 +146,8 @@ def run(
                 folder.start_file(current)
                 if not current.pieces:
                     current = None
-            if listing.format == "CSV":
-                # By index: a result from a process pool holds a copy of its piece.
-                last = res.piece.index == current.pieces[-1].index
-                settled = settle_csv_piece_end(res, last, ends, partial(reread, plan=current))
-                if settled is None:
-                    continue
-                res = settled
+            # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
+            # a single reader starts a record (pieces.settle_csv_boundary).
             outcome = folder.next_piece(res)
             if progress is not None:
                 progress(res)
