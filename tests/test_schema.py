@@ -33,6 +33,7 @@ CODES = {
     "CSV_QUOTE": "error",
     "JSON_SYNTAX": "error",
     "JSON_NOT_OBJECT": "error",
+    "JSON_DUPLICATE_KEY": "error",
     "FIELD_UNKNOWN": "error",
     "FIELD_TYPE": "error",
     "REQUIRED_MISSING": "error",
