@@ -110,7 +110,9 @@ class Plan:
         self.children: dict[str, tuple[str, ...]] = {}
         self.endpoint: type[Struct] = self._struct("", schema.top_level)
         self.top_fields: tuple[str, ...] = schema.top_level
+        self.map_heads: tuple[str, ...] = tuple({m.partition(".")[0]: None for m in schema.maps})
         self.decoder = msgspec.json.Decoder(self.endpoint)
+        self.encoder = msgspec.json.Encoder()
 
     def _leaf_type(self, dotted: str) -> Any:
         schema = self.schema
@@ -136,7 +138,12 @@ class Plan:
         fields: list[tuple[str, Any, Any]] = []
         for key in members:
             dotted = f"{path}.{key}" if path else key
-            fields.append((key, self._leaf_type(dotted) | None | UnsetType, UNSET))
+            if dotted in self.table_fields:
+                # read straight into the table: absent and null are both None (and omitted
+                # when encoded, see read_json's key count)
+                fields.append((key, self._leaf_type(dotted) | None, None))
+            else:
+                fields.append((key, self._leaf_type(dotted) | None | UnsetType, UNSET))
         name = "Endpoint" + path.replace(".", "")
         cls = msgspec.defstruct(
             name,

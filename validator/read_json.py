@@ -30,6 +30,7 @@ import gc
 import re
 from collections.abc import Iterator
 from itertools import chain
+from operator import attrgetter
 from typing import IO, Any
 
 import msgspec
@@ -39,11 +40,12 @@ import pyarrow as pa
 
 from validator import check, schema
 from validator.blocks import PieceReader
-from validator.json_struct import UNSET, Plan, plan
+from validator.json_struct import Plan, plan
 from validator.model import Batch, Problem
 
 NL, CR, LBRACE, RBRACE = 10, 13, 123, 125
 QUOTE, COLON, SPACE, TAB, BACKSLASH = 34, 58, 32, 9, 92
+LBRACKET, COMMA = 91, 44
 _AT_RECORD = re.compile(r"at `\$\[(\d+)\]")
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
@@ -109,6 +111,23 @@ def _duplicates(line: bytes) -> list[tuple[str, str]]:
                     )
                 keys.add(key)
     return out
+
+
+def _compact_keys(data: bytes) -> int:
+    """A lower bound on the keys in compact JSON (no white space): unescaped quotes followed
+    by ``:``, less those that open a string (after ``{ [ , :``) whose text starts with ``:``."""
+    arr = np.frombuffer(data, np.uint8)
+    quotes = np.flatnonzero(arr[:-1] == QUOTE)
+    quotes = quotes[arr[quotes + 1] == COLON]
+    before = arr[np.maximum(quotes - 1, 0)]
+    opener = (before == LBRACE) | (before == LBRACKET) | (before == COMMA) | (before == COLON)
+    count = int(quotes.size - np.count_nonzero(opener))
+    for q in quotes[before == BACKSLASH].tolist():
+        run = 0
+        while q - run - 1 >= 0 and data[q - run - 1] == BACKSLASH:
+            run += 1
+        count -= run & 1
+    return count
 
 
 def _count_keys(value: Any) -> int:
@@ -219,10 +238,6 @@ def _slow_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns)
 
 
-def _is_str(value: Any) -> Any:
-    return value if value.__class__ is str else None
-
-
 class _Block:
     """The records of one buffer while they are decoded: their byte ranges, numbers and lines,
     the Structs of those that decoded (``fast``), and the rest (``slow``)."""
@@ -323,24 +338,24 @@ class _Block:
         p = self.plan
         if not self.fast:
             return pa.table({}), set()
-        tuples = list(map(msgspec.structs.astuple, self.fast))
-        move = self._repeated_keys(tuples) | self._maybe_too_large()
+        move = self._repeated_keys() | self._maybe_too_large()
         if move:
             keep = [i for i in range(len(self.fast)) if i not in move]
             self.slow_rows += [self.fast_rows[i] for i in sorted(move)]
             self.fast_rows = [self.fast_rows[i] for i in keep]
             self.fast = [self.fast[i] for i in keep]
-            tuples = [tuples[i] for i in keep]
-        if not tuples:
+        objs = self.fast
+        if not objs:
             return pa.table({}), set()
-        by_top = dict(zip(p.top_fields, zip(*tuples, strict=True), strict=True))
+        heads = sorted({name.partition(".")[0] for name in p.table_fields} | set(p.map_heads))
+        by_top = dict(zip(heads, zip(*map(attrgetter(*heads), objs), strict=True), strict=True))
         arrays: dict[str, pa.Array] = {}
         for name in p.table_fields:
             head, _, rest = name.partition(".")
             values: Any = by_top[head]
             if rest:
                 values = [getattr(v, rest) if v else None for v in values]
-            arrays[name] = pa.array(list(map(_is_str, values)), pa.string())
+            arrays[name] = pa.array(values, pa.string())
         names: set[str] = set()
         for prefix, m in schema.load().maps.items():
             head, _, rest = prefix.partition(".")
@@ -355,14 +370,15 @@ class _Block:
                     names.add(f"{prefix}.{key}")
         return pa.table(arrays), names
 
-    def _repeated_keys(self, tuples: list[tuple[Any, ...]]) -> set[int]:
-        """Fast records whose text may repeat a key (see the module): per record, the quotes
-        that may close a key against the keys decoded."""
+    def _key_ends(self) -> np.ndarray:
+        """Positions of the quotes that may close a key: unescaped, followed by ``:`` or JSON
+        white space."""
         arr = np.frombuffer(self.buf, np.uint8)
         quotes = np.flatnonzero(arr == QUOTE)
         quotes = quotes[quotes + 1 < len(arr)]
         after = arr[quotes + 1]
         closing = (after == COLON) | (after == SPACE) | (after == TAB) | (after == CR)
+        closing |= after == NL
         ends_key = quotes[closing]
         escaped = ends_key[(ends_key > 0) & (arr[np.maximum(ends_key - 1, 0)] == BACKSLASH)]
         if escaped.size:
@@ -374,39 +390,30 @@ class _Block:
                 if run & 1:
                     odd.append(q)
             ends_key = np.setdiff1d(ends_key, np.asarray(odd, np.int64), assume_unique=True)
+        return ends_key
+
+    def _repeated_keys(self) -> set[int]:
+        """Fast records whose text may repeat a key (see the module).
+
+        The keys of the buffer's text are bounded from above (``_key_ends``), the keys
+        decoded from below, in msgspec's compact encoding of the Structs (UNSET members are
+        left out, a null is written; the table fields' None is left out too, so an explicit
+        null there only sends its record down the slow path). Text keys >= decoded keys,
+        so equal bounds prove that no key repeats. Otherwise the same per record."""
+        encode = self.plan.encoder.encode
+        ends_key = self._key_ends()
+        slow = sum(_key_bound(self.line(r)) for r in self.slow_rows)
+        if len(ends_key) - slow == _compact_keys(encode(self.fast)):
+            return set()
         per_record = np.bincount(
             np.searchsorted(self.ends, ends_key, side="right"), minlength=len(self.ends) + 1
         )
-        rows = np.asarray(self.fast_rows, np.int64)
-        return set(np.flatnonzero(per_record[rows] != self._key_counts(tuples)).tolist())
-
-    def _key_counts(self, top: list[tuple[Any, ...]]) -> np.ndarray:
-        """Per record, the keys it was decoded from (a null is a key; UNSET is no key)."""
-        p = self.plan
-        unset = id(UNSET)
-        counts = np.zeros(len(top), np.int64)
-        todo: list[tuple[str, np.ndarray, list[tuple[Any, ...]]]] = [("", np.arange(len(top)), top)]
-        while todo:
-            path, rows, tuples = todo.pop()
-            members = p.children[path]
-            k = len(members)
-            ids = np.fromiter(
-                map(id, chain.from_iterable(tuples)), np.int64, len(tuples) * k
-            ).reshape(len(tuples), k)
-            counts[rows] += (ids != unset).sum(axis=1)
-            cols = list(zip(*tuples, strict=True))
-            for key, col in zip(members, cols, strict=True):
-                dotted = f"{path}.{key}" if path else key
-                if dotted in p.structs:
-                    present = np.flatnonzero(np.fromiter(map(bool, col), bool, len(col)))
-                    if present.size:
-                        inner = [msgspec.structs.astuple(col[i]) for i in present.tolist()]
-                        todo.append((dotted, rows[present], inner))
-                elif dotted in p.schema.maps:
-                    counts[rows] += np.fromiter(
-                        (len(d) if d else 0 for d in col), np.int64, len(col)
-                    )
-        return counts
+        bounds = per_record[np.asarray(self.fast_rows, np.int64)].tolist()
+        return {
+            i
+            for i, (obj, bound) in enumerate(zip(self.fast, bounds, strict=True))
+            if _compact_keys(encode(obj)) != bound
+        }
 
     def _maybe_too_large(self) -> set[int]:
         """Fast records whose endpoint might be over the size limit as compact JSON."""
@@ -492,6 +499,7 @@ class JsonReader(PieceReader):
         try:
             block.decode()
             table, names = block.fast_table()
+            block.fast = []  # freed now, so that the collector, back on, has nothing to walk
         finally:
             if collecting:
                 gc.enable()
