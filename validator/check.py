@@ -9,7 +9,7 @@ Three entry points:
 
 - ``check_batch(table, fmt)``: the field rules over a reader's table -> ``Finding``s.
 - ``check_csv_header(names)``: the CSV header -> ``HeaderProblem``s.
-- ``check_json_object(obj)``: the slow path for one parsed JSON line that pyarrow refused.
+- ``check_json_object(obj)``: the slow path for one parsed JSON line that msgspec refused.
 
 A value that is null (an empty CSV cell, a JSON null) or an empty string is absent: no value
 rule applies to it, and ``REQUIRED_MISSING`` counts it as missing.

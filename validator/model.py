@@ -57,6 +57,9 @@ class Batch:
     starts: np.ndarray
     ends: np.ndarray
     problems: list[Problem] = field(default_factory=list)
+    # Custom attribute names holding a value in some row, when the reader knows them and the
+    # table does not carry the attribute columns (the NDJSON fast path); None: read the table.
+    attribute_names: set[str] | None = None
 
 
 @dataclass

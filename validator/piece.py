@@ -121,7 +121,9 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 id_keys.append(k)
                 id_records.append(r)
                 id_lines.append(ln)
-            result.attribute_names |= _custom_names(table)
+            result.attribute_names |= (
+                _custom_names(table) if batch.attribute_names is None else batch.attribute_names
+            )
             if len(batch.lines):
                 lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
             lines_seen += [p.line for p in batch.problems if p.line is not None]
