@@ -24,12 +24,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from validator import check, read_csv, read_json, schema
+from validator import check, read_csv, read_json, repair, schema
 from validator.crossrecord import KeyCounts, hash_strings
 from validator.errors import UsageError
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.read_csv import Columns
+from validator.repair import PieceRepairs, RepairLog, RepairOptions
 from validator.report import FIRST, Report, now_iso
 from validator.settings import AwsSettings
 from validator.source import Listing, list_sources, open_binary
@@ -46,6 +47,7 @@ class PieceTask:
     columns: Columns | None
     settings: AwsSettings | None
     keep_spans: bool = False
+    repair: RepairOptions | None = None
 
 
 def _custom_names(table: pa.Table) -> set[str]:
@@ -87,6 +89,7 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     user_keys, user_records, user_lines, user_push = [], [], [], []
     id_keys, id_records, id_lines = [], [], []
     lines_seen: list[int] = []
+    repairs = PieceRepairs()
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(
             open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client)
@@ -111,7 +114,20 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
             table = batch.table
-            for finding in check.check_batch(table, task.fmt):
+            findings = check.check_batch(table, task.fmt)
+            if task.repair is not None:
+                findings = repair.repair_batch(
+                    table,
+                    findings,
+                    task.fmt,
+                    task.repair,
+                    batch.records,
+                    batch.lines,
+                    batch.starts,
+                    batch.ends,
+                    repairs,
+                )
+            for finding in findings:
                 severity = rules.severity(finding.code)
                 recs = batch.records[finding.rows]
                 lns = batch.lines[finding.rows]
@@ -151,6 +167,15 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
             result.newlines = line0
     if lines_seen:
         result.first_line, result.last_line = min(lines_seen), max(lines_seen)
+    if repairs:
+        if task.keep_spans:
+            repair.fill_substitutions(
+                repairs,
+                task.fmt,
+                dict(task.columns.scalars) if task.columns is not None else {},
+                partial(open_binary, piece.file, settings=task.settings, s3_client=s3_client),
+            )
+        result.repairs = repairs
 
     result.users = PieceKeys.build(user_keys, user_records, user_lines, user_push)
     result.ids = PieceKeys.build(id_keys, id_records, id_lines)
@@ -415,11 +440,15 @@ def run(
     keep_spans: bool = False,
     progress: Callable[[PieceResult], None] | None = None,
     on_piece: Callable[[PieceOutcome, FilePlan], None] | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: IO[bytes] | None = None,
 ) -> Report:
-    """Check every selected file of ``listing``; fold the results into a Report."""
+    """Check every selected file of ``listing``; fold the results into a Report. With
+    ``repair``, records are repaired (``validator.repair``) and checked again."""
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
     folder = Folder(report, strict=strict, failures_out=failures_out)
+    repair_log = RepairLog(repair, repairs_out) if repair is not None else None
     for source, code, message in listing.warnings:
         folder.job_problem(source, code, message)
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
@@ -447,7 +476,7 @@ def run(
     workers = min(workers, max(len(all_pieces), 1))
     plan_of = {id(p): plan for plan in plans for p in plan.pieces}
     tasks = [
-        PieceTask(p, listing.format, plan_of[id(p)].columns, settings, keep_spans)
+        PieceTask(p, listing.format, plan_of[id(p)].columns, settings, keep_spans, repair)
         for p in all_pieces
     ]
     run_one = partial(run_piece, s3_client=s3_client)
@@ -482,14 +511,20 @@ def run(
             merged = Piece(
                 first.index, first.file, first.start, end, first.header, first.header_end
             )
-            return run_one(PieceTask(merged, listing.format, plan.columns, settings, keep_spans))
+            return run_one(
+                PieceTask(merged, listing.format, plan.columns, settings, keep_spans, repair)
+            )
 
         plan_iter = iter(plans)
         current: FilePlan | None = None
 
         def start_file(plan: FilePlan) -> None:
             src = plan.file.display
-            failed = folder.file_problems(src, plan.problems)
+            problems = plan.problems
+            if repair_log is not None and any(p.code == "FILE_BOM" for p in problems):
+                repair_log.bom(src)  # pieces never carry it: repaired, not a warning
+                problems = [p for p in problems if p.code != "FILE_BOM"]
+            failed = folder.file_problems(src, problems)
             file_failed[src] = failed
             row = file_rows[src]
             if not plan.readable:
@@ -527,6 +562,10 @@ def run(
                     skip_rest_of.add(src)
                     res = rerun(res.piece, -1, current)
             outcome = folder.piece(res, index, line_base[src], file_failed[src])
+            if repair_log is not None:
+                repair_log.piece(
+                    src, res.repairs, outcome.failed_records, line_base[src], file_failed[src]
+                )
             index += 1
             line_base[src] += res.newlines
             row = file_rows[src]
@@ -557,6 +596,8 @@ def run(
             )
             row["Status"] = "FAILED"
     folder.finish()
+    if repair_log is not None:
+        report.extra["Repairs"] = repair_log.summary()
     report.completion_date = now_iso()
     return report
 
@@ -576,6 +617,8 @@ def preflight(
     application_id: str | None = None,
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Check endpoint-import data the way Pinpoint's import would, and report like it.
 
@@ -591,7 +634,10 @@ def preflight(
     definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
     definition.setdefault("Format", listing.format)
     limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
-    with _atomic_output(failures_out) as out:
+    with (
+        _atomic_output(failures_out) as out,
+        _atomic_output(repairs_out, "--repairs-out") as changes,
+    ):
         return run(
             listing,
             definition=definition,
@@ -605,14 +651,17 @@ def preflight(
             failures_out=out,
             max_job_size=limit,
             progress=progress,
+            repair=repair,
+            repairs_out=changes,
         )
 
 
 class _atomic_output:
     """A file that appears whole at ``path`` when the block ends well, and not at all if not."""
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, option: str = "--failures-out") -> None:
         self.path = os.fspath(path) if path is not None else None
+        self.option = option
         self.fh: IO[bytes] | None = None
 
     def __enter__(self) -> IO[bytes] | None:
@@ -620,7 +669,7 @@ class _atomic_output:
             return None
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
-            raise UsageError(f"--failures-out: no such folder {directory}")
+            raise UsageError(f"{self.option}: no such folder {directory}")
         self.tmp = f"{self.path}.partial-{os.getpid()}"
         self.fh = open(self.tmp, "wb")
         return self.fh
