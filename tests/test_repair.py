@@ -461,7 +461,35 @@ def test_a_record_failing_a_cross_record_rule_is_not_repaired(
                    "--rejects", str(rejects)) == 1  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert report["Repairs"]["RepairedRecords"] == 0
+    assert report["Repairs"]["Changes"] == 0
     assert rejects.read_bytes() == b"ChannelType,Address,User.UserId\nsms,+12065550999,u\n"
+    # its reasons are those of the bytes written: the original problem and the user limit
+    (reason,) = [json.loads(x) for x in Path(f"{rejects}.reasons.jsonl").read_text().splitlines()]
+    assert (reason["line"], reason["codes"]) == (17, ["CHANNEL_TYPE", "USER_ENDPOINTS"])
+    assert report["FailuresByCode"] == {"CHANNEL_TYPE": 1, "USER_ENDPOINTS": 1}
+
+
+def test_json_repairs_keep_what_json_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Integers of any size, non-ASCII text and nesting survive a JSON record's rewrite."""
+    line = (
+        '{"ChannelType":"sms","Address":"(206) 555-0182",'
+        '"Metrics":{"big":123456789012345678901234567890},'
+        '"Attributes":{"名前":["Zoë"]},"Location":{"Country":"usa"}}\n'
+    )
+    source = tmp_path / "a.json"
+    source.write_text(line, encoding="utf-8")
+    out = tmp_path / "o"
+    assert run_cli("split", str(source), "--to", str(out), "--repair",
+                   "--default-country", "US") == 0  # fmt: skip
+    capsys.readouterr()
+    (piece,) = out.glob("job-0001/*.json")
+    assert piece.read_text(encoding="utf-8") == (
+        '{"ChannelType":"SMS","Address":"+12065550182",'
+        '"Metrics":{"big":123456789012345678901234567890},'
+        '"Attributes":{"名前":["Zoë"]},"Location":{"Country":"US"}}\n'
+    )
 
 
 @pytest.mark.parametrize("name", ["aws_docs_2018_example.csv", "aws_docs_2018_example.json"])

@@ -167,15 +167,15 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
             result.newlines = line0
     if lines_seen:
         result.first_line, result.last_line = min(lines_seen), max(lines_seen)
-    if repairs:
-        if task.keep_spans:
-            repair.fill_substitutions(
-                repairs,
-                task.fmt,
-                dict(task.columns.scalars) if task.columns is not None else {},
-                partial(open_binary, piece.file, settings=task.settings, s3_client=s3_client),
-            )
-        result.repairs = repairs
+    repair.finish_piece(
+        result,
+        repairs,
+        task.fmt,
+        dict(task.columns.scalars) if task.columns is not None else None,
+        partial(open_binary, piece.file, settings=task.settings, s3_client=s3_client)
+        if task.keep_spans
+        else None,
+    )
 
     result.users = PieceKeys.build(user_keys, user_records, user_lines, user_push)
     result.ids = PieceKeys.build(id_keys, id_records, id_lines)
@@ -347,7 +347,7 @@ class Folder:
         self, res: PieceResult, index: int, line_base: int, file_failed: bool
     ) -> PieceOutcome:
         source = res.piece.file.display
-        problems = res.problems + self._cross(res)
+        problems = repair.undo_failed(res.problems, self._cross(res), res.repairs, self._fails)
         problems.sort(key=lambda p: p.record if p.record is not None else -1)
         by_record: dict[int, list[Problem]] = {}
         for p in problems:

@@ -9,7 +9,7 @@ transformation, a cited reason), compiled here as ``schema.py`` compiles the rul
   in Python, and checked again as a small table. A record whose repaired form passes is
   repaired; any other keeps its original findings and its bytes. A repair can make another
   rule apply (``sms`` -> ``SMS`` makes the address an SMS address), so a few rounds run.
-- ``fill_substitutions`` (in the worker, when the run writes pieces): the bytes of each repaired
+- ``finish_piece`` (in the worker, when the run writes pieces): the bytes of each repaired
   record, its unrepaired cells byte for byte (CSV: a repaired value is quoted only where it
   needs it; JSON: the line re-encoded with its key order kept).
 - ``RepairLog`` (in the fold, in source order): drops the repairs of records that fail after
@@ -20,6 +20,7 @@ transformation, a cited reason), compiled here as ``schema.py`` compiles the rul
 from __future__ import annotations
 
 import email.utils
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +37,7 @@ import pyarrow as pa
 from validator import check
 from validator.check import Finding
 from validator.errors import UsageError
+from validator.model import Problem
 from validator.schema import Schema, SchemaFileError, ValueRule, _read_json, load_schema, schema_dir
 
 __all__ = [
@@ -45,10 +47,11 @@ __all__ = [
     "RepairLog",
     "RepairOptions",
     "Repairs",
-    "fill_substitutions",
+    "finish_piece",
     "load_repairs",
     "repair_batch",
     "repair_value",
+    "undo_failed",
 ]
 
 FIRST = 100  # changes listed in the report
@@ -278,9 +281,44 @@ class PieceRepairs:
     changes: dict[int, list[Change]] = dc_field(default_factory=dict)
     spans: dict[int, tuple[int, int]] = dc_field(default_factory=dict)
     subst: dict[int, bytes] = dc_field(default_factory=dict)
+    # the findings each repaired record had before repair: (line, field, code, message)
+    original: dict[int, list[tuple[int, str, str, str]]] = dc_field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.changes)
+
+    def forget(self, record: int) -> list[Problem]:
+        """Undo a record's repair: it goes out as it came in, with the problems it had."""
+        self.changes.pop(record, None)
+        self.spans.pop(record, None)
+        self.subst.pop(record, None)
+        schema = load_schema()
+        return [
+            Problem(record, line, name, code, message, schema.severity(code))
+            for line, name, code, message in self.original.pop(record, [])
+        ]
+
+
+def undo_failed(
+    problems: list[Problem],
+    cross: list[Problem],
+    repairs: PieceRepairs | None,
+    fails: Callable[[Problem], bool],
+) -> list[Problem]:
+    """A piece's problems for the fold, after its cross-record ones (``cross``): a repaired
+    record that fails after all is not repaired; it keeps its original problems (and the
+    cross-record ones), as its bytes stay the original ones."""
+    if not repairs:
+        return problems + cross
+    failed = set(repairs.changes) & {
+        p.record for p in [*problems, *cross] if p.record is not None and fails(p)
+    }
+    if not failed:
+        return problems + cross
+    kept = [p for p in problems if p.record not in failed]
+    for record in sorted(failed):
+        kept += repairs.forget(record)
+    return kept + cross
 
 
 def _flat(table: pa.Table, schema: Schema) -> dict[str, pa.ChunkedArray]:
@@ -331,6 +369,7 @@ def repair_batch(
     index = {int(r): i for i, r in enumerate(rows.tolist())}
     values: dict[str, list[Any]] = {}
     changes: dict[int, list[Change]] = {}
+    memo: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}  # a file repeats itself
     pending = [(f.code, f.field, [index[int(r)] for r in f.rows.tolist()]) for f in targets]
     current: list[Finding] = []
     for _ in range(ROUNDS):
@@ -346,7 +385,10 @@ def repair_batch(
                 value = column[i]
                 if not isinstance(value, str):
                     continue
-                steps = repair_value(code, name, value, options)
+                key = (code, name, value)
+                steps = memo.get(key)
+                if steps is None:
+                    steps = memo[key] = repair_value(code, name, value, options)
                 if not steps:
                     continue
                 column[i] = steps[-1][2]
@@ -384,6 +426,13 @@ def repair_batch(
     if repaired.size == 0:
         return findings
     repaired_rows = rows[repaired]
+    where = {int(r): int(records[r]) for r in repaired_rows.tolist()}
+    for f in findings:
+        for r, message in zip(f.rows.tolist(), f.messages, strict=True):
+            if r in where:
+                into.original.setdefault(where[r], []).append(
+                    (int(lines[r]), f.field, f.code, message)
+                )
     for i, r in zip(repaired.tolist(), repaired_rows.tolist(), strict=True):
         record = int(records[r])
         into.changes[record] = [
@@ -450,7 +499,8 @@ def rewrite(raw: bytes, fmt: str, changes: list[Change], positions: dict[str, in
         for name, value in final.items():
             cells[positions[name]] = _csv_cell(value)
         return b",".join(cells) + end
-    obj = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
+    # the standard library's json: it keeps any integer, and dict order is key order
+    obj = json.loads(body.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     for name, value in final.items():
         node = obj
         parts = name.split(".")
@@ -461,20 +511,26 @@ def rewrite(raw: bytes, fmt: str, changes: list[Change], positions: dict[str, in
         for part in parts[:-1]:
             node = node[part]
         node[parts[-1]] = value
-    return orjson.dumps(obj) + end
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + end
 
 
-def fill_substitutions(
+def finish_piece(
+    result: Any,
     repairs: PieceRepairs,
     fmt: str,
-    positions: dict[str, int],
-    open_at: Callable[[int], Any],
+    positions: dict[str, int] | None,
+    open_at: Callable[[int], Any] | None,
 ) -> None:
-    """Read each repaired record's bytes (one forward pass from the first) and put its
-    repaired bytes in ``repairs.subst``. ``positions``: a CSV field's column in the header;
-    ``open_at(offset)`` opens the source there."""
+    """Attach a piece's repairs to its ``result``. When the run writes (``open_at`` given),
+    read each repaired record's bytes (one forward pass from the first) and put its repaired
+    bytes in ``repairs.subst``; a record that cannot be rewritten is not repaired after all.
+    ``positions``: a CSV field's column in the header; ``open_at(offset)`` opens the source."""
     if not repairs.changes:
         return
+    result.repairs = repairs
+    if open_at is None:
+        return
+    undone = []
     order = sorted(repairs.spans.items(), key=lambda kv: kv[1][0])
     first = order[0][1][0]
     with open_at(first) as stream:
@@ -492,7 +548,15 @@ def fill_substitutions(
                     raise UsageError("the source changed while it was being repaired")
                 raw += got
             pos = end
-            repairs.subst[record] = rewrite(raw, fmt, repairs.changes[record], positions)
+            try:
+                data = rewrite(raw, fmt, repairs.changes[record], positions or {})
+            except (ValueError, KeyError, IndexError, TypeError, UnicodeError):
+                undone.append(record)
+                continue
+            repairs.subst[record] = data
+    for record in undone:
+        result.problems = [p for p in result.problems if p.record != record]
+        result.problems += repairs.forget(record)
 
 
 # -- the fold -------------------------------------------------------------------------------------
