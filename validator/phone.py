@@ -37,6 +37,8 @@ def to_e164(text: str, region: str | None = None) -> str | None:
         return None
     if sum(c.isdigit() for c in stripped) < 3:
         return None
+    if region is None and not stripped.lstrip("( ").startswith(("+", "00")):
+        return None  # no country code and no region: the library would refuse it, slowly
     import phonenumbers
     from phonenumbers import CountryCodeSource, NumberParseException
 
