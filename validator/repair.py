@@ -462,6 +462,8 @@ def _without(f: Finding, rows: np.ndarray) -> Finding:
 
 def _csv_cells(line: bytes) -> list[bytes]:
     """A CSV record's cells as written (quotes kept), without its line terminator."""
+    if b'"' not in line:
+        return line.split(b",")
     cells, start, quoted = [], 0, False
     for i, byte in enumerate(line):
         if byte == 0x22:
