@@ -642,3 +642,19 @@ def test_worker_processes_and_pieces_repair_the_same(
         return b"".join(p.read_bytes().split(b"\r\n", 1)[1] for p in parts)
 
     assert body("one") == body("two")
+
+
+def test_a_json_bom_is_a_logged_repair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "a.json"
+    line = b'{"ChannelType":"EMAIL","Address":"a@example.com"}\n'
+    source.write_bytes(b"\xef\xbb\xbf" + line)
+    assert run_cli("validate", str(source)) == 0
+    assert json.loads(capsys.readouterr().out)["WarningsByCode"] == {"FILE_BOM": 1}
+    out = tmp_path / "o"
+    assert run_cli("split", str(source), "--to", str(out), "--repair") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["WarningsByCode"] == {}
+    assert report["Repairs"]["RecordsByRepair"] == {"BOM_REMOVED": 1}
+    assert report["Repairs"]["RepairedRecords"] == 0  # a file's bytes, not a record
+    (piece,) = out.glob("job-0001/*.json")
+    assert piece.read_bytes() == line
