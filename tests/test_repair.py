@@ -658,3 +658,22 @@ def test_a_json_bom_is_a_logged_repair(tmp_path: Path, capsys: pytest.CaptureFix
     assert report["Repairs"]["RepairedRecords"] == 0  # a file's bytes, not a record
     (piece,) = out.glob("job-0001/*.json")
     assert piece.read_bytes() == line
+
+
+def test_the_readme_shows_the_real_repair_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's Repair section is this run's output, line for line."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Repair")[1].split("### Pieces")[0]
+    (tmp_path / "audience.csv").write_bytes(EXAMPLE.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    args = "split audience.csv --to out/ --repair --default-country US --valid-only"
+    args += " --rejects rejects.csv --repairs-out repairs.ndjson --output text"
+    assert run_cli(*args.split()) == 1
+    shown = capsys.readouterr().out.splitlines()
+    shown += Path("out/job-0001/part-00001-audience.csv").read_text().splitlines()
+    shown += Path("rejects.csv").read_text().splitlines()
+    shown += Path("repairs.ndjson").read_text().splitlines()[1:7]
+    for line in shown:
+        assert line in section, line
