@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from validator import options
 from validator.engine import PieceOutcome, _atomic_output, run
 from validator.errors import Interrupted, UsageError
 from validator.model import PieceResult
@@ -203,7 +204,7 @@ class SplitResult:
     """The preflight report and what was written."""
 
     report: Report
-    manifest: dict[str, Any]
+    manifest: dict[str, Any] | None  # None when nothing was written (an empty job)
     written: list[str] = field(default_factory=list)
 
     @property
@@ -486,8 +487,18 @@ def split(
         raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
     if rejects and not valid_only:
         raise UsageError("--rejects goes with --valid-only")
-    max_job = parse_size(max_job_size, "--max-job-size")
-    size = parse_size(piece_size) if piece_size is not None else None
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
+    options.check_output_path(repairs_out, "repairs_out")
+    pieces = checked.pieces
+    workers = checked.workers
+    max_job = parse_size(max_job_size, "max_job_size")
+    size = checked.piece_size
     if size is not None and size > max_job:
         raise UsageError(
             f"--piece-size ({size:,} bytes) is larger than --max-job-size "
@@ -524,6 +535,8 @@ def split(
         if rejects_dest.exists(rejects_name) and not overwrite:
             raise UsageError(f"{rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
+    options.check_not_a_source(repairs_out, "repairs_out", listing.files)
     # An output file may run a quarter past the piece size (pieces are cut at records), never
     # past a job.
     target = max_job if size is None else min(max_job, size + size // 4)
@@ -539,11 +552,12 @@ def split(
         strict,
         target,
     )
-    definition = {"S3Url": sources[0] if len(sources) == 1 else sources, "Format": listing.format}
+    shown = listing.sources
+    definition = {"S3Url": shown[0] if len(shown) == 1 else shown, "Format": listing.format}
     try:
         with (
             _atomic_output(failures_out) as out,
-            _atomic_output(repairs_out, "--repairs-out") as changes,
+            _atomic_output(repairs_out, "repairs_out") as changes,
         ):
             report = run(
                 listing,
@@ -563,6 +577,12 @@ def split(
                 repair=repair,
                 repairs_out=changes,
             )
+        if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
+            splitter.abort()
+            dest.rollback()
+            if rejects_dest:
+                rejects_dest.rollback()
+            return SplitResult(report, None, [])
         reject_files = splitter.close_rejects()
         input_records = report.total_processed
         written_records = sum(p["Records"] for p in splitter.pieces)
