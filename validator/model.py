@@ -6,6 +6,7 @@ Everything here is plain data and picklable, because pieces run in worker proces
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +58,9 @@ class Batch:
     starts: np.ndarray
     ends: np.ndarray
     problems: list[Problem] = field(default_factory=list)
+    # Custom attribute names holding a value in some row, when the reader knows them and the
+    # table does not carry the attribute columns (the NDJSON fast path); None: read the table.
+    attribute_names: set[str] | None = None
 
 
 @dataclass
@@ -126,3 +130,4 @@ class PieceResult:
     ids: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
+    repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)
