@@ -60,7 +60,7 @@ def build(kinds: list[str], table: dict, header: bytes, final_newline: bool, bla
 
 
 def read_outputs(dest: Path, rejects: Path, header: bytes):
-    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest = json.loads((dest / "manifest.txt").read_text())
     body = b""
     for piece in manifest["Pieces"]:
         data = (dest / piece["Path"]).read_bytes()
@@ -175,7 +175,7 @@ def test_a_rerun_refuses_to_overwrite_unless_asked(tmp_path):
     assert cli.run(args) == 252
     assert cli.run([*args, "--overwrite"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
-        "manifest.json",
+        "manifest.txt",
         "part-00001-in.csv",
     ]
 
@@ -251,7 +251,7 @@ def test_split_from_and_to_s3(s3_env, tmp_path):
         rejects=f"s3://{bucket}/rejects/in.csv",
         settings=settings,
     )
-    manifest = json.loads(client.get_object(Bucket=bucket, Key="out/manifest.json")["Body"].read())
+    manifest = json.loads(client.get_object(Bucket=bucket, Key="out/manifest.txt")["Body"].read())
     assert manifest == result.manifest
     body = b""
     for piece in manifest["Pieces"]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from validator import engine
+from validator import engine, redact, signals
 from validator.errors import PreflightError, UsageError
 from validator.progress import Progress
 from validator.report import compile_query, render
@@ -96,7 +96,7 @@ MaxJobSize = Annotated[
 
 
 def _print(data: Any, output: str, query: str | None) -> None:
-    typer.echo(render(data, output, query))
+    redact.echo(render(data, output, query))
 
 
 def _check_output(output: str, query: str | None = None) -> None:
@@ -231,7 +231,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the command line and return the exit code (tests call this in-process)."""
+    """Run the command line and return the exit code (tests call this in-process).
+
+    SIGTERM is handled as Ctrl-C is (partial outputs removed), and ends with 143 instead of 130.
+    Every line printed goes through :mod:`validator.redact`.
+    """
+    for arg in sys.argv[1:] if argv is None else argv:
+        redact.register_url(arg)  # a user:password@ typed into a URL is masked everywhere
+    with signals.handle_sigterm():
+        try:
+            return _run(argv)
+        except KeyboardInterrupt as exc:  # a second signal during the clean-up of the first
+            return _interrupted(exc)
+
+
+def _interrupted(exc: BaseException) -> int:
+    if isinstance(exc, signals.SigTerm):
+        _error("terminated")
+        return 143
+    _error("interrupted")
+    return 130
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -241,9 +263,11 @@ def run(argv: list[str] | None = None) -> int:
         return UsageError.exit_code
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0))
-    except (typer.Abort, KeyboardInterrupt):
+    except typer.Abort:
         _error("interrupted")
         return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except PreflightError as exc:
         if str(exc):
             _error(str(exc))
@@ -262,4 +286,4 @@ def run(argv: list[str] | None = None) -> int:
 
 def _error(message: str, command: str | None = None) -> None:
     prefix = command or "pinpoint-preflight"
-    typer.echo(f"{prefix}: error: {message}", err=True)
+    redact.echo(f"{prefix}: error: {' '.join(message.split())}", err=True)

@@ -24,7 +24,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from validator import check, read_csv, read_json, schema
+from validator import check, read_csv, read_json, schema, signals
+from validator.atomic import atomic_output
 from validator.crossrecord import KeyCounts, hash_strings
 from validator.errors import UsageError
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
@@ -387,12 +388,16 @@ def make_executor(workers: int, *, threads: bool) -> Executor | None:
         return ThreadPoolExecutor(workers)
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        return ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork"), **signals.pool_options()
+        )
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["validator.engine"])
-        return ProcessPoolExecutor(workers, mp_context=ctx)
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(workers, mp_context=ctx, **signals.pool_options())
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), **signals.pool_options()
+    )
 
 
 def default_workers() -> int:
@@ -454,7 +459,7 @@ def run(
     executor = make_executor(workers, threads=s3_client is not None)
     with ExitStack() as stack:
         if executor is not None:
-            stack.enter_context(executor)
+            stack.enter_context(signals.pool(executor))  # workers killed if the run fails
             results: Iterator[PieceResult] = executor.map(run_one, tasks)
         else:
             results = map(run_one, tasks)
@@ -591,7 +596,7 @@ def preflight(
     definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
     definition.setdefault("Format", listing.format)
     limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
-    with _atomic_output(failures_out) as out:
+    with atomic_output(failures_out) as out:
         return run(
             listing,
             definition=definition,
@@ -606,30 +611,3 @@ def preflight(
             max_job_size=limit,
             progress=progress,
         )
-
-
-class _atomic_output:
-    """A file that appears whole at ``path`` when the block ends well, and not at all if not."""
-
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
-        self.path = os.fspath(path) if path is not None else None
-        self.fh: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes] | None:
-        if self.path is None:
-            return None
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise UsageError(f"--failures-out: no such folder {directory}")
-        self.tmp = f"{self.path}.partial-{os.getpid()}"
-        self.fh = open(self.tmp, "wb")
-        return self.fh
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if self.fh is None:
-            return
-        self.fh.close()
-        if kind is None:
-            os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-        else:
-            os.unlink(self.tmp)

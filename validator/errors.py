@@ -8,6 +8,7 @@
     ├── PreflightFailed     1  the preflight found failures; carries the report
     ├── ImportJobFailed     1  the import ran and Pinpoint says FAILED; carries its response
     └── Interrupted       130  Ctrl-C; partial outputs were removed
+        └── Terminated    143  SIGTERM; partial outputs were removed
 
 Library callers catch these classes; the CLI maps them to exit codes through ``exit_code``
 and nowhere else.
@@ -94,3 +95,9 @@ class Interrupted(PreflightError):
     """The run was interrupted; partial outputs were removed."""
 
     exit_code = 130
+
+
+class Terminated(Interrupted):
+    """The run got SIGTERM; partial outputs were removed."""
+
+    exit_code = 143
