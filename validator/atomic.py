@@ -208,7 +208,10 @@ class atomic_output:  # a context manager used like open()
             return None
         from validator.redact import Writer
 
-        self.out = Output(self.path, self.what)
+        # No signal between the temporary file's creation and its owner knowing of it (a FIFO
+        # may wait for a reader: Ctrl-C must still work there).
+        with contextlib.nullcontext() if is_stream(self.path) else signals.critical():
+            self.out = Output(self.path, self.what)
         return Writer(self.out)  # type: ignore[arg-type]
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:

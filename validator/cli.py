@@ -7,6 +7,7 @@ messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Annotated, Any
@@ -227,6 +228,13 @@ _register_optional_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``pinpoint-preflight`` and ``python -m validator``."""
     code = run(argv)
+    if code in (130, 143):
+        # Interrupted, and the clean-up is done: end now, without waiting at the interpreter's
+        # exit for threads of a worker pool that was stopped mid-task.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -460,7 +460,8 @@ def run(
     with ExitStack() as stack:
         if executor is not None:
             stack.enter_context(signals.pool(executor))  # workers killed if the run fails
-            results: Iterator[PieceResult] = executor.map(run_one, tasks)
+            with signals.critical():  # a signal while a worker is forked is not lost
+                results: Iterator[PieceResult] = executor.map(run_one, tasks)
         else:
             results = map(run_one, tasks)
         file_rows = {}

@@ -92,8 +92,16 @@ def pool_options() -> dict[str, Any]:
 def stop_pool(executor: Executor) -> None:
     """Stop a pool at once: queued work cancelled, worker processes killed and reaped."""
     procs: list[Any] = []
+    manager: threading.Thread | None = None
     if isinstance(executor, ProcessPoolExecutor):
-        procs = list((executor._processes or {}).values())
+        inner: Any = executor  # its private parts, as CPython 3.9-3.13 name them
+        procs = list((inner._processes or {}).values())
+        manager = inner._executor_manager_thread
+        queue = inner._call_queue
+        if queue is not None:
+            # Its feeder thread may be blocked writing to a pipe no worker reads any more:
+            # never wait for it (the pool's clean-up would, and so would the exit).
+            queue.cancel_join_thread()
     with critical():
         executor.shutdown(wait=False, cancel_futures=True)
         for p in procs:
@@ -102,6 +110,23 @@ def stop_pool(executor: Executor) -> None:
         for p in procs:
             with contextlib.suppress(Exception):
                 p.join(5)
+        if manager is not None:
+            # The pool's own thread ends once it has seen its workers gone, unless a worker was
+            # killed in the middle of sending a result: then it waits forever for the rest of
+            # it. Do not let the interpreter's exit wait for it too (it would hang).
+            manager.join(1)
+            if manager.is_alive():
+                _detach(manager)
+
+
+def _detach(thread: threading.Thread) -> None:
+    """Leave a stuck thread of a stopped pool out of the joins at interpreter exit."""
+    with contextlib.suppress(Exception):
+        from concurrent.futures import process
+
+        process._threads_wakeups.pop(thread, None)
+    with contextlib.suppress(Exception):
+        threading._shutdown_locks.discard(thread._tstate_lock)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

@@ -54,6 +54,7 @@ class Destination:
         self.s3_client = s3_client
         self.written: list[str] = []
         self.outputs: dict[str, atomic.Output] = {}
+        self.open_writers: list[_Writer] = []
         self.made_dirs: list[str] = []
         self.claimed = False
         self.pending: list[tuple[str, str]] = []  # (key, upload id) an abort could not end
@@ -178,6 +179,8 @@ class Destination:
         """Remove everything this run wrote here; what could not be removed, as paths."""
         left: list[str] = []
         with signals.critical():
+            for writer in list(self.open_writers):
+                writer.discard()
             for name in reversed(self.written):
                 try:
                     self.remove(name)
@@ -214,10 +217,14 @@ class _Writer:
             from validator import s3
 
             self._out = s3.ObjectWriter(dest.client, dest.bucket, dest.prefix + name)
+            dest.open_writers.append(self)
         else:
             final = dest.path(name)
             dest.makedirs(os.path.dirname(final) or ".")
-            self._out = atomic.Output(final, what)
+            stream = atomic.is_stream(final)
+            with contextlib.nullcontext() if stream else signals.critical():
+                self._out = atomic.Output(final, what)
+                dest.open_writers.append(self)  # the rollback discards it if need be
 
     @property
     def streamed(self) -> bool:
@@ -238,12 +245,23 @@ class _Writer:
                     self.dest.outputs[self.name] = self._out
                 self._out.commit()
                 self.dest.written.append(self.name)
+                self._closed()
             return
-        if self.dest.is_s3:
-            if not self._out.discard():
-                self.dest.pending.append((self._out.key, self._out.pending))
-        else:
-            self._out.discard()
+        self.discard()
+
+    def _closed(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.dest.open_writers.remove(self)
+
+    def discard(self) -> None:
+        """Take back what was written so far (an S3 upload aborted, a temporary file removed)."""
+        with signals.critical():
+            self._closed()
+            if self.dest.is_s3:
+                if not self._out.discard():
+                    self.dest.pending.append((self._out.key, self._out.pending))
+            else:
+                self._out.discard()
 
 
 def _runs(starts: np.ndarray, ends: np.ndarray, label: np.ndarray) -> list[tuple[int, int, bool]]:
