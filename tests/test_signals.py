@@ -129,3 +129,30 @@ def test_workers_die_with_a_parent_killed_outright(source, tmp_path):
         if proc.poll() is None:
             os.killpg(sid, signal.SIGKILL)
             proc.wait()
+
+
+def test_sigterm_during_validate_removes_the_failures_out(source, tmp_path):
+    args = [sys.executable, "-c", LAUNCH, "validate", str(source), "--pieces", "40"]
+    args += ["--workers", "2", "--failures-out", str(tmp_path / "f.jsonl"), "--no-progress"]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        until = time.monotonic() + DEADLINE
+        while not list(tmp_path.glob(".f.jsonl.partial-*")):  # the run has begun writing
+            assert proc.poll() is None and time.monotonic() < until
+            time.sleep(0.01)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(DEADLINE)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert session_processes(proc.pid) == []
+    if code == 1:  # finished first: the file is whole
+        assert len((tmp_path / "f.jsonl").read_text().splitlines()) == 120_000 // 7 + 1
+        return
+    assert (code, err) == (143, "pinpoint-preflight: error: terminated\n")
+    assert everything_left(tmp_path) == []

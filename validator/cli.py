@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -264,6 +265,10 @@ def _interrupted(exc: BaseException) -> int:
 def _run(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
+        if rv == 130:  # typer's answer to a KeyboardInterrupt (Ctrl-C, or SIGTERM as one)
+            return _interrupted(
+                signals.SigTerm() if signals.last_signal == signal.SIGTERM else KeyboardInterrupt()
+            )
         return rv if isinstance(rv, int) else 0
     except ClickUsage as exc:
         ctx = getattr(exc, "ctx", None)

@@ -30,8 +30,21 @@ class SigTerm(KeyboardInterrupt):
     """SIGTERM arrived: handled as Ctrl-C is (exit 143)."""
 
 
+# The last of SIGINT/SIGTERM received while :func:`handle_sigterm` was in force (typer turns a
+# KeyboardInterrupt into a bare exit code 130; this says which signal it was).
+last_signal: int | None = None
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
+    global last_signal
+    last_signal = signal.SIGTERM
     raise SigTerm
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global last_signal
+    last_signal = signal.SIGINT
+    raise KeyboardInterrupt
 
 
 def _main_thread() -> bool:
@@ -44,11 +57,18 @@ def handle_sigterm() -> Iterator[None]:
     if not _main_thread():
         yield
         return
+    global last_signal
+    last_signal = None
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager
