@@ -81,7 +81,7 @@ class Destination:
                     return False
                 raise s3.translate(exc, self.bucket, self.prefix + name) from exc
             return True
-        return os.path.lexists(self.path(name))
+        return os.path.exists(self.path(name))  # a link is followed: its file is what counts
 
     def makedirs(self, folder: str) -> None:
         """Make ``folder`` and its missing parents, remembering them for the rollback."""
