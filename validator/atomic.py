@@ -11,7 +11,7 @@ What a path names decides how it is written:
 - a FIFO, a character or block device, a socket: streamed to as it is (a device stays a device);
 - a folder, or a path whose folder does not exist: a usage error (252) before any work.
 
-A write that fails (disk full, I/O error, read-only) is a :class:`ConfigError` (253) naming the
+A write that fails (disk full, I/O error, read-only) is a ``LocalPathError`` (253) naming the
 path and the reason; the partial file is removed. Streams cannot be taken back: what reached
 them stays there.
 """
@@ -19,7 +19,6 @@ them stays there.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import stat
@@ -27,8 +26,8 @@ import sys
 import uuid
 from typing import IO, Any
 
-from validator import signals
-from validator.errors import ConfigError, PreflightError, UsageError
+from validator import options, signals
+from validator.errors import PreflightError, UsageError, from_os_error
 
 __all__ = ["Output", "atomic_output", "fs_error", "is_stream"]
 
@@ -37,16 +36,10 @@ _STD = {"/dev/stdout": 1, "/dev/stderr": 2, "-": 1}
 
 
 def fs_error(exc: OSError, path: str, what: str = "") -> PreflightError:
-    """The one-line error for a local file-system refusal: 253 (252 for a wrong kind of path)."""
-    reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        reason = "no space left on the device"
-    elif exc.errno == errno.EDQUOT:
-        reason = "disk quota exceeded"
-    label = f"{what} {path}" if what else path
-    if exc.errno in (errno.EISDIR, errno.ENOTDIR):
-        return UsageError(f"{label}: {reason}")
-    return ConfigError(f"{label}: {reason}")
+    """The one-line error for a local file-system refusal while writing ``path``: the tool's
+    one mapping (:func:`validator.errors.from_os_error`), ``cannot write <path>: <reason>``
+    (253; 252 for a path of the wrong kind)."""
+    return from_os_error(exc, path, action="cannot write")
 
 
 def _fd_of(path: str) -> int | None:
@@ -198,15 +191,23 @@ class atomic_output:  # a context manager used like open()
     whole at ``path`` when the block ends well, and not at all if not. Written text is masked
     (:mod:`validator.redact`)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, what: str = "--failures-out") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        what: str = "--failures-out",
+        option: str = "failures_out",
+    ) -> None:
         self.path = os.fspath(path) if path is not None else None
         self.what = what
+        self.option = option
         self.out: Output | None = None
 
     def __enter__(self) -> Any:
         if self.path is None:
             return None
         from validator.redact import Writer
+
+        options.check_output_path(self.path, self.option)  # a folder, no such folder: 252
 
         # No signal between the temporary file's creation and its owner knowing of it (a FIFO
         # may wait for a reader: Ctrl-C must still work there).

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import typer
 
 from validator import engine, redact, signals
-from validator.errors import PreflightError, UsageError
+from validator.errors import OptionError, PreflightError, UsageError, from_os_error
 from validator.progress import Progress
 from validator.report import compile_query, render
 from validator.settings import AwsSettings
+from validator.source import format_note, normalize_format
 
 # typer 0.2x carries its own copy of click and no longer depends on click; older typer raises
 # click's own exceptions. Catch whichever this typer raises, without importing click.
@@ -101,11 +102,16 @@ def _print(data: Any, output: str, query: str | None) -> None:
     redact.echo(render(data, output, query))
 
 
-def _check_output(output: str, query: str | None = None) -> None:
-    """Check the printing options before any work is done."""
+def _check_output(output: str, query: str | None = None, format: str | None = None) -> None:
+    """Check the printing options before any work is done; say how an alias of --format is
+    read (``--format ndjson`` is JSON), never silently."""
     if output not in ("json", "yaml", "text", "table"):
         raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
     compile_query(query)
+    normalize_format(format)
+    note = format_note(format)
+    if note:
+        typer.echo(f"pinpoint-preflight: note: {note}", err=True)
 
 
 @app.command()
@@ -127,7 +133,7 @@ def validate(
     max_job_size: MaxJobSize = "1GB",
 ) -> None:
     """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
-    _check_output(output, query)
+    _check_output(output, query, format)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
@@ -186,7 +192,7 @@ def split(
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
     folders that each fit one import job, with a manifest. Exit codes as validate."""
-    _check_output(output, query)
+    _check_output(output, query, format)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     from validator.write import split as run_split
@@ -282,11 +288,16 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
     except PreflightError as exc:
-        if str(exc):
-            _error(str(exc))
+        message = exc.for_cli() if isinstance(exc, OptionError) else str(exc)
+        if message:
+            _error(message)
         return exc.exit_code
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the local system refused a path the library did not name
+        mapped = from_os_error(exc)
+        _error(str(mapped))
+        return mapped.exit_code
     except Exception as exc:
         if os.environ.get("PINPOINT_PREFLIGHT_DEBUG"):
             raise

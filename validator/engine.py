@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from functools import partial
 from typing import IO, Any
 
-from validator import signals
+from validator import options, signals
 from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
@@ -26,7 +26,7 @@ from validator.piece import PieceTask, run_piece
 from validator.pieces import CsvPieceEnds, FilePlan, parse_size, plan_pieces, settle_csv_piece_end
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings
-from validator.source import Listing, list_sources
+from validator.source import Listing, job_empty_message, list_sources
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 
@@ -165,6 +165,12 @@ def run(
         for plan in plan_iter:
             folder.start_file(plan)
     folder.empty_files(listing.format)
+    if report.total_processed == 0:  # never a pass on nothing
+        folder.job_problem(
+            ", ".join(listing.sources) or str(definition.get("S3Url")),
+            "JOB_EMPTY",
+            job_empty_message(listing, report.files, settings=settings, s3_client=s3_client),
+        )
     folder.finish()
     report.completion_date = now_iso()
     return report
@@ -198,22 +204,31 @@ def preflight(
     it is not shut down here); by default one is chosen from ``workers`` and the job's size.
     A process pool needs picklable arguments: give ``settings``, not ``s3_client``.
     """
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
     definition = dict(definition or {})
-    definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
+    shown = listing.sources
+    definition.setdefault("S3Url", shown[0] if len(shown) == 1 else shown)
     definition.setdefault("Format", listing.format)
-    limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
+    limit = checked.max_job_size
     with atomic_output(failures_out) as out:
         return run(
             listing,
             definition=definition,
             application_id=application_id,
-            pieces=pieces,
-            piece_size=piece_size,
+            pieces=checked.pieces,
+            piece_size=checked.piece_size,
             strict=strict,
-            workers=workers,
+            workers=checked.workers,
             s3_client=s3_client,
             settings=settings,
             failures_out=out,

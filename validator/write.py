@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from validator import atomic, redact, signals
+from validator import atomic, options, redact, signals
 from validator.atomic import atomic_output
 from validator.engine import PieceOutcome, run
 from validator.errors import Interrupted, PreflightError, Terminated, UsageError
@@ -306,7 +306,7 @@ class SplitResult:
     """The preflight report and what was written."""
 
     report: Report
-    manifest: dict[str, Any]
+    manifest: dict[str, Any] | None  # None when nothing was written (an empty job)
     written: list[str] = field(default_factory=list)
 
     @property
@@ -575,8 +575,17 @@ def split(
         raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
     if rejects and not valid_only:
         raise UsageError("--rejects goes with --valid-only")
-    max_job = parse_size(max_job_size, "--max-job-size")
-    size = parse_size(piece_size) if piece_size is not None else None
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
+    pieces = checked.pieces
+    workers = checked.workers
+    max_job = parse_size(max_job_size, "max_job_size")
+    size = checked.piece_size
     if size is not None and size > max_job:
         raise UsageError(
             f"--piece-size ({size:,} bytes) is larger than --max-job-size "
@@ -612,6 +621,7 @@ def split(
             raise UsageError(f"--rejects {rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
     dest = Destination(to, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
     # An output file may run a quarter past the piece size (pieces are cut at records), never
     # past a job.
     target = max_job if size is None else min(max_job, size + size // 4)
@@ -627,7 +637,8 @@ def split(
         strict,
         target,
     )
-    definition = {"S3Url": sources[0] if len(sources) == 1 else sources, "Format": listing.format}
+    shown = listing.sources
+    definition = {"S3Url": shown[0] if len(shown) == 1 else shown, "Format": listing.format}
     try:
         dest.claim(to)
         _check_destination(dest, to, overwrite)
@@ -648,6 +659,12 @@ def split(
                 progress=progress,
                 executor=executor,
             )
+            if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
+                splitter.abort()
+                dest.rollback()
+                if rejects_dest:
+                    rejects_dest.rollback()
+                return SplitResult(report, None, [])
             reject_files = splitter.close_rejects()
             input_records = report.total_processed
             written_records = sum(p["Records"] for p in splitter.pieces)
