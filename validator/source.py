@@ -160,7 +160,7 @@ def _local_files(source: str) -> list[SourceFile]:
                 display=shown,
                 size=st.st_size,
                 kind="local",
-                path=source,
+                path=os.path.abspath(source),  # workers elsewhere (a cluster) open it too
                 format=format_of(shown),
                 identity=(st.st_dev, st.st_ino),
             )
@@ -204,7 +204,7 @@ def _local_files(source: str) -> list[SourceFile]:
                 display=display,
                 size=size,
                 kind="local",
-                path=p,
+                path=os.path.abspath(p),
                 format=format_of(display) if why is None else None,
                 selected=why is None,
                 skip_reason=why,
@@ -266,7 +266,7 @@ def list_sources(
                 shown = "the folder" if len(sources) == 1 else display_path(source)
                 empty_sources.append((source, f"{shown} is empty"))
             found.extend(files)
-            if len(files) == 1 and files[0].path == source:
+            if len(files) == 1 and files[0].path == os.path.abspath(source):
                 explicit.add(files[0].display)
     found = _read_once(found)
     if declared is None:
