@@ -79,6 +79,7 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     id_keys, id_records, id_lines = [], [], []
     lines_seen: list[int] = []
     repairs = PieceRepairs()
+    byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(
             open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client)
@@ -91,11 +92,11 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 task.columns,
                 offset=read_from,
                 line=line0,
-                keep_spans=task.keep_spans,
+                keep_spans=byte_ranges,
             )
         else:
             batches = read_json.read_piece(
-                stream, length, offset=read_from, line=line0, keep_spans=task.keep_spans
+                stream, length, offset=read_from, line=line0, keep_spans=byte_ranges
             )
         reader = None
         for batch, reader in batches:  # noqa: B007 - the last reader has the counts
