@@ -105,7 +105,7 @@ def test_a_signal_at_a_random_moment_leaves_nothing(source, tmp_path, how, seed)
         return
     want = 143 if how == "SIGTERM" else 130
     what = "terminated" if how == "SIGTERM" else "interrupted"
-    assert code == want, err
+    assert code == want, (code, err)
     assert err == f"pinpoint-preflight: error: {what}: the partial split was removed\n"
     assert everything_left(tmp_path) == []
 

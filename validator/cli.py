@@ -320,8 +320,11 @@ def run(argv: list[str] | None = None) -> int:
         redact.register_url(arg)  # a user:password@ typed into a URL is masked everywhere
     with signals.handle_sigterm():
         try:
-            return _run(argv)
+            code = _run(argv)
+            signals.done()  # a signal from now on finds the work over: it changes nothing
+            return code
         except KeyboardInterrupt as exc:  # a second signal during the clean-up of the first
+            signals.done()
             return _interrupted(exc)
 
 

@@ -33,18 +33,28 @@ class SigTerm(KeyboardInterrupt):
 # The last of SIGINT/SIGTERM received while :func:`handle_sigterm` was in force (typer turns a
 # KeyboardInterrupt into a bare exit code 130; this says which signal it was).
 last_signal: int | None = None
+# False once the command's work has ended: a signal then only ends a process already ending.
+accepting = True
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     global last_signal
     last_signal = signal.SIGTERM
-    raise SigTerm
+    if accepting:
+        raise SigTerm
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
     global last_signal
     last_signal = signal.SIGINT
-    raise KeyboardInterrupt
+    if accepting:
+        raise KeyboardInterrupt
+
+
+def done() -> None:
+    """The work is over (outputs whole or removed): later signals are not raised."""
+    global accepting
+    accepting = False
 
 
 def _main_thread() -> bool:
@@ -57,8 +67,9 @@ def handle_sigterm() -> Iterator[None]:
     if not _main_thread():
         yield
         return
-    global last_signal
+    global last_signal, accepting
     last_signal = None
+    accepting = True
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_int = None
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
