@@ -15,6 +15,7 @@ from validator.errors import (
     PreflightFailed,
     ServiceError,
     SourceError,
+    Terminated,
     UsageError,
 )
 from validator.report import Report
@@ -30,6 +31,7 @@ __all__ = [
     "Report",
     "ServiceError",
     "SourceError",
+    "Terminated",
     "UsageError",
     "create_import_job",
     "preflight",

@@ -7,13 +7,15 @@ messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 from typing import Annotated, Any
 
 import typer
 
-from validator import engine
+from validator import engine, redact, signals
 from validator.cluster import executor_for
 from validator.errors import OptionError, PreflightError, UsageError, from_os_error
 from validator.progress import Progress
@@ -143,7 +145,7 @@ def _repair_options(
 
 
 def _print(data: Any, output: str, query: str | None) -> None:
-    typer.echo(render(data, output, query))
+    redact.echo(render(data, output, query))
 
 
 def _check_output(output: str, query: str | None = None, format: str | None = None) -> None:
@@ -155,7 +157,7 @@ def _check_output(output: str, query: str | None = None, format: str | None = No
     normalize_format(format)
     note = format_note(format)
     if note:
-        typer.echo(f"pinpoint-preflight: note: {note}", err=True)
+        redact.echo(f"pinpoint-preflight: note: {note}", err=True)
 
 
 @app.command()
@@ -298,13 +300,49 @@ _register_optional_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``pinpoint-preflight`` and ``python -m validator``."""
     code = run(argv)
+    if code in (130, 143):
+        # Interrupted, and the clean-up is done: end now, without waiting at the interpreter's
+        # exit for threads of a worker pool that was stopped mid-task.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
     sys.exit(code)
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the command line and return the exit code (tests call this in-process)."""
+    """Run the command line and return the exit code (tests call this in-process).
+
+    SIGTERM is handled as Ctrl-C is (partial outputs removed), and ends with 143 instead of 130.
+    Every line printed goes through :mod:`validator.redact`.
+    """
+    for arg in sys.argv[1:] if argv is None else argv:
+        redact.register_url(arg)  # a user:password@ typed into a URL is masked everywhere
+    with signals.handle_sigterm():
+        try:
+            code = _run(argv)
+            signals.done()  # a signal from now on finds the work over: it changes nothing
+            return code
+        except KeyboardInterrupt as exc:  # a second signal during the clean-up of the first
+            signals.done()
+            return _interrupted(exc)
+
+
+def _interrupted(exc: BaseException) -> int:
+    if isinstance(exc, signals.SigTerm):
+        _error("terminated")
+        return 143
+    _error("interrupted")
+    return 130
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
+        if rv == 130:  # typer's answer to a KeyboardInterrupt (Ctrl-C, or SIGTERM as one)
+            return _interrupted(
+                signals.SigTerm() if signals.last_signal == signal.SIGTERM else KeyboardInterrupt()
+            )
         return rv if isinstance(rv, int) else 0
     except ClickUsage as exc:
         ctx = getattr(exc, "ctx", None)
@@ -312,9 +350,11 @@ def run(argv: list[str] | None = None) -> int:
         return UsageError.exit_code
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0))
-    except (typer.Abort, KeyboardInterrupt):
+    except typer.Abort:
         _error("interrupted")
         return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except PreflightError as exc:
         message = exc.for_cli() if isinstance(exc, OptionError) else str(exc)
         if message:
@@ -338,4 +378,4 @@ def run(argv: list[str] | None = None) -> int:
 
 def _error(message: str, command: str | None = None) -> None:
     prefix = command or "pinpoint-preflight"
-    typer.echo(f"{prefix}: error: {message}", err=True)
+    redact.echo(f"{prefix}: error: {' '.join(message.split())}", err=True)

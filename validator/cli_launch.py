@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from validator import launch
+from validator import launch, redact
 from validator.cluster import executor_for
 from validator.errors import PreflightFailed, UsageError
 from validator.progress import Progress
@@ -42,14 +42,14 @@ def _progress_line(job: dict[str, Any], elapsed: float) -> None:
         if job.get("TotalProcessed") is not None
         else ""
     )
-    typer.echo(
+    redact.echo(
         f"import job {job['Id']}: {job['JobStatus']}{pieces}{counts} [{elapsed:.0f}s]", err=True
     )
 
 
 def _report_line(report: Any) -> None:
     data = report.to_dict()
-    typer.echo(
+    redact.echo(
         f"preflight passed: {data['TotalProcessed']} endpoint records in "
         f"{data['TotalPieces']} pieces, {data.get('TotalWarnings', 0)} warnings",
         err=True,
@@ -161,9 +161,9 @@ def create_import_job_command(
         raise UsageError(f"unexpected argument {skeleton_kind!r}")
     if generate_cli_skeleton:
         if skeleton_kind == "output":
-            typer.echo(render(launch.output_skeleton(), output, query))
+            redact.echo(render(launch.output_skeleton(), output, query))
         else:
-            typer.echo(launch.skeleton(skeleton_kind or "input"))
+            redact.echo(launch.skeleton(skeleton_kind or "input"))
         return
     if output not in ("json", "yaml", "text", "table"):
         raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
@@ -213,13 +213,13 @@ def create_import_job_command(
             executor=executor,
         )
     except PreflightFailed as exc:
-        typer.echo(render(exc.report.to_dict(), output, query))
+        redact.echo(render(exc.report.to_dict(), output, query))
         raise
     except launch.ImportJobFailed as exc:
-        typer.echo(render(_as_cli(exc.response), output, query))
+        redact.echo(render(_as_cli(exc.response), output, query))
         raise
     finally:
         stack.close()
         if bar is not None:
             bar.close()
-    typer.echo(render(result if dry_run else _as_cli(result), output, query))
+    redact.echo(render(result if dry_run else _as_cli(result), output, query))

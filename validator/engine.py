@@ -8,8 +8,6 @@ The fold (``fold.Folder``) takes them in source order, so the report is the same
 
 from __future__ import annotations
 
-import contextlib
-import io
 import multiprocessing
 import os
 import threading
@@ -19,8 +17,9 @@ from contextlib import ExitStack
 from functools import partial
 from typing import IO, Any
 
-from validator import options
-from validator.errors import PreflightError, UsageError, from_os_error
+from validator import options, signals
+from validator.atomic import atomic_output
+from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
 from validator.model import PieceResult
 from validator.piece import PieceTask, run_piece
@@ -48,12 +47,16 @@ def make_executor(workers: int, *, threads: bool) -> Executor | None:
         return ThreadPoolExecutor(workers)
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        return ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork"), **signals.pool_options()
+        )
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["validator.engine"])
-        return ProcessPoolExecutor(workers, mp_context=ctx)
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(workers, mp_context=ctx, **signals.pool_options())
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), **signals.pool_options()
+    )
 
 
 def default_workers() -> int:
@@ -132,16 +135,17 @@ def run(
             n = _workers_for(listing, tasks, workers)
             executor = make_executor(n, threads=s3_client is not None)
             if executor is not None:
-                stack.enter_context(executor)
+                stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
             raise UsageError("--workers must be at least 1")
         # An executor may refuse sources its workers cannot read (a cluster and a local path).
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
-        results: Iterator[PieceResult] = (
-            executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
-        )
+        with signals.critical():  # a signal while a worker is forked is not lost
+            results: Iterator[PieceResult] = (
+                executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
+            )
         folder.files(listing.files)
         plan_iter = iter(plans)
         current: FilePlan | None = None
@@ -225,8 +229,8 @@ def preflight(
     definition.setdefault("Format", listing.format)
     limit = checked.max_job_size
     with (
-        _atomic_output(failures_out) as out,
-        _atomic_output(repairs_out, "repairs_out") as changes,
+        atomic_output(failures_out) as out,
+        atomic_output(repairs_out, "--repairs-out", "repairs_out") as changes,
     ):
         return run(
             listing,
@@ -245,63 +249,3 @@ def preflight(
             repair=repair,
             repairs_out=changes,
         )
-
-
-class _atomic_output:
-    """A file that appears whole at ``path`` when the block ends well, and not at all if not.
-
-    A write the system refuses (a full disk) is a LocalPathError naming ``path``; so is one
-    when the last bytes are flushed at the end, and then the partial file is removed too.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None, name: str = "failures_out") -> None:
-        self.path = os.fspath(path) if path is not None else None
-        self.name = name  # the parameter, for messages (--repairs-out is repairs_out)
-        self.fh: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes] | None:
-        if self.path is None:
-            return None
-        options.check_output_path(self.path, self.name)
-        self.tmp = f"{self.path}.partial-{os.getpid()}"
-        try:
-            self.fh = io.BufferedWriter(_WriteRaw(self.tmp, self.path))
-        except OSError as error:
-            raise from_os_error(error, self.path, action="cannot write") from error
-        return self.fh
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if self.fh is None:
-            return
-        try:
-            try:
-                self.fh.close()  # the last bytes are written here: a full disk says so now
-            except PreflightError:
-                if kind is None:
-                    raise
-            if kind is None:
-                try:
-                    os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-                except OSError as error:
-                    raise from_os_error(error, self.path, action="cannot write") from error
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-            raise
-        if kind is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-
-
-class _WriteRaw(io.FileIO):
-    """The file under the buffer: a refused write names the output, not its temporary name."""
-
-    def __init__(self, tmp: str, path: str) -> None:
-        super().__init__(tmp, "wb")
-        self._path = path
-
-    def write(self, data: Any) -> int:
-        try:
-            return super().write(data) or 0
-        except OSError as error:
-            raise from_os_error(error, self._path, action="cannot write") from error

@@ -11,6 +11,7 @@
     ├── PreflightFailed     1  the preflight found failures; carries the report
     ├── ImportJobFailed     1  the import ran and Pinpoint says FAILED; carries its response
     └── Interrupted       130  Ctrl-C; partial outputs were removed
+        └── Terminated    143  SIGTERM; partial outputs were removed
 
 Library callers catch these classes; the CLI maps them to exit codes through ``exit_code``
 and nowhere else. An ``OSError`` from the local file system becomes one of them in one place,
@@ -193,3 +194,9 @@ def from_os_error(
     if kind is UsageError and option:
         return OptionError(option, shown)
     return kind(f"{action} {shown}" if action else shown)
+
+
+class Terminated(Interrupted):
+    """The run got SIGTERM; partial outputs were removed."""
+
+    exit_code = 143

@@ -35,6 +35,7 @@ except ImportError as _missing:  # pragma: no cover - both are dependencies of t
         f"S3 sources need boto3 and smart-open: pip install 'smart-open[s3]' boto3 ({_missing})"
     ) from _missing
 
+from validator import redact
 from validator.errors import (
     ConfigError,
     EmptySource,
@@ -46,6 +47,7 @@ from validator.settings import AwsSettings
 from validator.source import SourceFile, format_of
 
 __all__ = [
+    "ObjectWriter",
     "list_source",
     "make_client",
     "open_object",
@@ -62,7 +64,6 @@ RANGE_CHUNK = 64 << 20
 CONNECT_TIMEOUT = 10  # seconds; botocore's 60 makes an unreachable endpoint look like a hang
 # botocore's own check on bucket names (access-point aliases included); ARNs are not taken.
 _BUCKET = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
-_ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b")
 
 _T = TypeVar("_T")
 
@@ -96,8 +97,10 @@ def make_client(settings: AwsSettings | None = None) -> Any:
     ``AWS_MAX_ATTEMPTS`` and ``max_attempts`` are honoured.
     """
     settings = settings or AwsSettings()
+    redact.register_url(settings.endpoint_url)
     try:
         session = boto3.session.Session(profile_name=settings.profile)
+        redact.register_session(session)
         options: dict[str, Any] = {
             "retries": {"mode": _retry_mode(session)},
             "connect_timeout": CONNECT_TIMEOUT,
@@ -364,6 +367,90 @@ class _ObjectReader(io.BufferedIOBase):
                 super().close()
 
 
+# --- writing ---------------------------------------------------------------------------------
+
+PART_SIZE = 8 << 20  # bytes per UploadPart (S3 takes 5 MiB to 5 GiB, the last part smaller)
+
+
+class ObjectWriter:
+    """One object written by a multipart upload: whole when :meth:`commit` returns, absent
+    after :meth:`discard` (the upload aborted). Every request is its own, through the client's
+    retries; an error comes out as ``SourceError``/``ConfigError``.
+
+    If an abort fails, ``pending`` holds the upload id left behind (the caller reports it).
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int = PART_SIZE) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.part_size = part_size
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.buffer = bytearray()
+        self.pending: str | None = None
+
+    def _do(self, fn: Callable[[], _T]) -> _T:
+        return _call(fn, self.bucket, self.key)
+
+    def _upload(self, chunk: bytes) -> None:
+        if self.upload_id is None:
+            made = self._do(
+                lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            )
+            self.upload_id = str(made["UploadId"])
+        number = len(self.parts) + 1
+        upload_id = self.upload_id
+        answer = self._do(
+            lambda: self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=chunk,
+            )
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.buffer += data
+        while len(self.buffer) >= self.part_size:
+            chunk = bytes(self.buffer[: self.part_size])
+            del self.buffer[: self.part_size]
+            self._upload(chunk)
+        return len(data)
+
+    def commit(self) -> None:
+        """Upload what is left and complete the upload: the object now exists."""
+        if self.buffer or not self.parts:
+            chunk = bytes(self.buffer)
+            self.buffer.clear()
+            self._upload(chunk)
+        upload_id = self.upload_id
+        self._do(
+            lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": self.parts},
+            )
+        )
+        self.upload_id = None
+
+    def discard(self) -> bool:
+        """Abort the upload, if one was started; False when even that failed."""
+        self.buffer.clear()
+        if self.upload_id is None:
+            return True
+        upload_id, self.upload_id = self.upload_id, None
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+        except Exception:  # reported by the caller as left behind
+            self.pending = upload_id
+            return False
+        return True
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 _NO_BUCKET = ("NoSuchBucket",)
@@ -551,5 +638,5 @@ def _endpoint(exc: bx.BotoCoreError) -> str:
 
 
 def _scrub(text: str) -> str:
-    """``text`` on one line, with anything that looks like an access key id masked."""
-    return _ACCESS_KEY_ID.sub("<access key>", " ".join(text.split()))
+    """``text`` on one line, with credentials masked (:mod:`validator.redact`)."""
+    return redact.text(" ".join(text.split()))
