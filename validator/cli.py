@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from validator import engine
+from validator import cli_coerce, engine
 from validator.errors import PreflightError, UsageError
 from validator.progress import Progress
 from validator.report import compile_query, render
@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - typer before it vendored click
     from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 ClickUsage = _click_exceptions.UsageError
+cli_coerce.install()  # plain option values without importing pydantic on every run
 
 app = typer.Typer(
     name="pinpoint-preflight",

@@ -8,12 +8,11 @@ exactly the same whatever the number of workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -385,6 +384,9 @@ def make_executor(workers: int, *, threads: bool) -> Executor | None:
         return None
     if threads:
         return ThreadPoolExecutor(workers)
+    import multiprocessing  # processes only when there are workers: not on every start-up
+    from concurrent.futures import ProcessPoolExecutor
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
