@@ -37,6 +37,30 @@ def test_padded_and_general_paths_agree(monkeypatch, alphabet):
     assert len(set(fast.tolist())) == len(distinct)
 
 
+@pytest.mark.parametrize("width", [1, 7, 8, 10, 36, 64, 65])
+@pytest.mark.parametrize("holes", [False, True])
+def test_same_length_and_column_paths_agree_with_the_general_path(monkeypatch, width, holes):
+    """Ids of one length (UUIDs, padded numbers) are hashed straight from the value buffer, a
+    word column at a time; the hash is the general path's, with nulls and empties among them,
+    in a slice, and for long strings (the 2-D pass)."""
+    rng = random.Random(width)
+    values: list[str | None] = [
+        "".join(rng.choice("0123456789abcdef-") for _ in range(width)) for _ in range(500)
+    ]
+    if holes:
+        values[3], values[100], values[-1] = None, "", None
+    arr = pa.array(values)
+    fast = hash_strings(arr)
+    sliced = hash_strings(arr.slice(5, 300))
+    monkeypatch.setattr(cr, "_FAST_WIDTH", -1)
+    general = hash_strings(arr)
+    assert (fast == general).all()
+    assert (sliced == general[5:305]).all()
+    monkeypatch.setattr(cr, "_COLUMN_LOOP", 0)
+    monkeypatch.setattr(cr, "_FAST_WIDTH", 256)
+    assert (hash_strings(arr) == general).all()
+
+
 def test_key_counts_match_a_dictionary_over_many_pieces():
     rng = np.random.default_rng(1)
     counts = KeyCounts()

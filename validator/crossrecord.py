@@ -36,28 +36,68 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 _FAST_WIDTH = 256
+_COLUMN_LOOP = 8  # words per string up to which the padded path sums a column at a time
 _SALT = np.uint64(0x632BE59BD9B4E019)
 
 
 def _hash_padded(array: pa.Array, lengths: np.ndarray, longest: int) -> np.ndarray | None:
     """The same sums as the general path, over strings padded to one width: a 2-D array of
-    words instead of gathers. None when padding does not give one byte width (non-ASCII)."""
+    words instead of gathers, summed a word column at a time. Strings that all have the same
+    length (ids, UUIDs) are read straight from the value buffer, without padding them first.
+    None when padding does not give one byte width (non-ASCII)."""
+    n = len(array)
     width = (longest + 7) // 8 * 8
-    padded = pc.utf8_rpad(pc.fill_null(array, ""), width=width, padding="\x00")
-    n = len(padded)
-    bufs = padded.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=padded.offset * 4)
-    if int(offsets[-1]) - int(offsets[0]) != n * width or bufs[2] is None:
-        return None
-    words = np.frombuffer(
-        bufs[2], dtype="<u8", count=n * width // 8, offset=int(offsets[0])
-    ).reshape(n, width // 8)
+    words = _same_length_words(array, lengths, longest, width)
+    uniform = words is not None  # every string has all k words, or none
+    if words is None:
+        padded = pc.utf8_rpad(pc.fill_null(array, ""), width=width, padding="\x00")
+        bufs = padded.buffers()
+        offsets = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=padded.offset * 4)
+        if int(offsets[-1]) - int(offsets[0]) != n * width or bufs[2] is None:
+            return None
+        words = np.frombuffer(
+            bufs[2], dtype="<u8", count=n * width // 8, offset=int(offsets[0])
+        ).reshape(n, width // 8)
     nw = (lengths + 7) // 8
-    live = np.arange(width // 8)[None, :] < nw[:, None]
+    k = width // 8
     with np.errstate(over="ignore"):
-        weighted = (words ^ _SALT) * _POW[: width // 8]
-        weighted[~live] = 0
-        return weighted.sum(axis=1, dtype=np.uint64)
+        if k > _COLUMN_LOOP:  # long strings: one 2-D pass beats a loop of 1-D ones
+            weighted = (words ^ _SALT) * _POW[:k]
+            weighted[np.arange(k)[None, :] >= nw[:, None]] = 0
+            return weighted.sum(axis=1, dtype=np.uint64)
+        shortest = k if uniform else int(nw.min())
+        h = np.zeros(n, np.uint64)
+        for j in range(k):
+            column = (words[:, j] ^ _SALT) * _POW[j]
+            if j >= shortest:
+                column[nw <= j] = 0  # past the end of the shorter strings
+            h += column
+        if uniform:
+            h[nw == 0] = 0  # null and empty strings sum no word
+        return h
+
+
+def _same_length_words(
+    array: pa.Array, lengths: np.ndarray, longest: int, width: int
+) -> np.ndarray | None:
+    """The words of strings that all have ``longest`` bytes or none (null or empty), zero-padded
+    to ``width``: one copy of the value bytes, no kernel call. None otherwise."""
+    n = len(array)
+    full = lengths == longest
+    count = int(np.count_nonzero(full))
+    if count + int(np.count_nonzero(lengths == 0)) != n:
+        return None
+    bufs = array.buffers()
+    start = int(np.frombuffer(bufs[1], dtype=np.int32, count=1, offset=array.offset * 4)[0])
+    raw = np.frombuffer(bufs[2], dtype=np.uint8, count=count * longest, offset=start)
+    if width == longest and count == n:
+        return raw.view("<u8").reshape(n, width // 8)
+    padded = np.zeros((n, width), np.uint8)
+    if count == n:
+        padded[:, :longest] = raw.reshape(n, longest)
+    else:
+        padded[full, :longest] = raw.reshape(count, longest)
+    return padded.view("<u8")
 
 
 def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
