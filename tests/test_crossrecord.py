@@ -78,3 +78,21 @@ def test_key_counts_match_a_dictionary_over_many_pieces():
             assert counts.count(keys).tolist() == want
     assert len(counts) == len(reference)
     assert len(counts.runs) <= 12  # merged as it grows, not one run per piece
+
+
+def test_fold_is_exact_through_the_filter_false_hits_included():
+    """The bit filter only rules keys out: keys sharing a filter slot with a seen key (the same
+    top bits) are still looked up and counted exactly, over many small pieces."""
+    rng = np.random.default_rng(3)
+    seen: dict[int, int] = {}
+    counts = KeyCounts()
+    base = rng.integers(0, 2**63, 300, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    for _ in range(400):
+        keys = base[rng.integers(0, 300, 50)] ^ rng.integers(0, 4, 50).astype(np.uint64)
+        distinct, n = np.unique(keys, return_counts=True)
+        before = counts.fold(distinct, n)
+        assert before.tolist() == [seen.get(int(k), 0) for k in distinct]
+        for k, c in zip(distinct.tolist(), n.tolist(), strict=True):
+            seen[k] = seen.get(k, 0) + c
+    fresh = np.array([k ^ (1 << 40) for k in list(seen)[:20]], np.uint64)  # same slot, unseen
+    assert counts.fold(np.unique(fresh), np.ones(len(np.unique(fresh)), np.int64)).sum() == 0
