@@ -94,5 +94,5 @@ def test_fold_is_exact_through_the_filter_false_hits_included():
         assert before.tolist() == [seen.get(int(k), 0) for k in distinct]
         for k, c in zip(distinct.tolist(), n.tolist(), strict=True):
             seen[k] = seen.get(k, 0) + c
-    fresh = np.array([k ^ (1 << 40) for k in list(seen)[:20]], np.uint64)  # same slot, unseen
+    fresh = np.array([k ^ (1 << 20) for k in list(seen)[:20]], np.uint64)  # same slot, unseen
     assert counts.fold(np.unique(fresh), np.ones(len(np.unique(fresh)), np.int64)).sum() == 0
