@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -419,12 +420,14 @@ def split(
     settings: AwsSettings | None = None,
     failures_out: str | os.PathLike[str] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> SplitResult:
     """Check the sources like :func:`validator.preflight`, then write them out in pieces.
 
     Pieces go to ``to`` (a folder or ``s3://`` prefix) in job folders of at most
     ``max_job_size`` each, with ``manifest.json``. With ``valid_only``, failed records go to
     the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
+    ``executor`` runs the pieces as in :func:`validator.preflight` (and is not shut down).
     """
     if valid_only and not rejects:
         raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
@@ -500,6 +503,7 @@ def split(
                 keep_spans=True,
                 on_piece=splitter.piece,
                 progress=progress,
+                executor=executor,
             )
         reject_files = splitter.close_rejects()
         input_records = report.total_processed
