@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
+from itertools import chain
 from typing import IO, Any
 
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
 from validator.model import Piece, PieceResult
+from validator.pack import pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
 from validator.pieces import CsvPieceEnds, FilePlan, parse_size, plan_pieces, settle_csv_piece_end
 from validator.report import Report, now_iso
@@ -119,6 +121,7 @@ def run(
         for p in plan.pieces
     ]
     run_one = partial(run_piece, s3_client=s3_client)
+    run_packed = partial(run_pack, s3_client=s3_client)
 
     def reread(piece: Piece, plan: FilePlan) -> PieceResult:
         return run_one(PieceTask(piece, listing.format, plan.columns, settings, keep_spans))
@@ -126,13 +129,17 @@ def run(
     with ExitStack() as stack:
         if executor is None:
             n = _workers_for(listing, tasks, workers)
+            packs = pack_tasks(tasks, n)  # many small files: several to a task
+            n = 1 if len(packs) <= 1 else min(n, len(packs))
             executor = make_executor(n, threads=s3_client is not None)
             if executor is not None:
                 stack.enter_context(executor)
         elif workers is not None and workers < 1:
             raise UsageError("--workers must be at least 1")
-        results: Iterator[PieceResult] = (
-            executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
+        else:
+            packs = pack_tasks(tasks, workers or default_workers())
+        results: Iterator[PieceResult] = chain.from_iterable(
+            executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
         )
         folder.files(listing.files)
         ends = CsvPieceEnds()
