@@ -601,6 +601,17 @@ def split_into_parts(src: Path, dest: Path, part_rows: int) -> list[Path]:
     return parts
 
 
+def read_frictionless(path: Path) -> dict:
+    """Rows validated and errors found, from ``frictionless validate --json``."""
+    try:
+        task = json.loads(path.read_bytes())["tasks"][0]
+    except (OSError, ValueError, KeyError, IndexError):
+        return {}
+    stats = task.get("stats", {})
+    first = (task.get("errors") or [{}])[0].get("message", "")
+    return {"rows": stats.get("rows"), "errors": stats.get("errors"), "first_error": first[:200]}
+
+
 def loadavg() -> float:
     with contextlib.suppress(OSError):
         return os.getloadavg()[0]
@@ -630,6 +641,11 @@ def run_group(g: Group, r: int, runs_dir: Path, args: argparse.Namespace, env: d
             elif job.kind == "baseline":
                 run.result = read_baseline(outp)
                 run.ok = run.ok and bool(run.result)
+            elif job.kind == "frictionless":
+                run.result = read_frictionless(outp)
+                if run.ok and run.result.get("rows") != g.rows:
+                    run.ok = False  # it did not validate the rows (an error about the file)
+                    run.stderr_tail = f"frictionless: {run.result}"
             if not run.ok and not run.stderr_tail:
                 with contextlib.suppress(OSError):
                     run.stderr_tail = (
@@ -815,7 +831,8 @@ def main(argv: list[str] | None = None) -> int:
         schema = write_table_schema(workdir / "endpoint.tableschema.json")
         jobs = [Job("tool_w1", tool_cmd(str(slice_path), "csv", 1))]
         if fr_exe:
-            fr_cmd = [fr_exe, "validate", "--schema", str(schema), "--json"]
+            # --trusted: frictionless refuses absolute paths as "not safe" without it
+            fr_cmd = [fr_exe, "validate", "--trusted", "--schema", str(schema), "--json"]
             fr_cmd += ["--limit-errors", "1000000000", str(slice_path)]
             jobs.append(Job("frictionless", fr_cmd, "frictionless"))
         else:
