@@ -308,13 +308,7 @@ def _body_errors() -> tuple[type[BaseException], ...]:
         found = getattr(bx, name, None)
         if isinstance(found, type):
             errors.append(found)
-    try:
-        from urllib3.exceptions import HTTPError as Urllib3Error
-
-        errors.append(Urllib3Error)
-    except ImportError:  # pragma: no cover - botocore depends on urllib3
-        pass
-    return tuple(errors)
+    return tuple(errors)  # botocore's body wraps urllib3's own errors in these
 
 
 class _RangeReader(io.RawIOBase):
