@@ -14,10 +14,12 @@ from typing import Annotated, Any
 import typer
 
 from validator import cli_coerce, engine
-from validator.errors import PreflightError, UsageError
+from validator.cluster import executor_for
+from validator.errors import OptionError, PreflightError, UsageError, from_os_error
 from validator.progress import Progress
 from validator.report import compile_query, render
 from validator.settings import AwsSettings
+from validator.source import format_note, normalize_format
 
 # typer 0.2x carries its own copy of click and no longer depends on click; older typer raises
 # click's own exceptions. Catch whichever this typer raises, without importing click.
@@ -91,20 +93,70 @@ PieceSize = Annotated[
         "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB."
     ),
 ]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Check the pieces on a Dask cluster: its scheduler (tcp://host:8786), or 'local' "
+        "for a LocalCluster on this machine. Default: $DASK_SCHEDULER_ADDRESS, else local "
+        "processes. Needs pip install 'pinpoint-preflight[dask]'.",
+        show_default=False,
+    ),
+]
 MaxJobSize = Annotated[
     str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
 ]
+RepairFlag = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Fix what has exactly one right answer (schemas/repairs.json), then check again.",
+    ),
+]
+DefaultCountry = Annotated[
+    str | None,
+    typer.Option(
+        "--default-country",
+        help="With --repair: the country (ISO alpha-2, e.g. US) of phone numbers written "
+        "without a country code.",
+    ),
+]
+RepairsOut = Annotated[
+    str | None,
+    typer.Option(
+        "--repairs-out", help="With --repair: write every change, one JSON object per line."
+    ),
+]
+
+
+def _repair_options(
+    repair: bool, default_country: str | None, repairs_out: str | None, strict: bool
+) -> Any:
+    """The checked repair options, or None without --repair."""
+    if not repair:
+        for name, value in (("--default-country", default_country), ("--repairs-out", repairs_out)):
+            if value is not None:
+                raise UsageError(f"{name} goes with --repair")
+        return None
+    from validator.repair import RepairOptions
+
+    return RepairOptions.build(default_country, strict=strict)
 
 
 def _print(data: Any, output: str, query: str | None) -> None:
     typer.echo(render(data, output, query))
 
 
-def _check_output(output: str, query: str | None = None) -> None:
-    """Check the printing options before any work is done."""
+def _check_output(output: str, query: str | None = None, format: str | None = None) -> None:
+    """Check the printing options before any work is done; say how an alias of --format is
+    read (``--format ndjson`` is JSON), never silently."""
     if output not in ("json", "yaml", "text", "table"):
         raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
     compile_query(query)
+    normalize_format(format)
+    note = format_note(format)
+    if note:
+        typer.echo(f"pinpoint-preflight: note: {note}", err=True)
 
 
 @app.command()
@@ -124,13 +176,20 @@ def validate(
     pieces: Pieces = None,
     piece_size: PieceSize = None,
     max_job_size: MaxJobSize = "1GB",
+    scheduler: Scheduler = None,
+    repair: RepairFlag = False,
+    default_country: DefaultCountry = None,
+    repairs_out: RepairsOut = None,
 ) -> None:
-    """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
-    _check_output(output, query)
+    """Check the sources and print the report. Exit 0 when every record passes, 1 if not.
+    With --repair, the report is the verdict after repair and says what would change; nothing
+    is written but --failures-out and --repairs-out."""
+    _check_output(output, query, format)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(progress) as bar:
+    with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
         report = engine.preflight(
             sources,
             format,
@@ -142,6 +201,9 @@ def validate(
             failures_out=failures_out,
             max_job_size=max_job_size,
             progress=bar.update if bar else None,
+            executor=executor,
+            repair=repair_options,
+            repairs_out=repairs_out,
         )
     _print(report.to_dict(), output, query)
     raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
@@ -182,16 +244,22 @@ def split(
     profile: Profile = None,
     region: Region = None,
     no_sign_request: NoSign = False,
+    scheduler: Scheduler = None,
+    repair: RepairFlag = False,
+    default_country: DefaultCountry = None,
+    repairs_out: RepairsOut = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
-    folders that each fit one import job, with a manifest. Exit codes as validate."""
-    _check_output(output, query)
+    folders that each fit one import job, with a manifest. Exit codes as validate. With
+    --repair, repaired records are written repaired; every other record byte for byte."""
+    _check_output(output, query, format)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(progress) as bar:
+    with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
         result = run_split(
             sources,
             to,
@@ -207,6 +275,9 @@ def split(
             settings=settings,
             failures_out=failures_out,
             progress=bar.update if bar else None,
+            executor=executor,
+            repair=repair_options,
+            repairs_out=repairs_out,
         )
     _print(result.to_dict(), output, query)
     raise typer.Exit(0 if result.job_status == "COMPLETED" else 1)
@@ -246,11 +317,16 @@ def run(argv: list[str] | None = None) -> int:
         _error("interrupted")
         return 130
     except PreflightError as exc:
-        if str(exc):
-            _error(str(exc))
+        message = exc.for_cli() if isinstance(exc, OptionError) else str(exc)
+        if message:
+            _error(message)
         return exc.exit_code
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the local system refused a path the library did not name
+        mapped = from_os_error(exc)
+        _error(str(mapped))
+        return mapped.exit_code
     except Exception as exc:
         if os.environ.get("PINPOINT_PREFLIGHT_DEBUG"):
             raise

@@ -9,10 +9,12 @@ this raises to its exit code.
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 import typer
 
+from validator.cluster import executor_for
 from validator.errors import ImportJobFailed, PreflightFailed, UsageError
 from validator.progress import Progress
 from validator.report import render
@@ -148,6 +150,12 @@ def create_import_job_command(
     no_sign_request: bool = typer.Option(
         False, "--no-sign-request", help="Read S3Url without signing (a public bucket)."
     ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Run the preflight on a Dask cluster (tcp://host:8786, or local); "
+        "default: $DASK_SCHEDULER_ADDRESS, else local processes.",
+    ),
 ) -> None:
     """Check the import files at S3Url, then create the Pinpoint import job if they pass."""
     from validator import launch  # botocore and yaml: imported by this command only
@@ -174,6 +182,8 @@ def create_import_job_command(
     quiet = progress is False
     bar = Progress() if (sys.stderr.isatty() if progress is None else progress) else None
 
+    stack = ExitStack()
+
     def preflight_done(report: Any) -> None:
         nonlocal bar
         if bar is not None:  # end the preflight's progress line before the launch's lines
@@ -183,6 +193,7 @@ def create_import_job_command(
             _report_line(report)
 
     try:
+        executor = stack.enter_context(executor_for(scheduler, workers))
         result = launch.create_import_job(
             client,
             ApplicationId=params["ApplicationId"],
@@ -202,6 +213,7 @@ def create_import_job_command(
             workers=workers,
             failures_out=failures_out,
             progress=bar.update if bar else None,
+            executor=executor,
         )
     except PreflightFailed as exc:
         typer.echo(render(exc.report.to_dict(), output, query))
@@ -210,6 +222,7 @@ def create_import_job_command(
         typer.echo(render(_as_cli(exc.response), output, query))
         raise
     finally:
+        stack.close()
         if bar is not None:
             bar.close()
     typer.echo(render(result if dry_run else _as_cli(result), output, query))

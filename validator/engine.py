@@ -8,6 +8,8 @@ The fold (``fold.Folder``) takes them in source order, so the report is the same
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -17,15 +19,17 @@ from functools import partial
 from itertools import chain
 from typing import IO, Any
 
-from validator.errors import UsageError
+from validator import options
+from validator.errors import PreflightError, UsageError, from_os_error
 from validator.fold import Folder, PieceOutcome
-from validator.model import Piece, PieceResult
+from validator.model import PieceResult
 from validator.pack import pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
-from validator.pieces import CsvPieceEnds, FilePlan, parse_size, plan_pieces, settle_csv_piece_end
+from validator.pieces import FilePlan, parse_size, plan_pieces
+from validator.repair import RepairLog, RepairOptions
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings
-from validator.source import Listing, list_sources
+from validator.source import Listing, job_empty_message, list_sources
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 
@@ -93,15 +97,20 @@ def run(
     progress: Callable[[PieceResult], None] | None = None,
     on_piece: Callable[[PieceOutcome, FilePlan], None] | None = None,
     executor: Executor | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: IO[bytes] | None = None,
 ) -> Report:
-    """Check every selected file of ``listing``; fold the results into a Report.
+    """Check every selected file of ``listing``; fold the results into a Report. With
+    ``repair``, failing records are repaired where they can be (``validator.repair``) and
+    checked again; ``repairs_out`` gets every change.
 
     ``executor``, when given, runs the pieces (and is not shut down here); when None, one is
     chosen from ``workers`` and the size of the job, and shut down at the end.
     """
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
-    folder = Folder(report, strict=strict, failures_out=failures_out)
+    repair_log = RepairLog(repair, repairs_out) if repair is not None else None
+    folder = Folder(report, strict=strict, failures_out=failures_out, repairs=repair_log)
     for source, code, message in listing.warnings:
         folder.job_problem(source, code, message)
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
@@ -116,15 +125,11 @@ def run(
         listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
     )
     tasks = [
-        PieceTask(p, listing.format, plan.columns, settings, keep_spans)
+        PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair)
         for plan in plans
         for p in plan.pieces
     ]
-    run_one = partial(run_piece, s3_client=s3_client)
     run_packed = partial(run_pack, s3_client=s3_client)
-
-    def reread(piece: Piece, plan: FilePlan) -> PieceResult:
-        return run_one(PieceTask(piece, listing.format, plan.columns, settings, keep_spans))
 
     with ExitStack() as stack:
         if executor is None:
@@ -138,11 +143,14 @@ def run(
             raise UsageError("--workers must be at least 1")
         else:
             packs = pack_tasks(tasks, workers or default_workers())
+        # An executor may refuse sources its workers cannot read (a cluster and a local path).
+        check_sources = getattr(executor, "check_sources", None)
+        if check_sources is not None:
+            check_sources(listing.selected)
         results: Iterator[PieceResult] = chain.from_iterable(
             executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
         )
         folder.files(listing.files)
-        ends = CsvPieceEnds()
         plan_iter = iter(plans)
         current: FilePlan | None = None
         for res in results:
@@ -152,13 +160,8 @@ def run(
                 folder.start_file(current)
                 if not current.pieces:
                     current = None
-            if listing.format == "CSV":
-                # By index: a result from a process pool holds a copy of its piece.
-                last = res.piece.index == current.pieces[-1].index
-                settled = settle_csv_piece_end(res, last, ends, partial(reread, plan=current))
-                if settled is None:
-                    continue
-                res = settled
+            # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
+            # a single reader starts a record (pieces.settle_csv_boundary).
             outcome = folder.next_piece(res)
             if progress is not None:
                 progress(res)
@@ -167,6 +170,12 @@ def run(
         for plan in plan_iter:
             folder.start_file(plan)
     folder.empty_files(listing.format)
+    if report.total_processed == 0:  # never a pass on nothing
+        folder.job_problem(
+            ", ".join(listing.sources) or str(definition.get("S3Url")),
+            "JOB_EMPTY",
+            job_empty_message(listing, report.files, settings=settings, s3_client=s3_client),
+        )
     folder.finish()
     report.completion_date = now_iso()
     return report
@@ -188,6 +197,8 @@ def preflight(
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Check endpoint-import data the way Pinpoint's import would, and report like it.
 
@@ -199,54 +210,106 @@ def preflight(
     ``executor``: any :class:`concurrent.futures.Executor` to run the pieces on (the caller's:
     it is not shut down here); by default one is chosen from ``workers`` and the job's size.
     A process pool needs picklable arguments: give ``settings``, not ``s3_client``.
+
+    ``repair`` (``validator.repair.RepairOptions``): the report is the verdict after repair, and
+    its ``Repairs`` says what would change; ``repairs_out`` gets one JSON line per change.
     """
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
+    options.check_output_path(repairs_out, "repairs_out")
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
+    options.check_not_a_source(repairs_out, "repairs_out", listing.files)
     definition = dict(definition or {})
-    definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
+    shown = listing.sources
+    definition.setdefault("S3Url", shown[0] if len(shown) == 1 else shown)
     definition.setdefault("Format", listing.format)
-    limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
-    with _atomic_output(failures_out) as out:
+    limit = checked.max_job_size
+    with (
+        _atomic_output(failures_out) as out,
+        _atomic_output(repairs_out, "repairs_out") as changes,
+    ):
         return run(
             listing,
             definition=definition,
             application_id=application_id,
-            pieces=pieces,
-            piece_size=piece_size,
+            pieces=checked.pieces,
+            piece_size=checked.piece_size,
             strict=strict,
-            workers=workers,
+            workers=checked.workers,
             s3_client=s3_client,
             settings=settings,
             failures_out=out,
             max_job_size=limit,
             progress=progress,
             executor=executor,
+            repair=repair,
+            repairs_out=changes,
         )
 
 
 class _atomic_output:
-    """A file that appears whole at ``path`` when the block ends well, and not at all if not."""
+    """A file that appears whole at ``path`` when the block ends well, and not at all if not.
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    A write the system refuses (a full disk) is a LocalPathError naming ``path``; so is one
+    when the last bytes are flushed at the end, and then the partial file is removed too.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, name: str = "failures_out") -> None:
         self.path = os.fspath(path) if path is not None else None
+        self.name = name  # the parameter, for messages (--repairs-out is repairs_out)
         self.fh: IO[bytes] | None = None
 
     def __enter__(self) -> IO[bytes] | None:
         if self.path is None:
             return None
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise UsageError(f"--failures-out: no such folder {directory}")
+        options.check_output_path(self.path, self.name)
         self.tmp = f"{self.path}.partial-{os.getpid()}"
-        self.fh = open(self.tmp, "wb")
+        try:
+            self.fh = io.BufferedWriter(_WriteRaw(self.tmp, self.path))
+        except OSError as error:
+            raise from_os_error(error, self.path, action="cannot write") from error
         return self.fh
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if self.fh is None:
             return
-        self.fh.close()
-        if kind is None:
-            os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-        else:
-            os.unlink(self.tmp)
+        try:
+            try:
+                self.fh.close()  # the last bytes are written here: a full disk says so now
+            except PreflightError:
+                if kind is None:
+                    raise
+            if kind is None:
+                try:
+                    os.replace(self.tmp, self.path)  # type: ignore[arg-type]
+                except OSError as error:
+                    raise from_os_error(error, self.path, action="cannot write") from error
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            raise
+        if kind is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+
+
+class _WriteRaw(io.FileIO):
+    """The file under the buffer: a refused write names the output, not its temporary name."""
+
+    def __init__(self, tmp: str, path: str) -> None:
+        super().__init__(tmp, "wb")
+        self._path = path
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data) or 0
+        except OSError as error:
+            raise from_os_error(error, self._path, action="cannot write") from error

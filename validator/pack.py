@@ -36,9 +36,10 @@ FETCH_THREADS = 8  # S3 objects of a pack fetched at once
 
 
 def packable(task: PieceTask) -> bool:
-    """A piece that is a whole small file (nothing to settle with a neighbour piece)."""
+    """A piece that is a whole small file, checked only (no --repair, no spans to write)."""
     p = task.piece
-    return p.start == 0 and p.end < 0 and 0 <= p.file.size < PACK_FILE_BELOW
+    plain = task.repair is None and not task.keep_spans
+    return plain and p.start == 0 and p.end < 0 and 0 <= p.file.size < PACK_FILE_BELOW
 
 
 def pack_tasks(tasks: Sequence[PieceTask], workers: int = 1) -> list[list[PieceTask]]:
@@ -138,7 +139,11 @@ def _read(task: PieceTask, data: bytes | None, s3_client: Any) -> _Read:
         reader = None
         for batch, reader in batches:  # noqa: B007 - the last reader has the counts
             out.batches.append(batch)
-            result.attribute_names |= _custom_names(batch.table)
+            result.attribute_names |= (
+                _custom_names(batch.table)
+                if batch.attribute_names is None
+                else batch.attribute_names
+            )
             if len(batch.lines):
                 out.lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
             out.lines_seen += [p.line for p in batch.problems if p.line is not None]
