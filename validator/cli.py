@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from validator import engine, redact, signals
+from validator import cli_coerce, engine, redact, signals
 from validator.cluster import executor_for
 from validator.errors import OptionError, PreflightError, UsageError, from_os_error
 from validator.progress import Progress
@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - typer before it vendored click
     from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 ClickUsage = _click_exceptions.UsageError
+cli_coerce.install()  # plain option values without importing pydantic on every run
 
 app = typer.Typer(
     name="pinpoint-preflight",

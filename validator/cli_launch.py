@@ -14,9 +14,9 @@ from typing import Any
 
 import typer
 
-from validator import launch, redact
+from validator import redact
 from validator.cluster import executor_for
-from validator.errors import PreflightFailed, UsageError
+from validator.errors import ImportJobFailed, PreflightFailed, UsageError
 from validator.progress import Progress
 from validator.report import render
 from validator.settings import AwsSettings
@@ -63,6 +63,7 @@ def _request(
     cli_input_yaml: str | None,
 ) -> dict[str, Any]:
     """CreateImportJob's parameters: the cli-input file, then the command line over it."""
+
     if cli_input_json is not None and cli_input_yaml is not None:
         raise UsageError("give --cli-input-json or --cli-input-yaml, not both")
     params: dict[str, Any] = {}
@@ -157,6 +158,7 @@ def create_import_job_command(
     ),
 ) -> None:
     """Check the import files at S3Url, then create the Pinpoint import job if they pass."""
+
     if skeleton_kind is not None and not generate_cli_skeleton:
         raise UsageError(f"unexpected argument {skeleton_kind!r}")
     if generate_cli_skeleton:
@@ -215,7 +217,7 @@ def create_import_job_command(
     except PreflightFailed as exc:
         redact.echo(render(exc.report.to_dict(), output, query))
         raise
-    except launch.ImportJobFailed as exc:
+    except ImportJobFailed as exc:
         redact.echo(render(_as_cli(exc.response), output, query))
         raise
     finally:

@@ -8,13 +8,13 @@ The fold (``fold.Folder``) takes them in source order, so the report is the same
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
+from itertools import chain
 from typing import IO, Any
 
 from validator import options, signals
@@ -22,6 +22,7 @@ from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
 from validator.model import PieceResult
+from validator.pack import pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.repair import RepairLog, RepairOptions
@@ -45,6 +46,9 @@ def make_executor(workers: int, *, threads: bool) -> Executor | None:
         return None
     if threads:
         return ThreadPoolExecutor(workers)
+    import multiprocessing  # processes only when there are workers: not on every start-up
+    from concurrent.futures import ProcessPoolExecutor
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return ProcessPoolExecutor(
@@ -128,23 +132,27 @@ def run(
         for plan in plans
         for p in plan.pieces
     ]
-    run_one = partial(run_piece, s3_client=s3_client)
+    run_packed = partial(run_pack, s3_client=s3_client)
 
     with ExitStack() as stack:
         if executor is None:
             n = _workers_for(listing, tasks, workers)
+            packs = pack_tasks(tasks, n)  # many small files: several to a task
+            n = 1 if len(packs) <= 1 else min(n, len(packs))
             executor = make_executor(n, threads=s3_client is not None)
             if executor is not None:
                 stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
             raise UsageError("--workers must be at least 1")
+        else:
+            packs = pack_tasks(tasks, workers or default_workers())
         # An executor may refuse sources its workers cannot read (a cluster and a local path).
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
         with signals.critical():  # a signal while a worker is forked is not lost
-            results: Iterator[PieceResult] = (
-                executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
+            results: Iterator[PieceResult] = chain.from_iterable(
+                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
             )
         folder.files(listing.files)
         plan_iter = iter(plans)

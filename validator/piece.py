@@ -74,7 +74,7 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     read_from = piece.header_end if first_piece else piece.start
     line0 = 1 if first_piece and task.fmt == "CSV" else 0
     length = -1 if piece.end < 0 else piece.end - read_from
-    push = pa.array(sorted(rules.push_channel_types))
+    push = pa.array(sorted(rules.push_channel_types), pa.string())  # typed: no dateutil import
     user_keys, user_records, user_lines, user_push = [], [], [], []
     id_keys, id_records, id_lines = [], [], []
     lines_seen: list[int] = []
