@@ -63,6 +63,7 @@ def _request(
     cli_input_yaml: str | None,
 ) -> dict[str, Any]:
     """CreateImportJob's parameters: the cli-input file, then the command line over it."""
+    from validator import launch  # botocore and yaml: imported by this command only
 
     if cli_input_json is not None and cli_input_yaml is not None:
         raise UsageError("give --cli-input-json or --cli-input-yaml, not both")
@@ -158,6 +159,7 @@ def create_import_job_command(
     ),
 ) -> None:
     """Check the import files at S3Url, then create the Pinpoint import job if they pass."""
+    from validator import launch  # botocore and yaml: imported by this command only
 
     if skeleton_kind is not None and not generate_cli_skeleton:
         raise UsageError(f"unexpected argument {skeleton_kind!r}")
