@@ -15,8 +15,9 @@ import typer
 
 from validator import engine
 from validator.errors import PreflightError, UsageError
+from validator.gate import Tolerance
 from validator.progress import Progress
-from validator.report import compile_query, render
+from validator.render import RENDERERS, check_output, render
 from validator.settings import AwsSettings
 
 # typer 0.2x carries its own copy of click and no longer depends on click; older typer raises
@@ -51,7 +52,36 @@ Format = Annotated[
         "--format", help="CSV or JSON (newline-delimited). Default: from the file extensions."
     ),
 ]
-Output = Annotated[str, typer.Option("--output", help="json, yaml, text or table.")]
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        help=f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the profile's "
+        "output setting, else json.",
+        show_default=False,
+    ),
+]
+MaxFailures = Annotated[
+    int | None,
+    typer.Option(
+        "--max-failures",
+        metavar="N",
+        help="The gate passes (exit 0) with at most N failed records. Default: none.",
+    ),
+]
+MaxFailureRate = Annotated[
+    str | None,
+    typer.Option(
+        "--max-failure-rate",
+        metavar="R",
+        help="The gate passes with at most this share of failed records: a fraction (0.01) "
+        "or a percentage (1%). Default: none.",
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."),
+]
 Query = Annotated[str | None, typer.Option("--query", help="A JMESPath query on the report.")]
 FailuresOut = Annotated[
     str | None,
@@ -95,22 +125,55 @@ MaxJobSize = Annotated[
 ]
 
 
-def _print(data: Any, output: str, query: str | None) -> None:
-    typer.echo(render(data, output, query))
+def _print(data: Any, output: str, query: str | None, title: str = "") -> None:
+    text = render(data, output, query, title)
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
-def _check_output(output: str, query: str | None = None) -> None:
-    """Check the printing options before any work is done."""
-    if output not in ("json", "yaml", "text", "table"):
-        raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
-    compile_query(query)
+def default_output(profile: str | None = None) -> tuple[str, str]:
+    """The ``--output`` to use when none is given, and where it came from: AWS_DEFAULT_OUTPUT,
+    else the profile's ``output`` in the AWS config file, else json (as the AWS CLI)."""
+    env = os.environ.get("AWS_DEFAULT_OUTPUT")
+    if env:
+        return env, "AWS_DEFAULT_OUTPUT"
+    import configparser
+
+    name = profile or os.environ.get("AWS_PROFILE") or "default"
+    path = os.path.expanduser(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
+    config = configparser.RawConfigParser()
+    try:
+        config.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return "json", "default"
+    for section in (f"profile {name}", name) if name != "default" else ("default",):
+        if config.has_option(section, "output"):
+            return config.get(section, "output"), f"the output of profile {name} in {path}"
+    return "json", "default"
+
+
+def _check_output(output: str | None, query: str | None = None, profile: str | None = None) -> str:
+    """Check the printing options before any work is done; the renderer's name."""
+    if output is None:
+        value, origin = default_output(profile)
+        if origin == "default":
+            return check_output(value, query)
+        return check_output(value, query, option=origin)
+    return check_output(output, query)
+
+
+def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolerance | None:
+    return Tolerance.of(
+        max_failures, max_failure_rate, names=("--max-failures", "--max-failure-rate")
+    )
 
 
 @app.command()
 def validate(
     sources: Sources,
     format: Format = None,
-    output: Output = "json",
+    output: Output = None,
     query: Query = None,
     failures_out: FailuresOut = None,
     strict: Strict = False,
@@ -123,13 +186,18 @@ def validate(
     pieces: Pieces = None,
     piece_size: PieceSize = None,
     max_job_size: MaxJobSize = "1GB",
+    max_failures: MaxFailures = None,
+    max_failure_rate: MaxFailureRate = None,
+    quiet: Quiet = False,
 ) -> None:
-    """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
-    _check_output(output, query)
+    """Check the sources and print the report. Exit 0 when every record passes (or the
+    failures are within --max-failures/--max-failure-rate), 1 if not."""
+    output = _check_output(output, query, profile)
+    tolerance = _tolerance(max_failures, max_failure_rate)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(progress) as bar:
+    with Progress.maybe(False if quiet else progress) as bar:
         report = engine.preflight(
             sources,
             format,
@@ -142,8 +210,9 @@ def validate(
             max_job_size=max_job_size,
             progress=bar.update if bar else None,
         )
-    _print(report.to_dict(), output, query)
-    raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
+    report.tolerance = tolerance
+    _print(report.to_dict(), output, query, "Validate")
+    raise typer.Exit(0 if report.passed else 1)
 
 
 @app.command()
@@ -171,7 +240,7 @@ def split(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier split at --to.")
     ] = False,
-    output: Output = "json",
+    output: Output = None,
     query: Query = None,
     failures_out: FailuresOut = None,
     strict: Strict = False,
@@ -181,16 +250,22 @@ def split(
     profile: Profile = None,
     region: Region = None,
     no_sign_request: NoSign = False,
+    max_failures: MaxFailures = None,
+    max_failure_rate: MaxFailureRate = None,
+    quiet: Quiet = False,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
-    folders that each fit one import job, with a manifest. Exit codes as validate."""
-    _check_output(output, query)
+    folders that each fit one import job, with a manifest. Exit codes as validate; with
+    --valid-only, exit 0 when every failed record went to --rejects and the pieces hold only
+    records that passed (unless --max-failures/--max-failure-rate is exceeded)."""
+    output = _check_output(output, query, profile)
+    tolerance = _tolerance(max_failures, max_failure_rate)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(progress) as bar:
+    with Progress.maybe(False if quiet else progress) as bar:
         result = run_split(
             sources,
             to,
@@ -207,8 +282,9 @@ def split(
             failures_out=failures_out,
             progress=bar.update if bar else None,
         )
-    _print(result.to_dict(), output, query)
-    raise typer.Exit(0 if result.job_status == "COMPLETED" else 1)
+    result.report.tolerance = tolerance
+    _print(result.to_dict(), output, query, "Split")
+    raise typer.Exit(0 if result.passed else 1)
 
 
 def _register_optional_commands() -> None:

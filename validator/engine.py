@@ -26,7 +26,9 @@ import pyarrow.compute as pc
 
 from validator import check, read_csv, read_json, schema
 from validator.crossrecord import KeyCounts, hash_strings
+from validator.details import ValueBudget, detail
 from validator.errors import UsageError
+from validator.gate import Tolerance
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.read_csv import Columns
@@ -87,6 +89,7 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     user_keys, user_records, user_lines, user_push = [], [], [], []
     id_keys, id_records, id_lines = [], [], []
     lines_seen: list[int] = []
+    budget = ValueBudget(FIRST)
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(
             open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client)
@@ -111,13 +114,18 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
             table = batch.table
-            for finding in check.check_batch(table, task.fmt):
+            findings = check.check_batch(table, task.fmt)
+            keep = budget.rows(findings, rules.severity)  # rows whose values the report shows
+            for finding in findings:
                 severity = rules.severity(finding.code)
                 recs = batch.records[finding.rows]
                 lns = batch.lines[finding.rows]
+                values = budget.values(table, finding, keep)
                 result.problems.extend(
-                    Problem(int(r), int(ln), finding.field, finding.code, m, severity)
-                    for r, ln, m in zip(recs.tolist(), lns.tolist(), finding.messages, strict=True)
+                    Problem(int(r), int(ln), finding.field, finding.code, m, severity, v)
+                    for r, ln, m, v in zip(
+                        recs.tolist(), lns.tolist(), finding.messages, values, strict=True
+                    )
                 )
             if "User.UserId" in table.column_names:
                 k, r, ln, rows = _keys(table, "User.UserId", batch.records, batch.lines)
@@ -199,13 +207,16 @@ class Folder:
         r = self.report
         if errors:
             r.total_failures += 1
+            r.file_failures += line is None
             if len(r.failures) < FIRST:
                 r.failures.append(where + "; ".join(_problem_text(p) for p in errors))
+                r.failure_details += [detail(source, line, piece, p) for p in errors]
             self.failure_codes.update(p.code for p in errors)
         if warnings:
             r.total_warnings += 1
             if len(r.warnings) < FIRST:
                 r.warnings.append(where + "; ".join(_problem_text(p) for p in warnings))
+                r.warning_details += [detail(source, line, piece, p) for p in warnings]
             self.warning_codes.update(p.code for p in warnings)
         if self.out is not None:
             for p in group:
@@ -237,11 +248,13 @@ class Folder:
         p = Problem(None, None, None, code, message, severity)
         if self._fails(p):
             self.report.job_failures.append(f"{source}: {message} [{code}]")
+            self.report.failure_details.append(detail(source, None, None, p))
             self.failure_codes[code] += 1
         else:
             self.report.total_warnings += 1
             if len(self.report.warnings) < FIRST:
                 self.report.warnings.append(f"{source}: {message} [{code}]")
+                self.report.warning_details.append(detail(source, None, None, p))
             self.warning_codes[code] += 1
         if self.out is not None:
             self.out.write(
@@ -576,14 +589,18 @@ def preflight(
     application_id: str | None = None,
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | str | None = None,
 ) -> Report:
     """Check endpoint-import data the way Pinpoint's import would, and report like it.
 
     ``source`` is a path, a folder, ``-`` or an ``s3://`` URL (or a list of them); ``format`` is
     ``"CSV"`` or ``"JSON"`` (from the extensions when omitted). Returns a :class:`Report`;
     raises :class:`validator.errors.PreflightError` subclasses for usage, configuration and
-    AWS problems.
+    AWS problems. ``max_failures`` and ``max_failure_rate`` (a fraction, or ``"5%"``) set the
+    tolerance of the report's gate (``report.passed``; see :mod:`validator.gate`).
     """
+    tolerance = Tolerance.of(max_failures, max_failure_rate)
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
@@ -592,7 +609,7 @@ def preflight(
     definition.setdefault("Format", listing.format)
     limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
     with _atomic_output(failures_out) as out:
-        return run(
+        report = run(
             listing,
             definition=definition,
             application_id=application_id,
@@ -606,6 +623,8 @@ def preflight(
             max_job_size=limit,
             progress=progress,
         )
+    report.tolerance = tolerance
+    return report
 
 
 class _atomic_output:

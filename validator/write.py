@@ -22,6 +22,7 @@ import orjson
 
 from validator.engine import PieceOutcome, _atomic_output, run
 from validator.errors import Interrupted, UsageError
+from validator.gate import Tolerance
 from validator.model import PieceResult
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
 from validator.report import Report
@@ -180,9 +181,21 @@ class SplitResult:
     manifest: dict[str, Any]
     written: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # The gate of a split knows what was written (validator.gate).
+        self.report.split = {
+            "ValidOnly": self.manifest.get("ValidOnly", False),
+            "Totals": self.manifest.get("Totals", {}),
+        }
+
     @property
     def job_status(self) -> str:
         return self.report.job_status
+
+    @property
+    def passed(self) -> bool:
+        """The gate's verdict: with ``valid_only``, every failed record went to the rejects."""
+        return self.report.passed
 
     def to_dict(self) -> dict[str, Any]:
         out = self.report.to_dict()
@@ -419,13 +432,17 @@ def split(
     settings: AwsSettings | None = None,
     failures_out: str | os.PathLike[str] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | str | None = None,
 ) -> SplitResult:
     """Check the sources like :func:`validator.preflight`, then write them out in pieces.
 
     Pieces go to ``to`` (a folder or ``s3://`` prefix) in job folders of at most
     ``max_job_size`` each, with ``manifest.json``. With ``valid_only``, failed records go to
     the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
+    ``max_failures``/``max_failure_rate``: the gate's tolerance (see :mod:`validator.gate`).
     """
+    tolerance = Tolerance.of(max_failures, max_failure_rate)
     if valid_only and not rejects:
         raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
     if rejects and not valid_only:
@@ -501,6 +518,7 @@ def split(
                 on_piece=splitter.piece,
                 progress=progress,
             )
+        report.tolerance = tolerance
         reject_files = splitter.close_rejects()
         input_records = report.total_processed
         written_records = sum(p["Records"] for p in splitter.pieces)
