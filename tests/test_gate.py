@@ -301,3 +301,37 @@ def test_the_report_carries_the_tool_and_report_versions():
     assert d["ToolVersion"] == validator.__version__
     assert d["ReportVersion"] == "1.1"
     assert list(d)[:2] == ["ReportVersion", "ToolVersion"]
+
+
+# --- permanent and transient S3 errors -------------------------------------------------------
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("s3_server", ["moto"], indirect=True)
+def test_s3_errors_say_whether_a_retry_may_help(s3_env):
+    from s3_servers import closed_port
+
+    bucket = s3_env.make_bucket("gate-errors")
+    s3_env.client().put_object(Bucket=bucket, Key="a.csv", Body=b"ChannelType,Address\n")
+    cases = [
+        (f"s3://no-such-bucket-{bucket}/x.csv", s3_env.endpoint_url, False, "NoSuchBucket"),
+        (f"s3://{bucket}/nothing-here/", s3_env.endpoint_url, False, None),
+        (f"s3://{bucket}/a.csv", f"http://127.0.0.1:{closed_port()}", True, None),
+    ]
+    for url, endpoint, transient, code in cases:
+        r = cli("validate", url, "--format", "CSV", "--endpoint-url", endpoint)
+        assert r.returncode == 254, r.stderr
+        line = r.stderr.strip()
+        assert len(line.splitlines()) == 1 and "Traceback" not in line
+        if transient:
+            assert line.endswith("(a transient error: retrying may succeed)")
+        else:
+            assert line.endswith("(a permanent error: retrying will not help)")
+        error = json.loads(r.stdout)["Error"]
+        assert error["Transient"] is transient
+        assert error["ExitCode"] == 254 and error["Type"] == "SourceError"
+        if code:
+            assert error["Code"] == code
+        assert error["Message"] in line
+    off = cli("validate", cases[0][0], "--endpoint-url", cases[0][1], "--output", "off")
+    assert (off.returncode, off.stdout) == (254, "")

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from validator import engine
-from validator.errors import PreflightError, UsageError
+from validator.errors import PreflightError, ServiceError, SourceError, UsageError
 from validator.gate import Tolerance
 from validator.progress import Progress
-from validator.render import RENDERERS, check_output, render
+from validator.render import QUERYABLE, RENDERERS, check_output, render
 from validator.settings import AwsSettings
 
 # typer 0.2x carries its own copy of click and no longer depends on click; older typer raises
@@ -157,10 +157,14 @@ def _check_output(output: str | None, query: str | None = None, profile: str | N
     """Check the printing options before any work is done; the renderer's name."""
     if output is None:
         value, origin = default_output(profile)
-        if origin == "default":
-            return check_output(value, query)
-        return check_output(value, query, option=origin)
-    return check_output(output, query)
+        option = "--output" if origin == "default" else origin
+        _chosen["output"] = check_output(value, query, option=option)
+    else:
+        _chosen["output"] = check_output(output, query)
+    return str(_chosen["output"])
+
+
+_chosen: dict[str, str | None] = {"output": None}  # for the error document (see run)
 
 
 def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolerance | None:
@@ -322,7 +326,8 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except PreflightError as exc:
         if str(exc):
-            _error(str(exc))
+            _error(str(exc) + _retry_note(exc))
+        _error_document(exc)
         return exc.exit_code
     except BrokenPipeError:
         return 0
@@ -334,6 +339,37 @@ def run(argv: list[str] | None = None) -> int:
             "for a traceback, and please report it)"
         )
         return 255
+
+
+def _retry_note(exc: PreflightError) -> str:
+    """What an S3 or Pinpoint error (exit 254) says a retry would do."""
+    if not isinstance(exc, SourceError | ServiceError):
+        return ""
+    if exc.transient:
+        return " (a transient error: retrying may succeed)"
+    return " (a permanent error: retrying will not help)"
+
+
+def _error_document(exc: PreflightError) -> None:
+    """For an S3 or Pinpoint error, the error as JSON on stdout, for a pipeline to read:
+    ``{"Error": {"Code", "Message", "Transient", "ExitCode"}}`` (not with --output off)."""
+    if not isinstance(exc, SourceError | ServiceError) or _chosen["output"] == "off":
+        return
+    doc = {
+        "Error": {
+            "Type": type(exc).__name__,
+            "Code": exc.code,
+            "Message": str(exc),
+            "Transient": exc.transient,
+            "ExitCode": exc.exit_code,
+        }
+    }
+    try:
+        chosen = _chosen["output"]
+        sys.stdout.write(render(doc, chosen if chosen in QUERYABLE else "json"))
+        sys.stdout.flush()
+    except (OSError, UsageError):
+        pass
 
 
 def _error(message: str, command: str | None = None) -> None:
