@@ -49,6 +49,13 @@ def _progress_line(job: dict[str, Any], elapsed: float) -> None:
 
 def _report_line(report: Any) -> None:
     data = report.to_dict()
+    if data["TotalFailures"]:
+        typer.echo(
+            f"preflight within tolerance: {data['TotalFailures']} of {data['TotalProcessed']} "
+            f"endpoint records failed ({data['Gate']['Reason']}); Pinpoint will reject them",
+            err=True,
+        )
+        return
     typer.echo(
         f"preflight passed: {data['TotalProcessed']} endpoint records in "
         f"{data['TotalPieces']} pieces, {data.get('TotalWarnings', 0)} warnings",
@@ -202,7 +209,7 @@ def create_import_job_command(
         if bar is not None:  # end the preflight's progress line before the launch's lines
             bar.close()
             bar = None
-        if not quiet and report.job_status == "COMPLETED":
+        if not quiet and report.passed:
             _report_line(report)
 
     try:
