@@ -15,8 +15,8 @@ moto_only = pytest.mark.parametrize("s3_server", ["moto"], indirect=True)
 
 @moto_only
 def test_create_import_job_launches_within_the_tolerance(
-    pinpoint: PinpointServer,
-    env: S3Server,
+    pinpoint: PinpointServer,  # noqa: F811
+    env: S3Server,  # noqa: F811
     urls: dict[str, str],  # noqa: F811
 ) -> None:
     # urls["bad"] holds 2 records, one of them with ChannelType FAX.

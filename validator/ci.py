@@ -42,7 +42,7 @@ def github_annotations(d: dict[str, Any]) -> str:
     head = summary_lines(d)[:2]
     shown_f = len({(p["source"], p["line"]) for p in d.get("FailureDetails", [])})
     more = d["TotalFailures"] - len(d.get("Failures", []))
-    note = " ".join(head)
+    note = "; ".join(" ".join(line.split()) for line in head)
     if more > 0:
         note += f" (annotations for the first {shown_f}; --failures-out has every problem)"
     lines.append(f"::notice title=pinpoint-preflight::{_data(note)}")
