@@ -18,6 +18,7 @@ from validator.errors import (
     UsageError,
 )
 from validator.report import Report
+from validator.ruletable import rules
 from validator.settings import AwsSettings
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "UsageError",
     "create_import_job",
     "preflight",
+    "rules",
     "split",
 ]
 

@@ -29,15 +29,75 @@ except ImportError:  # pragma: no cover - typer before it vendored click
 
 ClickUsage = _click_exceptions.UsageError
 
+EXIT_CODES = """\b
+Exit codes:
+  0    every record passed, or the failures are within --max-failures/--max-failure-rate
+       (create-import-job: the job was created, or would be with --dry-run)
+  1    the preflight found failures (JobStatus FAILED); nothing was launched
+  130  interrupted (Ctrl-C); partial outputs removed
+  143  terminated (SIGTERM); partial outputs removed
+  252  bad usage: unknown option, bad option value, malformed request
+  253  environment: credentials, profile, region; the local system refusing a path
+  254  S3 or Pinpoint answered with an error (stdout: {"Error": {..., "Transient": ...}})
+  255  anything unexpected (a bug: please report it)"""
+
+
+def _epilog(*examples: str) -> str:
+    return "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
+
+
 app = typer.Typer(
     name="pinpoint-preflight",
     help="Check Amazon Pinpoint endpoint-import files before create-import-job, split them into "
     "pieces that fit its limits, and launch the import only when they pass.",
+    epilog=_epilog(
+        "pinpoint-preflight validate exports/ --format CSV --output summary",
+        "pinpoint-preflight validate s3://bucket/import/ --format JSON --max-failure-rate 1%",
+        "pinpoint-preflight rules",
+        "pinpoint-preflight explain ADDRESS_E164",
+        "pinpoint-preflight validate help",
+    ),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def version_text() -> str:
+    """``pinpoint-preflight/VERSION Python/VERSION SYSTEM/RELEASE``, as ``aws --version``."""
+    import platform
+
+    from validator.report import tool_version
+
+    return (
+        f"pinpoint-preflight/{tool_version()} Python/{platform.python_version()} "
+        f"{platform.system()}/{platform.release()}"
+    )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_show_version,
+        ),
+    ] = False,
+) -> None:
+    """Check Amazon Pinpoint endpoint-import files before create-import-job, split them into
+    pieces that fit its limits, and launch the import only when they pass."""
+
 
 Sources = Annotated[
     list[str],
@@ -173,7 +233,15 @@ def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolera
     )
 
 
-@app.command()
+@app.command(
+    epilog=_epilog(
+        "pinpoint-preflight validate endpoints.csv",
+        "pinpoint-preflight validate exports/ --format CSV --output summary",
+        "pinpoint-preflight validate s3://bucket/import/ --format JSON --query Gate",
+        "pinpoint-preflight validate big.csv --max-failure-rate 0.5% --output github",
+        "pinpoint-preflight validate - --format JSON < endpoints.ndjson",
+    )
+)
 def validate(
     sources: Sources,
     format: Format = None,
@@ -219,7 +287,14 @@ def validate(
     raise typer.Exit(0 if report.passed else 1)
 
 
-@app.command()
+@app.command(
+    epilog=_epilog(
+        "pinpoint-preflight split big.csv --to pieces/",
+        "pinpoint-preflight split s3://b/in/ --format CSV --to s3://b/out/ --piece-size 64MiB",
+        "pinpoint-preflight split exports/ --format JSON --to out/ --valid-only "
+        "--rejects rejects.ndjson",
+    )
+)
 def split(
     sources: Sources,
     to: Annotated[
@@ -291,14 +366,74 @@ def split(
     raise typer.Exit(0 if result.passed else 1)
 
 
+@app.command(
+    "rules",
+    epilog=_epilog(
+        "pinpoint-preflight rules",
+        "pinpoint-preflight rules --output json --query \"[?Severity=='error'].Code\"",
+        "pinpoint-preflight rules --output table",
+    ),
+)
+def rules_command(
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", help=f"One of {', '.join(RENDERERS)}; summary is a line per rule."
+        ),
+    ] = "summary",
+    query: Query = None,
+) -> None:
+    """List every rule: code, severity, fields, what it checks (from schemas/)."""
+    from validator.ruletable import rules, rules_text
+
+    name = check_output(output, query)
+    if name == "summary":
+        sys.stdout.write(rules_text(rules()))
+    else:
+        _print(rules(), name, query, "Rules")
+
+
+@app.command(
+    "explain",
+    epilog=_epilog(
+        "pinpoint-preflight explain ADDRESS_E164",
+        "pinpoint-preflight explain locale --output json",
+    ),
+)
+def explain_command(
+    code: Annotated[str, typer.Argument(help="A rule code, e.g. ADDRESS_E164 (any case).")],
+    output: Annotated[
+        str,
+        typer.Option("--output", help=f"One of {', '.join(RENDERERS)}; summary is for people."),
+    ] = "summary",
+    query: Query = None,
+) -> None:
+    """Explain one rule, with a failing and a passing example value."""
+    from validator.ruletable import explain, explain_text
+
+    name = check_output(output, query)
+    rule = explain(code)
+    if name == "summary":
+        sys.stdout.write(explain_text(rule))
+    else:
+        _print(rule, name, query, "Explain")
+
+
 def _register_optional_commands() -> None:
     try:
         from validator.cli_launch import create_import_job_command
     except ImportError:  # pragma: no cover - during development only
         return
-    app.command("create-import-job", context_settings={"ignore_unknown_options": False})(
-        create_import_job_command
-    )
+    app.command(
+        "create-import-job",
+        context_settings={"ignore_unknown_options": False},
+        epilog=_epilog(
+            "pinpoint-preflight create-import-job --application-id ID --import-job-request "
+            "S3Url=s3://b/p/,Format=CSV,RoleArn=arn:aws:iam::123456789012:role/Import",
+            "pinpoint-preflight create-import-job --cli-input-json file://job.json --wait",
+            "pinpoint-preflight create-import-job --generate-cli-skeleton yaml-input",
+        ),
+    )(create_import_job_command)
 
 
 _register_optional_commands()
@@ -312,6 +447,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return the exit code (tests call this in-process)."""
+    argv = _help_word(list(sys.argv[1:] if argv is None else argv))
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -339,6 +475,16 @@ def run(argv: list[str] | None = None) -> int:
             "for a traceback, and please report it)"
         )
         return 255
+
+
+def _help_word(argv: list[str]) -> list[str]:
+    """``help`` as the AWS CLI takes it: ``pinpoint-preflight help`` and
+    ``pinpoint-preflight COMMAND help`` (the last word) print the help."""
+    if argv == ["help"]:
+        return ["--help"]
+    if len(argv) == 2 and argv[1] == "help" and not argv[0].startswith("-"):
+        return [argv[0], "--help"]
+    return argv
 
 
 def _retry_note(exc: PreflightError) -> str:
