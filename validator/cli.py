@@ -434,6 +434,24 @@ def _register_optional_commands() -> None:
             "pinpoint-preflight create-import-job --generate-cli-skeleton yaml-input",
         ),
     )(create_import_job_command)
+    from validator.cli_jobs import create_import_jobs_command, get_import_job_command
+
+    app.command(
+        "get-import-job",
+        epilog=_epilog(
+            "pinpoint-preflight get-import-job --application-id ID --job-id JOB",
+            "pinpoint-preflight get-import-job --application-id ID --job-id JOB "
+            "--query ImportJobResponse.JobStatus --output text",
+        ),
+    )(get_import_job_command)
+    app.command(
+        "create-import-jobs",
+        epilog=_epilog(
+            "pinpoint-preflight split big.csv --to s3://b/jobs/ && pinpoint-preflight "
+            "create-import-jobs --application-id ID --manifest s3://b/jobs/ "
+            "--import-job-request RoleArn=arn:aws:iam::123456789012:role/Import",
+        ),
+    )(create_import_jobs_command)
 
 
 _register_optional_commands()
