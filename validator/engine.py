@@ -446,6 +446,10 @@ def run(
     plans = plan_pieces(
         listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
     )
+    # A progress display (validator.progress) learns the totals before the first piece.
+    starter = getattr(getattr(progress, "__self__", progress), "start", None)
+    if callable(starter):
+        starter(listing)
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise UsageError("--workers must be at least 1")
