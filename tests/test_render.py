@@ -174,7 +174,7 @@ def test_aws_default_output_and_the_profiles_output_are_honoured(tmp_path):
 def test_the_summary_never_merges_errors_and_warnings_and_shows_the_first_warnings():
     r = cli("validate", str(EXAMPLE), "--output", "summary")
     lines = r.stdout.splitlines()
-    assert lines[1] == "Failed records: 4    Records with warnings: 1"
+    assert lines[1] == "Failed records: 4    Warnings: 1"
     assert "Failures by code: ADDRESS_E164 1, CHANNEL_TYPE 1, METRIC_TYPE 1, OPT_OUT 1" in lines
     assert "Warnings by code: COUNTRY_CODE 1, LOCALE 1" in lines
     at = lines.index("First warnings:")

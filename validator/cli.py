@@ -16,6 +16,7 @@ import typer
 from validator import engine
 from validator.errors import PreflightError, ServiceError, SourceError, UsageError
 from validator.gate import Tolerance
+from validator.html import write_html
 from validator.progress import Progress
 from validator.render import QUERYABLE, RENDERERS, check_output, render
 from validator.settings import AwsSettings
@@ -138,6 +139,15 @@ MaxFailureRate = Annotated[
         "or a percentage (1%). Default: none.",
     ),
 ]
+Html = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        metavar="PATH",
+        help="Also write a self-contained HTML page of the job (verdict, pieces chart, "
+        "codes, first failures, files) to PATH.",
+    ),
+]
 Quiet = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."),
@@ -227,6 +237,17 @@ def _check_output(output: str | None, query: str | None = None, profile: str | N
 _chosen: dict[str, str | None] = {"output": None}  # for the error document (see run)
 
 
+def _check_html(path: str | None) -> None:
+    """``--html``'s folder must exist, and the path must not be a folder, before any work."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--html: no such folder {folder}")
+    if os.path.isdir(path):
+        raise UsageError(f"--html: {path} is a folder; give a file name")
+
+
 def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolerance | None:
     return Tolerance.of(
         max_failures, max_failure_rate, names=("--max-failures", "--max-failure-rate")
@@ -261,11 +282,13 @@ def validate(
     max_failures: MaxFailures = None,
     max_failure_rate: MaxFailureRate = None,
     quiet: Quiet = False,
+    html: Html = None,
 ) -> None:
     """Check the sources and print the report. Exit 0 when every record passes (or the
     failures are within --max-failures/--max-failure-rate), 1 if not."""
     output = _check_output(output, query, profile)
     tolerance = _tolerance(max_failures, max_failure_rate)
+    _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
@@ -283,7 +306,10 @@ def validate(
             progress=bar.update if bar else None,
         )
     report.tolerance = tolerance
-    _print(report.to_dict(), output, query, "Validate")
+    data = report.to_dict()
+    if html:
+        write_html(data, html)
+    _print(data, output, query, "Validate")
     raise typer.Exit(0 if report.passed else 1)
 
 
@@ -332,6 +358,7 @@ def split(
     max_failures: MaxFailures = None,
     max_failure_rate: MaxFailureRate = None,
     quiet: Quiet = False,
+    html: Html = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
     folders that each fit one import job, with a manifest. Exit codes as validate; with
@@ -339,6 +366,7 @@ def split(
     records that passed (unless --max-failures/--max-failure-rate is exceeded)."""
     output = _check_output(output, query, profile)
     tolerance = _tolerance(max_failures, max_failure_rate)
+    _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     from validator.write import split as run_split
@@ -362,7 +390,10 @@ def split(
             progress=bar.update if bar else None,
         )
     result.report.tolerance = tolerance
-    _print(result.to_dict(), output, query, "Split")
+    data = result.to_dict()
+    if html:
+        write_html(data, html)
+    _print(data, output, query, "Split")
     raise typer.Exit(0 if result.passed else 1)
 
 

@@ -33,7 +33,7 @@ def summary_lines(d: dict[str, Any]) -> list[str]:
         + f", {d['TotalPieces']} piece(s): {d['CompletedPieces']} completed, "
         f"{d['FailedPieces']} failed",
         f"Failed records: {d['TotalFailures']:,}    "
-        f"Records with warnings: {d.get('TotalWarnings', 0):,}"
+        f"Warnings: {d.get('TotalWarnings', 0):,}"
         + ("    (--strict: warnings count as failures)" if d.get("Strict") else ""),
     ]
     gate = d.get("Gate")
