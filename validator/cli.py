@@ -8,6 +8,7 @@ messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Annotated, Any
 
@@ -511,7 +512,7 @@ def run(argv: list[str] | None = None) -> int:
         return 130
     except PreflightError as exc:
         if str(exc):
-            _error(str(exc) + _retry_note(exc))
+            _error(_flag_names(exc) + _retry_note(exc))
         _error_document(exc)
         return exc.exit_code
     except BrokenPipeError:
@@ -534,6 +535,21 @@ def _help_word(argv: list[str]) -> list[str]:
     if len(argv) == 2 and argv[1] == "help" and not argv[0].startswith("-"):
         return [argv[0], "--help"]
     return argv
+
+
+_PARAMETERS = re.compile(
+    r"^(workers|pieces|rejects)\b|\b(piece_size|max_job_size|valid_only|failures_out|"
+    r"max_failures|max_failure_rate|max_concurrent|poll_interval)\b"
+)
+
+
+def _flag_names(exc: PreflightError) -> str:
+    """A usage error of the library names its parameter (``workers must be at least 1``); on
+    the command line it names the option (``--workers must be at least 1``)."""
+    text = str(exc)
+    if not isinstance(exc, UsageError):
+        return text
+    return _PARAMETERS.sub(lambda m: "--" + m.group(0).replace("_", "-"), text)
 
 
 def _retry_note(exc: PreflightError) -> str:

@@ -452,7 +452,7 @@ def run(
         starter(listing)
     workers = default_workers() if workers is None else workers
     if workers < 1:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("workers must be at least 1")
     all_pieces = [p for plan in plans for p in plan.pieces]
     from_s3 = any(f.kind == "s3" for f in listing.selected)
     if (
@@ -611,7 +611,7 @@ def preflight(
     definition = dict(definition or {})
     definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
     definition.setdefault("Format", listing.format)
-    limit = parse_size(max_job_size, "--max-job-size") if max_job_size is not None else None
+    limit = parse_size(max_job_size, "max_job_size") if max_job_size is not None else None
     with _atomic_output(failures_out) as out:
         report = run(
             listing,
@@ -643,7 +643,7 @@ class _atomic_output:
             return None
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
-            raise UsageError(f"--failures-out: no such folder {directory}")
+            raise UsageError(f"failures_out: no such folder {directory}")
         self.tmp = f"{self.path}.partial-{os.getpid()}"
         self.fh = open(self.tmp, "wb")
         return self.fh

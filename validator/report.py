@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
+from validator.details import ProblemDetail
 from validator.errors import UsageError
 from validator.gate import Tolerance, evaluate
 
@@ -82,6 +83,16 @@ class Report:
             if self.total_failures or self.job_failures or self.failed_pieces
             else "COMPLETED"
         )
+
+    @property
+    def failure_problems(self) -> list[ProblemDetail]:
+        """``FailureDetails`` as objects: the first failed records' problems."""
+        return [ProblemDetail(**d) for d in self.failure_details]
+
+    @property
+    def warning_problems(self) -> list[ProblemDetail]:
+        """``WarningDetails`` as objects."""
+        return [ProblemDetail(**d) for d in self.warning_details]
 
     def gate(self) -> dict[str, Any]:
         """The ``Gate`` member: limits, counts and verdict (see :mod:`validator.gate`)."""

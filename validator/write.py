@@ -444,14 +444,14 @@ def split(
     """
     tolerance = Tolerance.of(max_failures, max_failure_rate)
     if valid_only and not rejects:
-        raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
+        raise UsageError("valid_only needs a rejects file: failed records must go somewhere")
     if rejects and not valid_only:
-        raise UsageError("--rejects goes with --valid-only")
-    max_job = parse_size(max_job_size, "--max-job-size")
+        raise UsageError("rejects goes with valid_only")
+    max_job = parse_size(max_job_size, "max_job_size")
     size = parse_size(piece_size) if piece_size is not None else None
     if size is not None and size > max_job:
         raise UsageError(
-            f"--piece-size ({size:,} bytes) is larger than --max-job-size "
+            f"piece_size ({size:,} bytes) is larger than max_job_size "
             f"({max_job:,}): a piece must fit in a job"
         )
     if size is None and pieces is None:
