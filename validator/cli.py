@@ -40,7 +40,7 @@ Exit codes:
   143  terminated (SIGTERM); partial outputs removed
   252  bad usage: unknown option, bad option value, malformed request
   253  environment: credentials, profile, region; the local system refusing a path
-  254  S3 or Pinpoint answered with an error (stdout: {"Error": {..., "Transient": ...}})
+  254  S3 or Pinpoint answered with an error (S3: stdout has {"Error": {..., "Transient"}})
   255  anything unexpected (a bug: please report it)"""
 
 
@@ -498,6 +498,7 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return the exit code (tests call this in-process)."""
     argv = _help_word(list(sys.argv[1:] if argv is None else argv))
+    _chosen["output"] = None
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -562,9 +563,10 @@ def _retry_note(exc: PreflightError) -> str:
 
 
 def _error_document(exc: PreflightError) -> None:
-    """For an S3 or Pinpoint error, the error as JSON on stdout, for a pipeline to read:
-    ``{"Error": {"Code", "Message", "Transient", "ExitCode"}}`` (not with --output off)."""
-    if not isinstance(exc, SourceError | ServiceError) or _chosen["output"] == "off":
+    """For an S3 error, the error as JSON on stdout, for a pipeline to read whether to retry:
+    ``{"Error": {"Type", "Code", "Message", "Transient", "ExitCode"}}`` (not with --output
+    off). Pinpoint's errors keep stdout empty; their line on stderr says it all the same."""
+    if not isinstance(exc, SourceError) or _chosen["output"] == "off":
         return
     doc = {
         "Error": {
