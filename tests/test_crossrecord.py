@@ -1,15 +1,28 @@
-"""Cross-record state: the hash is one function whichever path computes it; counts are exact."""
+"""Cross-record state and the job-wide rules: the hash is one function whichever path computes
+it; counts are exact; USER_ENDPOINTS, DUPLICATE_ID and ATTRIBUTES_TOO_MANY line for line."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+import validator
 import validator.crossrecord as cr
-from validator.crossrecord import KeyCounts, hash_strings
+from validator.crossrecord import JobRules, KeyCounts, hash_strings
+from validator.model import Piece, PieceKeys, PieceResult
+from validator.source import SourceFile
+
+HEADER = "Id,ChannelType,Address,User.UserId\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def test_hash_ignores_where_a_string_sits_in_its_array():
@@ -54,3 +67,101 @@ def test_key_counts_match_a_dictionary_over_many_pieces():
             assert counts.count(keys).tolist() == want
     assert len(counts) == len(reference)
     assert len(counts.runs) <= 12  # merged as it grows, not one run per piece
+
+
+def test_the_sixteenth_endpoint_of_a_user_fails_unless_it_is_push(tmp_path):
+    rows = "".join(f"e{i},EMAIL,u{i}@example.com,same-user\n" for i in range(15))
+    rows += "e15,EMAIL,u15@example.com,same-user\n"  # line 17: 16th, not push → error
+    rows += "e16,GCM,token-16,same-user\n"  # line 18: 17th, push → warning
+    src = write(tmp_path / "u.csv", HEADER + rows)
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    assert d["TotalFailures"] == 1
+    assert d["Failures"][0].startswith(f"{src}:17: User.UserId: ")
+    assert d["Failures"][0].endswith("[USER_ENDPOINTS]")
+    assert d["TotalWarnings"] == 1
+    assert d["Warnings"][0].startswith(f"{src}:18: User.UserId: ")
+
+
+def test_fifteen_endpoints_for_one_user_pass(tmp_path):
+    rows = "".join(f"e{i},EMAIL,u{i}@example.com,same-user\n" for i in range(15))
+    src = write(tmp_path / "u.csv", HEADER + rows)
+    assert validator.preflight(str(src), format="CSV").job_status == "COMPLETED"
+
+
+def test_duplicate_ids_are_warnings_and_strict_makes_them_failures(tmp_path):
+    src = write(tmp_path / "d.csv", HEADER + "x,SMS,+1206,u1\ny,SMS,+1207,u2\nx,SMS,+1208,u3\n")
+    d = validator.preflight(str(src), format="CSV").to_dict()
+    assert d["JobStatus"] == "COMPLETED"
+    assert d["Warnings"] == [
+        f"{src}:4: Id: this Id was seen 1 time(s) before in the job; "
+        "the later definition wins [DUPLICATE_ID]"
+    ]
+    strict = validator.preflight(str(src), format="CSV", strict=True).to_dict()
+    assert strict["JobStatus"] == "FAILED"
+    assert strict["TotalFailures"] == 1
+
+
+@pytest.mark.parametrize("names,status", [(250, "COMPLETED"), (251, "FAILED")])
+def test_custom_attribute_names_across_the_job(tmp_path, names, status):
+    # Spread the names over two files so only the job-wide count can see them all.
+    half = names // 2
+    a = "Id,ChannelType,Address," + ",".join(f"Attributes.a{i}" for i in range(half)) + "\n"
+    a += "1,SMS,+1206," + ",".join("v" for _ in range(half)) + "\n"
+    b = "Id,ChannelType,Address," + ",".join(f"Metrics.m{i}" for i in range(names - half)) + "\n"
+    b += "2,SMS,+1207," + ",".join("1" for _ in range(names - half)) + "\n"
+    write(tmp_path / "job" / "a.csv", a)
+    write(tmp_path / "job" / "b.csv", b)
+    d = validator.preflight(str(tmp_path / "job"), format="CSV").to_dict()
+    assert d["JobStatus"] == status
+    assert d["TotalFailures"] == 0
+    assert bool(d["JobFailures"]) == (status == "FAILED")
+    if d["JobFailures"]:
+        assert d["JobFailures"][0].endswith("[ATTRIBUTES_TOO_MANY]")
+
+
+def _piece_keys(keys: list[str], push: list[bool] | None = None) -> PieceKeys:
+    hashes = hash_strings(pa.array(keys))
+    n = len(keys)
+    records = np.arange(n)
+    return PieceKeys.build(
+        [hashes], [records], [records + 1], [np.array(push, bool)] if push else None
+    )
+
+
+def test_job_rules_count_across_pieces_in_the_order_given():
+    piece = Piece(0, SourceFile("f.csv", 1, "local"), 0, -1)
+    rules = JobRules()
+    first = PieceResult(piece, users=_piece_keys(["u"] * 10), ids=_piece_keys(["a", "b"]))
+    assert rules.piece(first) == []
+    second = PieceResult(
+        piece,
+        users=_piece_keys(["u"] * 7, push=[False] * 6 + [True]),
+        ids=_piece_keys(["b", "c", "a", "a"]),
+        attribute_names={"Attributes.x"},
+    )
+    problems = rules.piece(second)
+    got = [(p.record, p.line, p.field, p.code, p.severity) for p in problems]
+    assert got == [
+        (5, 6, "User.UserId", "USER_ENDPOINTS", "error"),  # the 16th endpoint of "u"
+        (6, 7, "User.UserId", "USER_ENDPOINTS", "warning"),  # the 17th, a push endpoint
+        (0, 1, "Id", "DUPLICATE_ID", "warning"),
+        (2, 3, "Id", "DUPLICATE_ID", "warning"),
+        (3, 4, "Id", "DUPLICATE_ID", "warning"),
+    ]
+    assert [p.message for p in problems] == [
+        "endpoint number 16 for this user id; Pinpoint allows 15 per user and rejects this one",
+        "endpoint number 17 for this user id; Pinpoint allows 15 per user "
+        "and deactivates the oldest push endpoint",
+        "this Id was seen 1 time(s) before in the job; the later definition wins",
+        "this Id was seen 1 time(s) before in the job; the later definition wins",
+        "this Id was seen 2 time(s) before in the job; the later definition wins",
+    ]
+    assert rules.job() == []
+    rules.attribute_names |= {f"Metrics.m{i}" for i in range(250)}
+    assert rules.job() == [
+        (
+            "ATTRIBUTES_TOO_MANY",
+            "251 distinct custom attribute names across the job (Attributes, Metrics and "
+            "User.UserAttributes); Pinpoint allows 250",
+        )
+    ]

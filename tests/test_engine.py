@@ -95,56 +95,6 @@ def test_pieces_add_up(tmp_path):
     assert max(sizes) <= 1.1 * min(sizes)
 
 
-def test_the_sixteenth_endpoint_of_a_user_fails_unless_it_is_push(tmp_path):
-    rows = "".join(f"e{i},EMAIL,u{i}@example.com,same-user\n" for i in range(15))
-    rows += "e15,EMAIL,u15@example.com,same-user\n"  # line 17: 16th, not push → error
-    rows += "e16,GCM,token-16,same-user\n"  # line 18: 17th, push → warning
-    src = write(tmp_path / "u.csv", HEADER + rows)
-    d = validator.preflight(str(src), format="CSV").to_dict()
-    assert d["TotalFailures"] == 1
-    assert d["Failures"][0].startswith(f"{src}:17: User.UserId: ")
-    assert d["Failures"][0].endswith("[USER_ENDPOINTS]")
-    assert d["TotalWarnings"] == 1
-    assert d["Warnings"][0].startswith(f"{src}:18: User.UserId: ")
-
-
-def test_fifteen_endpoints_for_one_user_pass(tmp_path):
-    rows = "".join(f"e{i},EMAIL,u{i}@example.com,same-user\n" for i in range(15))
-    src = write(tmp_path / "u.csv", HEADER + rows)
-    assert validator.preflight(str(src), format="CSV").job_status == "COMPLETED"
-
-
-def test_duplicate_ids_are_warnings_and_strict_makes_them_failures(tmp_path):
-    src = write(tmp_path / "d.csv", HEADER + "x,SMS,+1206,u1\ny,SMS,+1207,u2\nx,SMS,+1208,u3\n")
-    d = validator.preflight(str(src), format="CSV").to_dict()
-    assert d["JobStatus"] == "COMPLETED"
-    assert d["Warnings"] == [
-        f"{src}:4: Id: this Id was seen 1 time(s) before in the job; "
-        "the later definition wins [DUPLICATE_ID]"
-    ]
-    strict = validator.preflight(str(src), format="CSV", strict=True).to_dict()
-    assert strict["JobStatus"] == "FAILED"
-    assert strict["TotalFailures"] == 1
-
-
-@pytest.mark.parametrize("names,status", [(250, "COMPLETED"), (251, "FAILED")])
-def test_custom_attribute_names_across_the_job(tmp_path, names, status):
-    # Spread the names over two files so only the job-wide count can see them all.
-    half = names // 2
-    a = "Id,ChannelType,Address," + ",".join(f"Attributes.a{i}" for i in range(half)) + "\n"
-    a += "1,SMS,+1206," + ",".join("v" for _ in range(half)) + "\n"
-    b = "Id,ChannelType,Address," + ",".join(f"Metrics.m{i}" for i in range(names - half)) + "\n"
-    b += "2,SMS,+1207," + ",".join("1" for _ in range(names - half)) + "\n"
-    write(tmp_path / "job" / "a.csv", a)
-    write(tmp_path / "job" / "b.csv", b)
-    d = validator.preflight(str(tmp_path / "job"), format="CSV").to_dict()
-    assert d["JobStatus"] == status
-    assert d["TotalFailures"] == 0
-    assert bool(d["JobFailures"]) == (status == "FAILED")
-    if d["JobFailures"]:
-        assert d["JobFailures"][0].endswith("[ATTRIBUTES_TOO_MANY]")
-
-
 def test_job_too_large_is_decided_from_sizes(tmp_path):
     src = write(tmp_path / "j.csv", HEADER + "1,SMS,+1206,u\n")
     d = validator.preflight(str(src), format="CSV", max_job_size=10).to_dict()

@@ -1,5 +1,8 @@
 """Job-wide rules that span records: 15 endpoints per user id, duplicate ids, 250 attribute names.
 
+``JobRules`` owns the rules themselves (their state, limits and messages); the fold hands it
+each piece's hashed keys in source order and gets back the problems to report.
+
 Keys are hashed to 64 bits, column-wide, so the state held for a whole job is sorted numpy
 arrays sized by the number of distinct keys, never the strings themselves. Pieces are folded
 in source order, so the counts are exact for the job whichever way it was split or run.
@@ -13,6 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from validator import schema
+from validator.model import PieceKeys, PieceResult, Problem
 
 _P = np.uint64(0x100000001B3)  # odd multiplier of the polynomial hash
 
@@ -213,3 +219,94 @@ class KeyCounts:
             self.runs.append(
                 (np.insert(k1, pos[fresh], k2[fresh]), np.insert(c1, pos[fresh], c2[fresh]))
             )
+
+
+class JobRules:
+    """USER_ENDPOINTS, DUPLICATE_ID and ATTRIBUTES_TOO_MANY over a whole job, piece by piece.
+
+    Pieces must come in source order: the 16th endpoint of a user and the second sighting of
+    an Id are then the same records whichever way the job was cut or run.
+    """
+
+    def __init__(self) -> None:
+        rules = schema.load()
+        self.users = KeyCounts()
+        self.ids = KeyCounts()
+        self.attribute_names: set[str] = set()
+        self.per_user = rules.limit("endpoints_per_user")
+        self.severity = rules.severity
+
+    @staticmethod
+    def _over(counts: KeyCounts, keys: PieceKeys, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keyed records whose ordinal in the job passes ``limit``, and those ordinals."""
+        before = counts.fold(keys.distinct, keys.counts)
+        flagged = before + keys.counts > limit
+        if not flagged.any():
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        rows = np.flatnonzero(flagged[keys.which])
+        k = keys.which[rows]
+        # Rank of each row among the rows of its key, in source order.
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        start = np.concatenate(([True], ks[1:] != ks[:-1]))
+        idx = np.arange(len(ks))
+        rank = np.empty(len(ks), np.int64)
+        rank[order] = idx - np.maximum.accumulate(np.where(start, idx, 0))
+        ordinal = before[k] + rank + 1
+        keep = ordinal > limit
+        return rows[keep], ordinal[keep]
+
+    def piece(self, res: PieceResult) -> list[Problem]:
+        """Count one piece's keys and attribute names; the problems of its records."""
+        out = []
+        users = res.users
+        rows, ordinal = self._over(self.users, users, self.per_user)
+        for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
+            push = bool(users.push[i])
+            out.append(
+                Problem(
+                    int(users.records[i]),
+                    int(users.lines[i]),
+                    "User.UserId",
+                    "USER_ENDPOINTS",
+                    f"endpoint number {n} for this user id; "
+                    f"Pinpoint allows {self.per_user} per user"
+                    + (
+                        " and deactivates the oldest push endpoint"
+                        if push
+                        else " and rejects this one"
+                    ),
+                    self.severity("USER_ENDPOINTS", push=push),
+                )
+            )
+        ids = res.ids
+        rows, ordinal = self._over(self.ids, ids, 1)
+        for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
+            out.append(
+                Problem(
+                    int(ids.records[i]),
+                    int(ids.lines[i]),
+                    "Id",
+                    "DUPLICATE_ID",
+                    f"this Id was seen {n - 1} time(s) before in the job; "
+                    "the later definition wins",
+                    self.severity("DUPLICATE_ID"),
+                )
+            )
+        self.attribute_names |= res.attribute_names
+        return out
+
+    def job(self) -> list[tuple[str, str]]:
+        """The job's own problems once every piece is in, as ``(code, message)``."""
+        limit = schema.load().limit("custom_attributes_per_job")
+        if len(self.attribute_names) <= limit:
+            return []
+        names = sorted(self.attribute_names)
+        return [
+            (
+                "ATTRIBUTES_TOO_MANY",
+                f"{len(names)} distinct custom attribute names across the job "
+                f"(Attributes, Metrics and User.UserAttributes); Pinpoint allows "
+                f"{limit}",
+            )
+        ]

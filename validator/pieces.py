@@ -13,13 +13,14 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from validator import check
 from validator.errors import UsageError
-from validator.model import Piece, Problem
+from validator.model import Piece, PieceResult, Problem
 from validator.read_csv import Columns, parse_header
 from validator.settings import AwsSettings
 from validator.source import Listing, SourceFile, open_binary
@@ -240,3 +241,55 @@ def plan_pieces(
             plan.pieces.append(Piece(index, f, start, end, header, plan.data_start))
             index += 1
     return plans
+
+
+@dataclass
+class CsvPieceEnds:
+    """Where the CSV piece-end settlement stands, per file: quote parity, pieces held back,
+    files whose remaining pieces are dropped (read in one piece from a broken quote on)."""
+
+    parity: dict[str, int] = field(default_factory=dict)
+    held: dict[str, list[PieceResult]] = field(default_factory=dict)
+    skip_rest_of: set[str] = field(default_factory=set)
+
+
+def settle_csv_piece_end(
+    res: PieceResult,
+    last: bool,
+    ends: CsvPieceEnds,
+    reread: Callable[[Piece], PieceResult],
+) -> PieceResult | None:
+    """The second half of the CSV pieces rule, on each piece's result in source order.
+
+    Returns the result to fold (``res`` itself, or a re-read of a merged range), or None when
+    the piece is held back or dropped. ``last`` says whether it is its file's last piece;
+    ``reread`` reads and checks one piece (the engine's worker function).
+    """
+    src = res.piece.file.display
+    if src in ends.skip_rest_of:
+        return None
+    # A piece ends at the newline after its target: a record end only after an even
+    # number of quotes since the data began. If odd, hold it and merge it with the
+    # next pieces until the count is even again (a quoted line break across the
+    # end), then read that range as one piece. The held pieces' own results are
+    # dropped: a piece that starts inside a quoted value sees broken quotes.
+    ends.parity[src] = (ends.parity.get(src, 0) + res.quotes) & 1
+    if src in ends.held or (ends.parity[src] and not last):
+        ends.held.setdefault(src, []).append(res)
+        if ends.parity[src] and not last:
+            return None
+        first = ends.held.pop(src)[0].piece
+        end = res.piece.end
+        res = reread(
+            Piece(first.index, first.file, first.start, end, first.header, first.header_end)
+        )
+    if res.quote_trouble and not last:
+        # A broken quote: the reader resynchronised on the next line, so quote
+        # parity no longer says where records end. Read the rest of the file in one
+        # piece, as a single reader would, and drop the rest of this file's results.
+        ends.skip_rest_of.add(src)
+        first = res.piece
+        res = reread(
+            Piece(first.index, first.file, first.start, -1, first.header, first.header_end)
+        )
+    return res

@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -432,6 +433,7 @@ def split(
     settings: AwsSettings | None = None,
     failures_out: str | os.PathLike[str] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
+    executor: Executor | None = None,
     max_failures: int | None = None,
     max_failure_rate: float | str | None = None,
 ) -> SplitResult:
@@ -440,6 +442,7 @@ def split(
     Pieces go to ``to`` (a folder or ``s3://`` prefix) in job folders of at most
     ``max_job_size`` each, with ``manifest.json``. With ``valid_only``, failed records go to
     the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
+    ``executor`` runs the pieces as in :func:`validator.preflight` (and is not shut down).
     ``max_failures``/``max_failure_rate``: the gate's tolerance (see :mod:`validator.gate`).
     """
     tolerance = Tolerance.of(max_failures, max_failure_rate)
@@ -517,6 +520,7 @@ def split(
                 keep_spans=True,
                 on_piece=splitter.piece,
                 progress=progress,
+                executor=executor,
             )
         report.tolerance = tolerance
         reject_files = splitter.close_rejects()
