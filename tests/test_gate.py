@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_cli
 
 import validator
 from validator.details import VALUE_LIMIT, suggestion_in
@@ -22,6 +23,9 @@ EXE = shutil.which("pinpoint-preflight")
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """In-process, except where a test needs its own environment or a real process."""
+    if env is None and "--quiet" not in args:
+        return run_cli(*args)
     cmd = [EXE, *args] if EXE else [sys.executable, "-m", "validator", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 

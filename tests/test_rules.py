@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_inprocess import run_cli
 
 import validator
 
@@ -22,6 +23,9 @@ EXAMPLES = json.loads((ROOT / "schemas" / "rule-examples.json").read_text())["ex
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """In-process, but for --version (the installed command's own)."""
+    if args != ("--version",):
+        return run_cli(*args)
     cmd = [EXE, *args] if EXE else [sys.executable, "-m", "validator", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
