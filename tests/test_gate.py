@@ -319,7 +319,6 @@ def test_s3_errors_say_whether_a_retry_may_help(s3_env):
     s3_env.client().put_object(Bucket=bucket, Key="a.csv", Body=b"ChannelType,Address\n")
     cases = [
         (f"s3://no-such-bucket-{bucket}/x.csv", s3_env.endpoint_url, False, "NoSuchBucket"),
-        (f"s3://{bucket}/nothing-here/", s3_env.endpoint_url, False, None),
         (f"s3://{bucket}/a.csv", f"http://127.0.0.1:{closed_port()}", True, None),
     ]
     for url, endpoint, transient, code in cases:

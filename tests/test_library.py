@@ -83,10 +83,10 @@ def test_problem_objects_and_split_result(tmp_path):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: validator.preflight(EXAMPLE, workers=0), "workers must be at least 1"),
-        (lambda: validator.preflight(EXAMPLE, pieces=0), "pieces must be at least 1"),
+        (lambda: validator.preflight(EXAMPLE, workers=0), "workers: must be at least 1"),
+        (lambda: validator.preflight(EXAMPLE, pieces=0), "pieces: must be at least 1"),
         (lambda: validator.preflight(EXAMPLE, piece_size="lots"), "piece_size: 'lots' is not"),
-        (lambda: validator.preflight(EXAMPLE, max_job_size=0), "max_job_size must be more"),
+        (lambda: validator.preflight(EXAMPLE, max_job_size=0), "max_job_size"),
         (lambda: validator.preflight(EXAMPLE, max_failures=-1), "max_failures must be 0 or"),
         (lambda: validator.preflight(EXAMPLE, max_failure_rate=2), "max_failure_rate must be"),
         (lambda: validator.split(EXAMPLE, to="x", valid_only=True), "valid_only needs a rejects"),

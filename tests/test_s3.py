@@ -722,7 +722,6 @@ def cli(*args: str) -> Any:
 
 
 def test_cli_validates_s3(s3_env: S3Server, tmp_path: Path) -> None:
-    import json
 
     bucket = upload_and_write(s3_env, job_tree(), tmp_path)
     url = f"s3://{bucket}/job/"
@@ -786,11 +785,13 @@ def test_cli_source_errors(s3_env: S3Server, tree_bucket: str) -> None:
         missing,
     )
     nothing = f"s3://{tree_bucket}/no/such/prefix/"
-    assert_cli_error(
-        cli("validate", nothing, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url),
-        254,
-        f"no object at or below {nothing}",
-    )
+    # Nothing below a prefix is an empty job, as an empty local folder is: JOB_EMPTY, exit 1.
+    empty = cli("validate", nothing, "--format", "CSV", "--endpoint-url", s3_env.endpoint_url)
+    assert (empty.returncode, empty.stderr) == (1, "")
+    assert json.loads(empty.stdout)["JobFailures"] == [
+        f"{nothing}: no CSV file to read: no object at or below {nothing}; check the bucket, "
+        "the key or prefix, and --endpoint-url or --region [JOB_EMPTY]"
+    ]
     port = closed_port()
     assert_cli_error(
         cli(

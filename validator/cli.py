@@ -15,12 +15,21 @@ from typing import Annotated, Any
 import typer
 
 from validator import engine
-from validator.errors import PreflightError, ServiceError, SourceError, UsageError
+from validator.cluster import executor_for
+from validator.errors import (
+    OptionError,
+    PreflightError,
+    ServiceError,
+    SourceError,
+    UsageError,
+    from_os_error,
+)
 from validator.gate import Tolerance
 from validator.html import write_html
 from validator.progress import Progress
 from validator.render import QUERYABLE, RENDERERS, check_output, render
 from validator.settings import AwsSettings
+from validator.source import format_note, normalize_format
 
 # typer 0.2x carries its own copy of click and no longer depends on click; older typer raises
 # click's own exceptions. Catch whichever this typer raises, without importing click.
@@ -191,6 +200,16 @@ PieceSize = Annotated[
         "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB."
     ),
 ]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Check the pieces on a Dask cluster: its scheduler (tcp://host:8786), or 'local' "
+        "for a LocalCluster on this machine. Default: $DASK_SCHEDULER_ADDRESS, else local "
+        "processes. Needs pip install 'pinpoint-preflight[dask]'.",
+        show_default=False,
+    ),
+]
 MaxJobSize = Annotated[
     str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
 ]
@@ -224,8 +243,19 @@ def default_output(profile: str | None = None) -> tuple[str, str]:
     return "json", "default"
 
 
-def _check_output(output: str | None, query: str | None = None, profile: str | None = None) -> str:
-    """Check the printing options before any work is done; the renderer's name."""
+def _check_output(
+    output: str | None,
+    query: str | None = None,
+    profile: str | None = None,
+    format: str | None = None,
+) -> str:
+    """Check the printing options before any work is done; the renderer's name. Say how an
+    alias of --format is read (``--format ndjson`` is JSON), never silently."""
+    if format is not None:
+        normalize_format(format)
+        note = format_note(format)
+        if note:
+            typer.echo(f"pinpoint-preflight: note: {note}", err=True)
     if output is None:
         value, origin = default_output(profile)
         option = "--output" if origin == "default" else origin
@@ -284,16 +314,20 @@ def validate(
     max_failure_rate: MaxFailureRate = None,
     quiet: Quiet = False,
     html: Html = None,
+    scheduler: Scheduler = None,
 ) -> None:
     """Check the sources and print the report. Exit 0 when every record passes (or the
     failures are within --max-failures/--max-failure-rate), 1 if not."""
-    output = _check_output(output, query, profile)
+    output = _check_output(output, query, profile, format)
     tolerance = _tolerance(max_failures, max_failure_rate)
     _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(False if quiet else progress) as bar:
+    with (
+        executor_for(scheduler, workers) as executor,
+        Progress.maybe(False if quiet else progress) as bar,
+    ):
         report = engine.preflight(
             sources,
             format,
@@ -305,6 +339,7 @@ def validate(
             failures_out=failures_out,
             max_job_size=max_job_size,
             progress=bar.update if bar else None,
+            executor=executor,
         )
     report.tolerance = tolerance
     data = report.to_dict()
@@ -360,12 +395,13 @@ def split(
     max_failure_rate: MaxFailureRate = None,
     quiet: Quiet = False,
     html: Html = None,
+    scheduler: Scheduler = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
     folders that each fit one import job, with a manifest. Exit codes as validate; with
     --valid-only, exit 0 when every failed record went to --rejects and the pieces hold only
     records that passed (unless --max-failures/--max-failure-rate is exceeded)."""
-    output = _check_output(output, query, profile)
+    output = _check_output(output, query, profile, format)
     tolerance = _tolerance(max_failures, max_failure_rate)
     _check_html(html)
     if pieces is not None and piece_size is not None:
@@ -373,7 +409,10 @@ def split(
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with Progress.maybe(False if quiet else progress) as bar:
+    with (
+        executor_for(scheduler, workers) as executor,
+        Progress.maybe(False if quiet else progress) as bar,
+    ):
         result = run_split(
             sources,
             to,
@@ -389,6 +428,7 @@ def split(
             settings=settings,
             failures_out=failures_out,
             progress=bar.update if bar else None,
+            executor=executor,
         )
     result.report.tolerance = tolerance
     data = result.to_dict()
@@ -512,12 +552,17 @@ def run(argv: list[str] | None = None) -> int:
         _error("interrupted")
         return 130
     except PreflightError as exc:
-        if str(exc):
-            _error(_flag_names(exc) + _retry_note(exc))
+        message = exc.for_cli() if isinstance(exc, OptionError) else _flag_names(exc)
+        if message:
+            _error(message + _retry_note(exc))
         _error_document(exc)
         return exc.exit_code
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the local system refused a path the library did not name
+        mapped = from_os_error(exc)
+        _error(str(mapped))
+        return mapped.exit_code
     except Exception as exc:
         if os.environ.get("PINPOINT_PREFLIGHT_DEBUG"):
             raise

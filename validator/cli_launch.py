@@ -9,11 +9,13 @@ this raises to its exit code.
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 import typer
 
 from validator import launch
+from validator.cluster import executor_for
 from validator.errors import PreflightFailed, UsageError
 from validator.progress import Progress
 from validator.render import RENDERERS
@@ -177,6 +179,12 @@ def create_import_job_command(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."
     ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="Run the preflight on a Dask cluster (tcp://host:8786, or local); "
+        "default: $DASK_SCHEDULER_ADDRESS, else local processes.",
+    ),
 ) -> None:
     """Check the import files at S3Url, then create the Pinpoint import job if they pass."""
     if skeleton_kind is not None and not generate_cli_skeleton:
@@ -204,6 +212,8 @@ def create_import_job_command(
     wanted = False if quiet else progress
     bar = Progress() if (sys.stderr.isatty() if wanted is None else wanted) else None
 
+    stack = ExitStack()
+
     def preflight_done(report: Any) -> None:
         nonlocal bar
         if bar is not None:  # end the preflight's progress line before the launch's lines
@@ -213,6 +223,7 @@ def create_import_job_command(
             _report_line(report)
 
     try:
+        executor = stack.enter_context(executor_for(scheduler, workers))
         result = launch.create_import_job(
             client,
             ApplicationId=params["ApplicationId"],
@@ -234,6 +245,7 @@ def create_import_job_command(
             progress=bar.update if bar else None,
             max_failures=tolerance.max_failures if tolerance else None,
             max_failure_rate=tolerance.max_failure_rate if tolerance else None,
+            executor=executor,
         )
     except PreflightFailed as exc:
         _echo(render(exc.report.to_dict(), output, query, TITLE))
@@ -242,6 +254,7 @@ def create_import_job_command(
         _echo(render(_as_cli(exc.response), output, query, TITLE))
         raise
     finally:
+        stack.close()
         if bar is not None:
             bar.close()
     _echo(render(result if dry_run else _as_cli(result), output, query, TITLE))

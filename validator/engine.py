@@ -8,6 +8,8 @@ The fold (``fold.Folder``) takes them in source order, so the report is the same
 
 from __future__ import annotations
 
+import contextlib
+import io
 import multiprocessing
 import os
 import threading
@@ -17,7 +19,8 @@ from contextlib import ExitStack
 from functools import partial
 from typing import IO, Any
 
-from validator.errors import UsageError
+from validator import options
+from validator.errors import PreflightError, UsageError, from_os_error
 from validator.fold import Folder, PieceOutcome
 from validator.gate import Tolerance
 from validator.model import Piece, PieceResult
@@ -25,7 +28,7 @@ from validator.piece import PieceTask, run_piece
 from validator.pieces import CsvPieceEnds, FilePlan, parse_size, plan_pieces, settle_csv_piece_end
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings
-from validator.source import Listing, list_sources
+from validator.source import Listing, job_empty_message, list_sources
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 
@@ -134,6 +137,10 @@ def run(
                 stack.enter_context(executor)
         elif workers is not None and workers < 1:
             raise UsageError("workers must be at least 1")
+        # An executor may refuse sources its workers cannot read (a cluster and a local path).
+        check_sources = getattr(executor, "check_sources", None)
+        if check_sources is not None:
+            check_sources(listing.selected)
         results: Iterator[PieceResult] = (
             executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
         )
@@ -163,6 +170,12 @@ def run(
         for plan in plan_iter:
             folder.start_file(plan)
     folder.empty_files(listing.format)
+    if report.total_processed == 0:  # never a pass on nothing
+        folder.job_problem(
+            ", ".join(listing.sources) or str(definition.get("S3Url")),
+            "JOB_EMPTY",
+            job_empty_message(listing, report.files, settings=settings, s3_client=s3_client),
+        )
     folder.finish()
     report.completion_date = now_iso()
     return report
@@ -202,22 +215,31 @@ def preflight(
     the report's gate (``report.passed``; see :mod:`validator.gate`).
     """
     tolerance = Tolerance.of(max_failures, max_failure_rate)
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
     definition = dict(definition or {})
-    definition.setdefault("S3Url", sources[0] if len(sources) == 1 else sources)
+    shown = listing.sources
+    definition.setdefault("S3Url", shown[0] if len(shown) == 1 else shown)
     definition.setdefault("Format", listing.format)
-    limit = parse_size(max_job_size, "max_job_size") if max_job_size is not None else None
+    limit = checked.max_job_size
     with _atomic_output(failures_out) as out:
         report = run(
             listing,
             definition=definition,
             application_id=application_id,
-            pieces=pieces,
-            piece_size=piece_size,
+            pieces=checked.pieces,
+            piece_size=checked.piece_size,
             strict=strict,
-            workers=workers,
+            workers=checked.workers,
             s3_client=s3_client,
             settings=settings,
             failures_out=out,
@@ -230,7 +252,11 @@ def preflight(
 
 
 class _atomic_output:
-    """A file that appears whole at ``path`` when the block ends well, and not at all if not."""
+    """A file that appears whole at ``path`` when the block ends well, and not at all if not.
+
+    A write the system refuses (a full disk) is a LocalPathError naming ``path``; so is one
+    when the last bytes are flushed at the end, and then the partial file is removed too.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = os.fspath(path) if path is not None else None
@@ -239,18 +265,46 @@ class _atomic_output:
     def __enter__(self) -> IO[bytes] | None:
         if self.path is None:
             return None
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise UsageError(f"failures_out: no such folder {directory}")
+        options.check_output_path(self.path, "failures_out")
         self.tmp = f"{self.path}.partial-{os.getpid()}"
-        self.fh = open(self.tmp, "wb")
+        try:
+            self.fh = io.BufferedWriter(_WriteRaw(self.tmp, self.path))
+        except OSError as error:
+            raise from_os_error(error, self.path, action="cannot write") from error
         return self.fh
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if self.fh is None:
             return
-        self.fh.close()
-        if kind is None:
-            os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-        else:
-            os.unlink(self.tmp)
+        try:
+            try:
+                self.fh.close()  # the last bytes are written here: a full disk says so now
+            except PreflightError:
+                if kind is None:
+                    raise
+            if kind is None:
+                try:
+                    os.replace(self.tmp, self.path)  # type: ignore[arg-type]
+                except OSError as error:
+                    raise from_os_error(error, self.path, action="cannot write") from error
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            raise
+        if kind is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+
+
+class _WriteRaw(io.FileIO):
+    """The file under the buffer: a refused write names the output, not its temporary name."""
+
+    def __init__(self, tmp: str, path: str) -> None:
+        super().__init__(tmp, "wb")
+        self._path = path
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data) or 0
+        except OSError as error:
+            raise from_os_error(error, self._path, action="cannot write") from error

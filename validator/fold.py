@@ -97,11 +97,11 @@ class Folder:
         return bool(errors)
 
     def file_problems(self, source: str, problems: list[Problem]) -> bool:
-        failed = False
+        """A file's own problems (header, compression...): one failure for the file, however
+        many of them, as ``TotalFailures`` counts a file that could not be read as a whole."""
         for p in problems:
             p.severity = self.severity(p.code)
-            failed |= self._emit(source, None, None, [p])
-        return failed
+        return bool(problems) and self._emit(source, None, None, problems)
 
     def job_problem(self, source: str, code: str, message: str) -> None:
         severity = self.severity(code)
@@ -175,14 +175,7 @@ class Folder:
     def files(self, files: list[SourceFile]) -> None:
         """The report's row for every listed file, selected or skipped, in listing order."""
         for f in files:
-            row: dict[str, Any] = {
-                "Source": f.display,
-                "Size": f.size if f.size >= 0 else None,
-                "Format": f.format,
-                "Status": "READ" if f.selected else "SKIPPED",
-            }
-            if not f.selected:
-                row["Reason"] = f.skip_reason
+            row = f.row()  # what the listing says: read or skipped and why, duplicates
             self.file_rows[f.display] = row
             self.report.files.append(row)
 

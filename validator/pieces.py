@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from validator import check
-from validator.errors import UsageError
+from validator.errors import OptionError, UsageError
 from validator.model import Piece, PieceResult, Problem
 from validator.read_csv import Columns, parse_header
 from validator.settings import AwsSettings
-from validator.source import Listing, SourceFile, open_binary
+from validator.source import Listing, SourceFile, open_binary, stdin_head
 
 DEFAULT_PIECE_SIZE = 64 << 20
 HEAD_READERS = 16  # objects whose heads are read at once
@@ -64,16 +64,20 @@ _UNITS = {
 
 
 def parse_size(value: str | int, option: str = "piece_size") -> int:
-    """``64MiB``, ``1GB``, ``500k`` or a number of bytes."""
+    """``64MiB``, ``1GB``, ``500k`` or a number of bytes; an OptionError naming ``option``."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise OptionError(option, f"{value!r} is not a size (examples: 64MiB, 1GB, 500000)")
     if isinstance(value, int):
         size = value
     else:
         match = _SIZE.match(value)
         if not match:
-            raise UsageError(f"{option}: {value!r} is not a size (examples: 64MiB, 1GB, 500000)")
-        size = int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+            raise OptionError(option, f"{value!r} is not a size (examples: 64MiB, 1GB, 500000)")
+        whole, _, fraction = match.group(1).partition(".")  # exact: no float to overflow
+        unit = _UNITS[(match.group(2) or "").lower()]
+        size = int(whole) * unit + int(fraction or "0") * unit // 10 ** len(fraction)
     if size <= 0:
-        raise UsageError(f"{option} must be more than 0 bytes")
+        raise OptionError(option, f"must be more than 0 bytes, not {value!r}")
     return size
 
 
@@ -92,10 +96,7 @@ class FilePlan:
 
 def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> bytes:
     if f.kind == "stdin":
-        import sys
-
-        peek = getattr(sys.stdin.buffer, "peek", None)
-        return peek(HEAD)[:HEAD] if peek else b""
+        return stdin_head(HEAD)  # kept: the piece's reader gets these bytes again
     with open_binary(f, 0, settings=settings, s3_client=s3_client) as stream:
         return stream.read(HEAD)
 

@@ -35,7 +35,13 @@ except ImportError as _missing:  # pragma: no cover - both are dependencies of t
         f"S3 sources need boto3 and smart-open: pip install 'smart-open[s3]' boto3 ({_missing})"
     ) from _missing
 
-from validator.errors import ConfigError, PreflightError, SourceError, UsageError
+from validator.errors import (
+    ConfigError,
+    EmptySource,
+    PreflightError,
+    SourceError,
+    UsageError,
+)
 from validator.settings import AwsSettings
 from validator.source import SourceFile, format_of
 
@@ -197,7 +203,7 @@ def list_source(
     files.sort(key=lambda f: (f.key or "").encode())
     if not files:
         only = f" (only {markers} folder marker{'s' if markers > 1 else ''})" if markers else ""
-        raise SourceError(
+        raise EmptySource(
             f"no object at or below {display(bucket, key)}{only}; check the "
             "bucket, the key or prefix, and --endpoint-url or --region"
         )

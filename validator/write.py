@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from validator import options
 from validator.engine import PieceOutcome, _atomic_output, run
 from validator.errors import Interrupted, UsageError
 from validator.gate import Tolerance
@@ -179,15 +180,16 @@ class SplitResult:
     """The preflight report and what was written."""
 
     report: Report
-    manifest: dict[str, Any]
+    manifest: dict[str, Any] | None  # None when nothing was written (an empty job)
     written: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # The gate of a split knows what was written (validator.gate).
-        self.report.split = {
-            "ValidOnly": self.manifest.get("ValidOnly", False),
-            "Totals": self.manifest.get("Totals", {}),
-        }
+        if self.manifest is not None:  # None: an empty job, nothing written
+            self.report.split = {
+                "ValidOnly": self.manifest.get("ValidOnly", False),
+                "Totals": self.manifest.get("Totals", {}),
+            }
 
     @property
     def job_status(self) -> str:
@@ -450,8 +452,17 @@ def split(
         raise UsageError("valid_only needs a rejects file: failed records must go somewhere")
     if rejects and not valid_only:
         raise UsageError("rejects goes with valid_only")
+    checked = options.check(
+        pieces=pieces,
+        piece_size=piece_size,
+        workers=workers,
+        max_job_size=max_job_size,
+        failures_out=failures_out,
+    )
+    pieces = checked.pieces
+    workers = checked.workers
     max_job = parse_size(max_job_size, "max_job_size")
-    size = parse_size(piece_size) if piece_size is not None else None
+    size = checked.piece_size
     if size is not None and size > max_job:
         raise UsageError(
             f"piece_size ({size:,} bytes) is larger than max_job_size "
@@ -488,6 +499,7 @@ def split(
         if rejects_dest.exists(rejects_name) and not overwrite:
             raise UsageError(f"{rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    options.check_not_a_source(failures_out, "failures_out", listing.files)
     # An output file may run a quarter past the piece size (pieces are cut at records), never
     # past a job.
     target = max_job if size is None else min(max_job, size + size // 4)
@@ -503,7 +515,8 @@ def split(
         strict,
         target,
     )
-    definition = {"S3Url": sources[0] if len(sources) == 1 else sources, "Format": listing.format}
+    shown = listing.sources
+    definition = {"S3Url": shown[0] if len(shown) == 1 else shown, "Format": listing.format}
     try:
         with _atomic_output(failures_out) as out:
             report = run(
@@ -523,6 +536,12 @@ def split(
                 executor=executor,
             )
         report.tolerance = tolerance
+        if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
+            splitter.abort()
+            dest.rollback()
+            if rejects_dest:
+                rejects_dest.rollback()
+            return SplitResult(report, None, [])
         reject_files = splitter.close_rejects()
         input_records = report.total_processed
         written_records = sum(p["Records"] for p in splitter.pieces)

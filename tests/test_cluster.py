@@ -1,0 +1,281 @@
+"""Dask distributed as the executor, on a real cluster: a ``dask scheduler`` and two ``dask
+worker`` processes on 127.0.0.1 (tests/dask_cluster.py), reading local files and the S3 test
+servers. Every report, ``--failures-out`` and split output must equal a local run's."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dask_cluster import DaskCluster, dask_cluster
+from s3_servers import ACCESS_KEY, REGION, SECRET_KEY, S3Server, closed_port
+
+import validator
+from validator.cluster import ClusterExecutor, dask_executor
+from validator.errors import ConfigError, UsageError
+from validator.settings import AwsSettings
+
+pytestmark = pytest.mark.dask
+distributed = pytest.importorskip("distributed")
+
+ROOT = Path(__file__).resolve().parents[1]
+VOLATILE = ("Id", "CreationDate", "CompletionDate")
+
+
+def _load_generator() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "pp_cluster_generate", ROOT / "benchmarks" / "generate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load_generator()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    # The workers' own AWS configuration: the test servers' credentials, nothing from the tasks.
+    env = {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    with dask_cluster(tmp_path_factory.mktemp("dask"), workers=2, env=env) as running:
+        yield running
+
+
+@pytest.fixture
+def executor(cluster: DaskCluster) -> Iterator[ClusterExecutor]:
+    with dask_executor(cluster.address) as ex:
+        yield ex
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Generated files with every defect kind the generator makes, plus broken quotes and
+    quoted line breaks (CSV) and invalid lines (JSON)."""
+    folder = tmp_path_factory.mktemp("cluster-data")
+    out = {}
+    for fmt in ("csv", "json"):
+        path = folder / f"endpoints.{fmt}"
+        gen.generate(path, 6000, fmt, 0.05, seed=11)
+        with path.open("ab") as f:
+            if fmt == "csv":
+                f.write(b'x1,SMS,"+12065550100,u1\n')  # an unbalanced quote
+                f.write(b'x2,SMS,"+1206555\n0101",u2\n')
+            else:
+                f.write(b'{"Id": "x1", "ChannelType": "SMS",\n')
+                f.write(b"[1]\n")
+        out[fmt] = path
+    return out
+
+
+def comparable(report: Any) -> dict[str, Any]:
+    return {k: v for k, v in report.to_dict().items() if k not in VOLATILE}
+
+
+def failures_out(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize("pieces", [1, 5, 13])
+def test_local_files_give_the_local_report_to_the_byte(
+    executor: ClusterExecutor, data: dict[str, Path], tmp_path: Path, fmt: str, pieces: int
+) -> None:
+    src = str(data[fmt])
+    local = validator.preflight(
+        src, fmt.upper(), pieces=pieces, workers=1, failures_out=tmp_path / "local.ndjson"
+    )
+    remote = validator.preflight(
+        src, fmt.upper(), pieces=pieces, executor=executor, failures_out=tmp_path / "dask.ndjson"
+    )
+    assert local.total_failures > 0 and local.total_pieces >= min(pieces, 2)
+    assert comparable(remote) == comparable(local)
+    assert (tmp_path / "dask.ndjson").read_bytes() == (tmp_path / "local.ndjson").read_bytes()
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_s3_sources_are_read_by_the_workers_themselves(
+    s3_env: S3Server, executor: ClusterExecutor, data: dict[str, Path], fmt: str
+) -> None:
+    client = s3_env.client()
+    bucket = s3_env.make_bucket("dask")
+    for name in ("a", "b/c"):
+        client.upload_file(str(data[fmt]), bucket, f"audience/{name}.{fmt}")
+    settings = AwsSettings(endpoint_url=s3_env.endpoint_url)
+    url = f"s3://{bucket}/audience/"
+    local = validator.preflight(url, fmt.upper(), pieces=6, workers=1, settings=settings)
+    remote = validator.preflight(url, fmt.upper(), pieces=6, settings=settings, executor=executor)
+    assert local.total_processed > 12000
+    assert comparable(remote) == comparable(local)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "validator", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+
+
+def test_the_command_runs_on_the_scheduler_it_is_given(
+    cluster: DaskCluster, data: dict[str, Path]
+) -> None:
+    src = str(data["csv"])
+    local = _cli("validate", src, "--format", "CSV", "--pieces", "4", "--workers", "1")
+    remote = _cli(
+        "validate", src, "--format", "CSV", "--pieces", "4", "--scheduler", cluster.address
+    )
+    assert (remote.returncode, local.returncode) == (1, 1), remote.stderr
+    assert remote.stderr == ""
+    strip = lambda out: {k: v for k, v in json.loads(out).items() if k not in VOLATILE}  # noqa: E731
+    assert strip(remote.stdout) == strip(local.stdout)
+    # The variable Dask itself reads does the same.
+    by_env = _cli(
+        "validate", src, "--format", "CSV", "--pieces", "4",
+        env={"DASK_SCHEDULER_ADDRESS": cluster.address},
+    )  # fmt: skip
+    assert strip(by_env.stdout) == strip(local.stdout)
+
+
+def test_split_on_the_cluster_writes_the_same_bytes(
+    executor: ClusterExecutor, data: dict[str, Path], tmp_path: Path
+) -> None:
+    src = str(data["csv"])
+    kwargs: dict[str, Any] = {"pieces": 5, "valid_only": True}
+    local = validator.split(
+        src, str(tmp_path / "local"), "CSV", rejects=str(tmp_path / "local-rejects.csv"), **kwargs
+    )
+    remote = validator.split(
+        src,
+        str(tmp_path / "dask"),
+        "CSV",
+        rejects=str(tmp_path / "dask-rejects.csv"),
+        executor=executor,
+        **kwargs,
+    )
+    assert local.report.total_failures > 0
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("manifest")
+        }
+
+    assert tree(tmp_path / "dask") == tree(tmp_path / "local")
+    assert len(tree(tmp_path / "local")) >= 5
+    assert (tmp_path / "dask-rejects.csv").read_bytes() == (
+        tmp_path / "local-rejects.csv"
+    ).read_bytes()
+    assert comparable(remote.report) == comparable(local.report)
+
+
+def test_a_worker_killed_mid_run_changes_nothing(
+    cluster: DaskCluster, executor: ClusterExecutor, data: dict[str, Path]
+) -> None:
+    """Dask reruns the lost pieces elsewhere (the nanny restarts the worker): same report."""
+    import psutil
+
+    src = str(data["json"])
+    local = validator.preflight(src, "JSON", pieces=30, workers=1)
+    victims = cluster.worker_pids()
+    assert victims
+
+    def kill_soon() -> None:
+        time.sleep(0.3)
+        for pid in victims[:1]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    remote = validator.preflight(src, "JSON", pieces=30, executor=executor)
+    killer.join()
+    assert comparable(remote) == comparable(local)
+
+
+def test_an_unreachable_scheduler_is_one_line_and_253(data: dict[str, Path]) -> None:
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    r = _cli("validate", str(data["csv"]), "--format", "CSV", "--scheduler", address)
+    assert r.returncode == 253
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and f"cannot reach the Dask scheduler at {address}" in lines[0]
+    assert "Traceback" not in r.stderr
+    r = _cli(
+        "validate", str(data["csv"]), "--format", "CSV", env={"DASK_SCHEDULER_ADDRESS": address}
+    )
+    assert r.returncode == 253 and "cannot reach the Dask scheduler" in r.stderr
+
+
+def test_a_path_the_workers_cannot_open_says_to_use_s3(
+    executor: ClusterExecutor, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "only-on-the-client.csv")
+    with pytest.raises(ConfigError) as info:
+        executor.check_readable([missing])
+    message = str(info.value)
+    assert missing in message and "s3://" in message and "\n" not in message
+
+
+def test_standard_input_cannot_go_to_a_cluster(cluster: DaskCluster) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "validator", "validate", "-", "--format", "CSV"],
+        input="Id,ChannelType,Address\n1,SMS,+12065550100\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DASK_SCHEDULER_ADDRESS": cluster.address},
+        timeout=120,
+    )
+    assert r.returncode == UsageError.exit_code
+    assert "standard input cannot be read by Dask workers" in r.stderr
+
+
+def test_an_empty_scheduler_option_is_a_usage_error(data: dict[str, Path]) -> None:
+    r = _cli("validate", str(data["csv"]), "--format", "CSV", "--scheduler", " ")
+    assert r.returncode == 252 and "scheduler must be an address" in r.stderr
+
+
+def test_without_a_scheduler_nothing_imports_dask(data: dict[str, Path]) -> None:
+    code = (
+        "import sys; from validator.cli import run; "
+        f"rc = run(['validate', {str(data['csv'])!r}, '--format', 'CSV', '--output', 'text']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"},
+        timeout=120,
+    )
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stderr
+
+
+def test_a_local_cluster_for_a_one_machine_try(data: dict[str, Path]) -> None:
+    src = str(data["json"])
+    local = validator.preflight(src, "JSON", pieces=3, workers=1)
+    with dask_executor("local", workers=2) as ex:
+        remote = validator.preflight(src, "JSON", pieces=3, executor=ex)
+    assert comparable(remote) == comparable(local)

@@ -1,0 +1,161 @@
+"""Dask distributed as the executor: ``--scheduler ADDRESS`` (or ``DASK_SCHEDULER_ADDRESS``, the
+variable Dask itself reads), or ``local`` for a ``LocalCluster`` on this machine.
+
+The engine sees only a :class:`concurrent.futures.Executor`; this module makes one from a
+scheduler address and turns what a cluster can go through (an unreachable scheduler, a worker
+that died past Dask's retries, a worker that cannot open a local path) into the tool's errors.
+Tasks carry the run's endpoint, region and profile name (``AwsSettings``), never credentials:
+workers read S3 with their own AWS configuration. Nothing here imports Dask until it is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from validator.errors import ConfigError, PreflightError, UsageError
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT = "10s"
+INSTALL_HINT = "--scheduler needs Dask: pip install 'pinpoint-preflight[dask]'"
+
+
+def scheduler_address(option: str | None) -> str | None:
+    """The scheduler to run on: the option, else ``DASK_SCHEDULER_ADDRESS``, else None (local)."""
+    address = option if option is not None else os.environ.get(SCHEDULER_ENV)
+    if address is None:
+        return None
+    address = address.strip()
+    if not address:
+        raise UsageError("scheduler must be an address such as tcp://host:8786, or 'local'")
+    return address
+
+
+def _probe_open(path: str) -> str | None:
+    """Runs on a worker: None when ``path`` can be opened for reading there, else why not."""
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+class ClusterExecutor(Executor):
+    """A Dask client's executor whose failures read as the tool's errors.
+
+    ``map`` yields in order, as ``concurrent.futures`` promises; the tasks are not pure (a
+    piece read twice is two tasks).
+    """
+
+    def __init__(self, client: Any, address: str) -> None:
+        self._client = client
+        self._inner = client.get_executor(pure=False)
+        self.address = address
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._inner.submit(fn, *args, **kwargs)
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+    ) -> Iterator[Any]:
+        results = self._inner.map(fn, *iterables, timeout=timeout)
+
+        def translated() -> Iterator[Any]:
+            try:
+                yield from results
+            except PreflightError:
+                raise
+            except Exception as exc:
+                raise _translate(exc, self.address) from exc
+
+        return translated()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._inner.shutdown(wait=wait)
+
+    def check_sources(self, files: Iterable[Any]) -> None:
+        """Before any piece runs: standard input cannot reach a worker, and every local file
+        must open on the workers (one line saying so, and to use s3:// sources, if not)."""
+        files = list(files)
+        if any(f.kind == "stdin" for f in files):
+            raise UsageError(
+                "standard input cannot be read by Dask workers: give a file or s3:// source"
+            )
+        self.check_readable(f.path for f in files if f.kind == "local")
+
+    def check_readable(self, paths: Iterable[str]) -> None:
+        """Fail with one line when a worker cannot open one of these local paths."""
+        paths = list(dict.fromkeys(paths))
+        if not paths:
+            return
+        try:
+            answers = self._client.gather(self._client.map(_probe_open, paths, pure=False))
+        except Exception as exc:
+            raise _translate(exc, self.address) from exc
+        for path, why in zip(paths, answers, strict=True):
+            if why is not None:
+                raise ConfigError(
+                    f"a Dask worker of {self.address} cannot open {path} ({why}): local paths "
+                    "must be readable by every worker; with a remote cluster give s3:// sources"
+                )
+
+
+def _translate(exc: BaseException, address: str) -> PreflightError:
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return ConfigError(
+            f"Dask workers of {address} kept dying while checking a piece ({exc}); "
+            "see the workers' logs (memory limits?)"
+        )
+    if name in ("CommClosedError", "CancelledError") or isinstance(exc, OSError | TimeoutError):
+        return ConfigError(f"lost the Dask scheduler at {address} mid-run: {exc}")
+    return PreflightError(f"a Dask task failed on {address}: {name}: {exc}")
+
+
+@contextmanager
+def dask_executor(address: str, *, workers: int | None = None) -> Iterator[ClusterExecutor]:
+    """An executor on the Dask cluster at ``address`` (``local``: a new ``LocalCluster`` of
+    ``workers`` single-threaded processes on 127.0.0.1, closed at the end). The cluster itself
+    is never shut down here: only this run's client is closed."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise UsageError(INSTALL_HINT) from exc
+    with ExitStack() as stack:
+        if address == "local":
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=workers or None,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
+            )
+            address = cluster.scheduler_address
+        try:
+            client = stack.enter_context(
+                distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        yield ClusterExecutor(client, address)
+
+
+@contextmanager
+def executor_for(scheduler: str | None, workers: int | None = None) -> Iterator[Executor | None]:
+    """The executor ``--scheduler`` (or DASK_SCHEDULER_ADDRESS) asks for; None: the default
+    (this machine's processes)."""
+    address = scheduler_address(scheduler)
+    if address is None:
+        yield None
+        return
+    with dask_executor(address, workers=workers) as executor:
+        yield executor
