@@ -213,6 +213,41 @@ Scheduler = Annotated[
 MaxJobSize = Annotated[
     str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
 ]
+RepairFlag = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Fix what has exactly one right answer (schemas/repairs.json), then check again.",
+    ),
+]
+DefaultCountry = Annotated[
+    str | None,
+    typer.Option(
+        "--default-country",
+        help="With --repair: the country (ISO alpha-2, e.g. US) of phone numbers written "
+        "without a country code.",
+    ),
+]
+RepairsOut = Annotated[
+    str | None,
+    typer.Option(
+        "--repairs-out", help="With --repair: write every change, one JSON object per line."
+    ),
+]
+
+
+def _repair_options(
+    repair: bool, default_country: str | None, repairs_out: str | None, strict: bool
+) -> Any:
+    """The checked repair options, or None without --repair."""
+    if not repair:
+        for name, value in (("--default-country", default_country), ("--repairs-out", repairs_out)):
+            if value is not None:
+                raise UsageError(f"{name} goes with --repair")
+        return None
+    from validator.repair import RepairOptions
+
+    return RepairOptions.build(default_country, strict=strict)
 
 
 def _print(data: Any, output: str, query: str | None, title: str = "") -> None:
@@ -315,14 +350,20 @@ def validate(
     quiet: Quiet = False,
     html: Html = None,
     scheduler: Scheduler = None,
+    repair: RepairFlag = False,
+    default_country: DefaultCountry = None,
+    repairs_out: RepairsOut = None,
 ) -> None:
     """Check the sources and print the report. Exit 0 when every record passes (or the
-    failures are within --max-failures/--max-failure-rate), 1 if not."""
+    failures are within --max-failures/--max-failure-rate), 1 if not.
+    With --repair, the report is the verdict after repair and says what would change; nothing
+    is written but --failures-out and --repairs-out."""
     output = _check_output(output, query, profile, format)
     tolerance = _tolerance(max_failures, max_failure_rate)
     _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
     with (
         executor_for(scheduler, workers) as executor,
@@ -340,6 +381,8 @@ def validate(
             max_job_size=max_job_size,
             progress=bar.update if bar else None,
             executor=executor,
+            repair=repair_options,
+            repairs_out=repairs_out,
         )
     report.tolerance = tolerance
     data = report.to_dict()
@@ -396,16 +439,21 @@ def split(
     quiet: Quiet = False,
     html: Html = None,
     scheduler: Scheduler = None,
+    repair: RepairFlag = False,
+    default_country: DefaultCountry = None,
+    repairs_out: RepairsOut = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
     folders that each fit one import job, with a manifest. Exit codes as validate; with
     --valid-only, exit 0 when every failed record went to --rejects and the pieces hold only
-    records that passed (unless --max-failures/--max-failure-rate is exceeded)."""
+    records that passed (unless --max-failures/--max-failure-rate is exceeded). With
+    --repair, repaired records are written repaired; every other record byte for byte."""
     output = _check_output(output, query, profile, format)
     tolerance = _tolerance(max_failures, max_failure_rate)
     _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
@@ -429,6 +477,8 @@ def split(
             failures_out=failures_out,
             progress=bar.update if bar else None,
             executor=executor,
+            repair=repair_options,
+            repairs_out=repairs_out,
         )
     result.report.tolerance = tolerance
     data = result.to_dict()

@@ -58,6 +58,16 @@ def summary_lines(d: dict[str, Any]) -> list[str]:
                 r["Path"] for r in manifest["Rejects"]
             )
         lines.append(wrote)
+    repairs = d.get("Repairs")
+    if repairs:
+        lines.append(
+            f"Repaired {repairs['RepairedRecords']:,} record(s), {repairs['Changes']:,} change(s)"
+            + (
+                ": " + ", ".join(f"{k} {v:,}" for k, v in repairs["RecordsByRepair"].items())
+                if repairs["RecordsByRepair"]
+                else ""
+            )
+        )
     for f in skipped[:5]:
         lines.append(f"Skipped: {f['Source']}: {f.get('Reason') or 'not read'}")
     if len(skipped) > 5:
