@@ -181,7 +181,7 @@ def test_a_rerun_refuses_to_overwrite_unless_asked(tmp_path):
 
 
 def test_valid_only_needs_rejects():
-    with pytest.raises(UsageError, match="--rejects"):
+    with pytest.raises(UsageError, match=r"^valid_only needs a rejects file"):  # the parameter
         validator.split("x.csv", to="out", valid_only=True)
 
 

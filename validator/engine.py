@@ -21,6 +21,7 @@ from validator import options, signals
 from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
+from validator.gate import Tolerance
 from validator.model import PieceResult
 from validator.pack import pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
@@ -71,7 +72,7 @@ def _workers_for(listing: Listing, tasks: list[PieceTask], workers: int | None) 
     """How many workers are worth starting for these pieces (1: run them in this process)."""
     workers = default_workers() if workers is None else workers
     if workers < 1:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("workers must be at least 1")
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
     from_s3 = any(f.kind == "s3" for f in listing.selected)
     if (
@@ -127,6 +128,10 @@ def run(
     plans = plan_pieces(
         listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
     )
+    # A progress display (validator.progress) learns the totals before the first piece.
+    starter = getattr(getattr(progress, "__self__", progress), "start", None)
+    if callable(starter):
+        starter(listing)
     tasks = [
         PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair)
         for plan in plans
@@ -143,7 +148,7 @@ def run(
             if executor is not None:
                 stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
-            raise UsageError("--workers must be at least 1")
+            raise UsageError("workers must be at least 1")
         else:
             packs = pack_tasks(tasks, workers or default_workers())
         # An executor may refuse sources its workers cannot read (a cluster and a local path).
@@ -201,6 +206,8 @@ def preflight(
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | str | None = None,
     repair: RepairOptions | None = None,
     repairs_out: str | os.PathLike[str] | None = None,
 ) -> Report:
@@ -215,9 +222,12 @@ def preflight(
     it is not shut down here); by default one is chosen from ``workers`` and the job's size.
     A process pool needs picklable arguments: give ``settings``, not ``s3_client``.
 
+    ``max_failures`` and ``max_failure_rate`` (a fraction, or ``"5%"``) set the tolerance of
+    the report's gate (``report.passed``; see :mod:`validator.gate`).
     ``repair`` (``validator.repair.RepairOptions``): the report is the verdict after repair, and
     its ``Repairs`` says what would change; ``repairs_out`` gets one JSON line per change.
     """
+    tolerance = Tolerance.of(max_failures, max_failure_rate)
     checked = options.check(
         pieces=pieces,
         piece_size=piece_size,
@@ -240,7 +250,7 @@ def preflight(
         atomic_output(failures_out) as out,
         atomic_output(repairs_out, "--repairs-out", "repairs_out") as changes,
     ):
-        return run(
+        report = run(
             listing,
             definition=definition,
             application_id=application_id,
@@ -257,3 +267,5 @@ def preflight(
             repair=repair,
             repairs_out=changes,
         )
+    report.tolerance = tolerance
+    return report

@@ -40,6 +40,7 @@ class Problem:
     code: str
     message: str
     severity: str = "error"
+    value: str | None = None  # the offending value, cut (only for a piece's first records)
 
 
 @dataclass

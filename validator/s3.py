@@ -753,9 +753,34 @@ _CONFIG_ERRORS = (
 
 def translate(exc: BaseException, bucket: str | None, key: str | None) -> PreflightError:
     """The one-line ``ConfigError`` or ``SourceError`` for an AWS error met while working on
-    ``s3://bucket/key``; the caller raises it ``from exc``. Never says a credential."""
+    ``s3://bucket/key``; the caller raises it ``from exc``. Never says a credential.
+
+    A ``SourceError`` says whether it is transient (a retry may succeed) or permanent in
+    ``transient``, and S3's error code in ``code``."""
     if isinstance(exc, PreflightError):
         return exc
+    error = _translate(exc, bucket, key)
+    if isinstance(error, SourceError):
+        cause = _botocore_cause(exc)
+        error.transient = _transient(cause)
+        if isinstance(cause, bx.ClientError):
+            error.code = _code(cause) or None
+        elif isinstance(cause, bx.BotoCoreError):
+            error.code = type(cause).__name__
+    return error
+
+
+def _transient(cause: BaseException) -> bool:
+    """Whether a retry may succeed: throttling, server errors, timeouts, lost connections."""
+    if isinstance(cause, bx.ClientError):
+        status = _status(cause) or 0
+        return _code(cause) in _THROTTLED or status == 429 or status >= 500
+    return isinstance(cause, bx.BotoCoreError | OSError) and not isinstance(
+        cause, bx.ParamValidationError
+    )
+
+
+def _translate(exc: BaseException, bucket: str | None, key: str | None) -> PreflightError:
     where = display(bucket, key) if bucket else "S3"
     cause = _botocore_cause(exc)
     if isinstance(cause, bx.ClientError):

@@ -26,6 +26,7 @@ from validator import atomic, options, redact, signals
 from validator.atomic import atomic_output
 from validator.engine import PieceOutcome, run
 from validator.errors import Interrupted, PreflightError, Terminated, UsageError
+from validator.gate import Tolerance
 from validator.model import PieceResult
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
 from validator.repair import RepairOptions
@@ -334,9 +335,22 @@ class SplitResult:
     manifest: dict[str, Any] | None  # None when nothing was written (an empty job)
     written: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # The gate of a split knows what was written (validator.gate).
+        if self.manifest is not None:  # None: an empty job, nothing written
+            self.report.split = {
+                "ValidOnly": self.manifest.get("ValidOnly", False),
+                "Totals": self.manifest.get("Totals", {}),
+            }
+
     @property
     def job_status(self) -> str:
         return self.report.job_status
+
+    @property
+    def passed(self) -> bool:
+        """The gate's verdict: with ``valid_only``, every failed record went to the rejects."""
+        return self.report.passed
 
     def to_dict(self) -> dict[str, Any]:
         out = self.report.to_dict()
@@ -612,6 +626,8 @@ def split(
     failures_out: str | os.PathLike[str] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | str | None = None,
     repair: RepairOptions | None = None,
     repairs_out: str | os.PathLike[str] | None = None,
 ) -> SplitResult:
@@ -621,13 +637,15 @@ def split(
     ``max_job_size`` each, with the manifest (``manifest.txt``). With ``valid_only``, failed
     records go to the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
     ``executor`` runs the pieces as in :func:`validator.preflight` (and is not shut down).
+    ``max_failures``/``max_failure_rate``: the gate's tolerance (see :mod:`validator.gate`).
     With ``repair``, repaired records are written repaired (``validator.repair``), the others
     byte for byte.
     """
+    tolerance = Tolerance.of(max_failures, max_failure_rate)
     if valid_only and not rejects:
-        raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
+        raise UsageError("valid_only needs a rejects file: failed records must go somewhere")
     if rejects and not valid_only:
-        raise UsageError("--rejects goes with --valid-only")
+        raise UsageError("rejects goes with valid_only")
     checked = options.check(
         pieces=pieces,
         piece_size=piece_size,
@@ -642,7 +660,7 @@ def split(
     size = checked.piece_size
     if size is not None and size > max_job:
         raise UsageError(
-            f"--piece-size ({size:,} bytes) is larger than --max-job-size "
+            f"piece_size ({size:,} bytes) is larger than max_job_size "
             f"({max_job:,}): a piece must fit in a job"
         )
     if size is None and pieces is None:
@@ -719,6 +737,7 @@ def split(
                 repair=repair,
                 repairs_out=changes,
             )
+            report.tolerance = tolerance
             if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
                 splitter.abort()
                 dest.rollback()
