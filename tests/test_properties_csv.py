@@ -175,9 +175,9 @@ def test_split_pieces_and_rejects_are_the_input_records(tmp_path_factory, body, 
         pytest.fail("split raised")
     records = [_terminated(body[a:b]) for a, b in reference_records(body)]
     if not records:  # JOB_EMPTY: nothing is written
-        assert not (tmp / "out" / "manifest.json").exists()
+        assert not (tmp / "out" / "manifest.txt").exists()
         return
-    manifest = json.loads((tmp / "out" / "manifest.json").read_text())
+    manifest = json.loads((tmp / "out" / "manifest.txt").read_text())
     kept = b"".join(
         (tmp / "out" / p["Path"]).read_bytes()[len(HEADER) :] for p in manifest["Pieces"]
     )

@@ -182,7 +182,7 @@ def test_split_valid_only_and_rejects_reproduce_every_record(
         rejects=str(rejects),
     )
     out = tmp / "out"
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "manifest.txt").read_text())
     body = b"".join((out / p["Path"]).read_bytes() for p in manifest["Pieces"])
     rejected = rejects.read_bytes() if rejects.exists() else b""
     reasons = Path(f"{rejects}.reasons.jsonl")
