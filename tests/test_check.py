@@ -295,6 +295,28 @@ def test_many_rows_few_sms() -> None:
     assert rows(t, "ADDRESS_E164", "Address") == [7]
 
 
+def test_e164_suggestions_never_name_another_number() -> None:
+    """'Did you mean' comes from libphonenumber: the number itself, or nothing."""
+
+    def said(address: str) -> str:
+        t = table(Id=["a"], ChannelType=["SMS"], Address=[address])
+        return message(t, "ADDRESS_E164", "Address")
+
+    # the trunk prefix (0) is not part of the number: never '+4402079460958'
+    assert said("+44 (0)20 7946 0958").endswith("; did you mean '+442079460958'?")
+    assert said("(+351) 282 43 50 50").endswith("; did you mean '+351282435050'?")
+    for no_suggestion in (
+        "+1214......2",  # masked
+        "+1 214 555 XXXX",  # masked: the library would read the letters as keypad digits
+        "+1-800-FLOWERS",
+        "+1 206 555 0182 ext 5",  # an extension E.164 cannot hold
+        "2065550182",  # national: which country is not said
+        "+1 206 555 018",  # too short to be a valid number
+        "+999 1234 5678",  # no such country code
+    ):
+        assert "did you mean" not in said(no_suggestion), no_suggestion
+
+
 # -- dates, countries, locales, time zones --------------------------------------------------------
 
 
@@ -317,7 +339,6 @@ def test_effective_date() -> None:
         "2019-04-31",
         "2019-13-01",
         "2019-08-23 10:54",
-        "20190823",
         "2019/08/23",
         "23.08.2019",
         "2019-08-23T24:00",
@@ -325,10 +346,39 @@ def test_effective_date() -> None:
         "2019-08-23t10:54",
         "yesterday",
     ]
+    basic_good = [
+        "20171011T150548Z",  # the 2017 developer guide's own example
+        "20190823",
+        "20200229",
+        "20190823T1054",
+        "20190823T105435",
+        "20190823T105435.220Z",
+        "20190823T105435,5+0200",
+        "20190823T105435-05",
+        "20190823T2359-2359",
+    ]
+    basic_bad = [
+        "20190229",  # no such day
+        "20190431",
+        "20191301",
+        "20190823T2400",
+        "20190823T1060",
+        "20190823T105460Z",
+        "20190823T10:54:35Z",  # basic date, extended time: one format throughout
+        "2019-08-23T105435Z",
+        "20190823T105435+02:00",
+        "20190823T10",
+        "2019082",
+        "201908231",
+        "20190823Z",
+    ]
+    good += basic_good
+    bad += basic_bad
     t = base(len(good + bad), EffectiveDate=good + bad)
     found = run(t)["EFFECTIVE_DATE", "EffectiveDate"]
     assert found.rows.tolist() == list(range(len(good), len(good + bad)))
     assert found.messages[0] == "'2019-02-29' is not a real date"
+    assert found.messages[len(bad) - len(basic_bad)] == "'20190229' is not a real date"
     assert found.messages[4] == (
         "'2019-08-23 10:54' is not an ISO 8601 date-time: e.g. 2019-08-23T10:54:35.220Z; "
         "did you mean '2019-08-23T10:54'?"
@@ -1154,6 +1204,22 @@ def test_date_time_kernel_is_the_regex(values: list[str], edited: list[str | Non
     _same_as_regex(DATE_TIME_PATTERN, values + edited)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(_date_time_like(), min_size=10, max_size=40),
+    st.lists(_near(_date_time_like(), DATE_CHARS, 26), max_size=10),
+)
+def test_date_time_kernel_is_the_regex_in_the_basic_format(
+    values: list[str], edited: list[str | None]
+) -> None:
+    """The same generated texts without their '-' and ':' (the basic format, and texts that
+    mix the two when only some go): the kernel's shapes of both formats are the regex."""
+    basic = [v.replace("-", "").replace(":", "") for v in values]
+    some = [v.replace("-", "", 2) for v in values] + [v.replace(":", "") for v in values]
+    _same_as_regex(DATE_TIME_PATTERN, basic)
+    _same_as_regex(DATE_TIME_PATTERN, basic + some + edited)
+
+
 def test_date_time_kernel_at_its_edges() -> None:
     good = [
         "2019-08-23T10:54:35.220Z",
@@ -1200,6 +1266,38 @@ def test_date_time_kernel_at_its_edges() -> None:
     ]
     _same_as_regex(DATE_TIME_PATTERN, good + bad + [None])
     assert pc.match_substring_regex(pa.array(good), DATE_TIME_PATTERN).to_pylist() == [True] * 12
+    basic_good = [
+        "20171011T150548Z",
+        "20190823",
+        "20190823T1054",
+        "20190823T105435",
+        "20190823T105435.220Z",
+        "20190823T105435,5+0200",
+        "20190823T105435-05",
+        "00000101T0000+00",
+        "20190101T000000." + "1" * 40 + "Z",
+    ]
+    basic_bad = [
+        "20190823T105435+02:00",
+        "20190823T10:54",
+        "2019-08-23T1054",
+        "20190823T105",
+        "20190823T10543",
+        "20190823T105435.",
+        "20190823T105435+0",
+        "20190823T105435+020",
+        "20190823T105460",
+        "20190823T1060",
+        "20190823T2400",
+        "20190823T",
+        "2019082",
+        "20191301",
+        "20190800",
+        "20190832",
+    ]
+    _same_as_regex(DATE_TIME_PATTERN, basic_good + basic_bad + [None])
+    found = pc.match_substring_regex(pa.array(basic_good + basic_bad), DATE_TIME_PATTERN)
+    assert found.to_pylist() == [True] * len(basic_good) + [False] * len(basic_bad)
     # one length for every value, as a batch of one format: the bytes as one matrix
     _same_as_regex(DATE_TIME_PATTERN, ["2019-08-23T10:54:35.220Z", "2019-08-23T10:54:35.220X"])
 

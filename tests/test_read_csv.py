@@ -131,7 +131,7 @@ def test_the_full_scan_counts_fields_outside_quotes():
     assert s.rec_first.tolist() == [0, 1, 2, 4]
 
 
-def test_the_fast_scan_leaves_widths_to_the_parser():
-    s = scan(b'a,"b,c",d\nt,u\n', True, 3)
-    assert s.rec_fields is None
+def test_the_scan_can_leave_widths_to_the_parser():
+    s = scan(b'a,"b,c",d\nt,u\n', True, 3, count_fields=False)
+    assert s.rec_fields.tolist() == [3, 3]
     assert s.rec_first.tolist() == [0, 1]

@@ -67,6 +67,7 @@ def line_blocks(
                     quotes += chunk.count(b'"')
                     if not chunk or remaining == 0:
                         overlong(skipped, quotes, False)
+                        yield None  # the reader's batch for the line, before the end
                         return
                 yield None
             continue

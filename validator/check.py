@@ -9,7 +9,7 @@ Three entry points:
 
 - ``check_batch(table, fmt)``: the field rules over a reader's table -> ``Finding``s.
 - ``check_csv_header(names)``: the CSV header -> ``HeaderProblem``s.
-- ``check_json_object(obj)``: the slow path for one parsed JSON line that pyarrow refused.
+- ``check_json_object(obj)``: the slow path for one parsed JSON line that msgspec refused.
 
 A value that is null (an empty CSV cell, a JSON null) or an empty string is absent: no value
 rule applies to it, and ``REQUIRED_MISSING`` counts it as missing.
@@ -31,6 +31,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from validator.phone import to_e164
 from validator.schema import MapField, NumberRule, Schema, ValueRule, load_schema
 
 __all__ = [
@@ -754,23 +755,24 @@ def _digits(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
 
 
 def _calendar_ok(values: pa.Array) -> np.ndarray:
-    """Whether each ``YYYY-MM-DD...`` value names a real day (the pattern already matched),
-    read straight from the string buffers: only days 29 to 31 need a closer look."""
+    """Whether each ``YYYY-MM-DD...`` (extended) or ``YYYYMMDD...`` (basic) value names a real
+    day (the pattern already matched), read straight from the string buffers: only days 29 to
+    31 need a closer look."""
     ok = np.ones(len(values), bool)
     offsets, data = _text_buffers(values)
     rows = np.flatnonzero(_valid_np(values)) if values.null_count else None
     starts = offsets[:-1] if rows is None else offsets[rows]
     if starts.size == 0:
         return ok
-    tens, units = data[starts + 8], data[starts + 9]
+    basic = data[starts + 4] != 0x2D  # extended dates have '-' after the year
+    day_at = starts + np.where(basic, 6, 8)
+    tens, units = data[day_at], data[day_at + 1]
     late = np.flatnonzero((tens > 0x32) | ((tens == 0x32) & (units == 0x39)))
     rows = late if rows is None else rows[late]
-    starts = starts[late]
-    year, month, day = (
-        _digits(data, starts, 4),
-        _digits(data, starts + 5, 2),
-        _digits(data, starts + 8, 2),
-    )
+    starts, day_at, basic = starts[late], day_at[late], basic[late]
+    year = _digits(data, starts, 4)
+    month = _digits(data, starts + np.where(basic, 4, 5), 2)
+    day = _digits(data, day_at, 2)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok[rows] = day <= _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
     return ok
@@ -808,15 +810,20 @@ def _e164_ok(values: pa.Array) -> np.ndarray:
 
 
 DATE_TIME_PATTERN = (
-    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.,][0-9]+)?)?"
-    r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$"
+    r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?"
+    r"|[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3])[0-5][0-9]([0-5][0-9]([.,][0-9]+)?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3])([0-5][0-9])?)?)?)$"
 )
 
 # The date-time pattern as fixed-width shapes, one character a byte: '9' a digit, 'M' 'D' 'h' 'm'
 # the two digits of a month (01-12), day (01-31), hour (00-23) or minute or second (00-59), '.'
-# one of '.' ',' and '~' one of '+' '-'; anything else stands for itself.
+# one of '.' ',' and '~' one of '+' '-'; anything else stands for itself. Two formats (ISO 8601
+# section 4.3.2): extended (2017-10-11T15:05:48Z) and basic (20171011T150548Z).
 _ZONES = ("Z", "~hh:mm", "", "~hhmm", "~hh")  # the usual first
+_BASIC_ZONES = ("Z", "~hhmm", "", "~hh")
 _LONGEST_DATE_TIME = 40  # longer text (a fraction of over 20 digits) goes to the regex
 _SHAPE_RANGE = {"9": "09", "M": "01", "D": "03", "h": "02", "m": "05", ".": ",.", "~": "+-"}
 _TWO_DIGITS = {"M": (1, 12), "D": (1, 31), "h": (0, 23)}
@@ -824,15 +831,26 @@ _TWO_DIGITS = {"M": (1, 12), "D": (1, 31), "h": (0, 23)}
 
 @cache
 def _date_time_shapes(size: int) -> list[str]:
-    """Every shape of the pattern's text that is ``size`` bytes long."""
-    if size == 10:
-        return ["9999-MM-DD"]
+    """Every shape of the pattern's text that is ``size`` bytes long, extended ones first."""
     shapes = []
-    for zone in _ZONES:
-        rest = size - 16 - len(zone)  # after YYYY-MM-DDThh:mm
-        if rest in (0, 3) or rest >= 5:
-            second = "" if rest == 0 else ":mm" if rest == 3 else ":mm." + "9" * (rest - 4)
-            shapes.append("9999-MM-DDThh:mm" + second + zone)
+    for date, minutes, colon, zones in (
+        ("9999-MM-DD", "Thh:mm", ":", _ZONES),
+        ("9999MMDD", "Thhmm", "", _BASIC_ZONES),
+    ):
+        if size == len(date):
+            shapes.append(date)
+        for zone in zones:
+            rest = size - len(date) - len(minutes) - len(zone)  # after the minutes
+            seconds = len(colon) + 2
+            if rest in (0, seconds) or rest >= seconds + 2:
+                second = (
+                    ""
+                    if rest == 0
+                    else colon + "mm"
+                    if rest == seconds
+                    else colon + "mm." + "9" * (rest - seconds - 1)
+                )
+                shapes.append(date + minutes + second + zone)
     return shapes
 
 
@@ -841,8 +859,10 @@ def _shape_tests(shape: str) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, s
     """(lowest byte, highest byte) per position, and the positions of what a byte range cannot
     say: a two-digit field's value (the 13th month, the 24th hour), '.' and '~'."""
     ranges, extra = [], []
+    first = False  # the previous character began a two-digit field ('mmmm': minute, second)
     for i, c in enumerate(shape):
-        second = c in "MDhm" and i > 0 and shape[i - 1] == c
+        second = first and shape[i - 1] == c
+        first = c in "MDhm" and not second
         ranges.append("09" if second else _SHAPE_RANGE.get(c, c + c))
         if c in ".~" or (c in _TWO_DIGITS and not second):
             extra.append((i, c))
@@ -970,8 +990,9 @@ def _value_ok_py(rule: ValueRule, value: str) -> bool:
     if rule.pattern is not None and not _regex(rule.pattern).fullmatch(value):
         return False
     if rule.calendar_date:
+        month, day = (5, 8) if value[4:5] == "-" else (4, 6)
         try:
-            datetime.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+            datetime.date(int(value[0:4]), int(value[month : month + 2]), int(value[day : day + 2]))
         except ValueError:
             return False
     return True
@@ -1040,12 +1061,14 @@ def _suggest_value(schema: Schema, rule: ValueRule, value: str) -> str | None:
             return hit
         if rule.values_ref == "join":
             return None
+    if rule.pattern == E164_PATTERN:
+        # libphonenumber, never text edits: only a valid number that carries its own country
+        # code is suggested (a masked or national number gets none)
+        number = to_e164(value)
+        return number if number is not None and number != value else None
     candidates = [stripped]
     if rule.calendar_date:
         candidates.append(stripped.replace(" ", "T", 1))
-    if rule.pattern and rule.pattern.startswith("^\\+"):
-        candidates.append(re.sub(r"[\s\-.()/]", "", stripped))
-        candidates.append(re.sub(r"^00", "+", re.sub(r"[\s\-.()/]", "", stripped)))
     candidates.append(re.sub(r"\s", "", stripped))
     for candidate in candidates:
         if candidate and candidate != value and _value_ok_py(rule, candidate):

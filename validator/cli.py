@@ -105,6 +105,41 @@ Scheduler = Annotated[
 MaxJobSize = Annotated[
     str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
 ]
+RepairFlag = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Fix what has exactly one right answer (schemas/repairs.json), then check again.",
+    ),
+]
+DefaultCountry = Annotated[
+    str | None,
+    typer.Option(
+        "--default-country",
+        help="With --repair: the country (ISO alpha-2, e.g. US) of phone numbers written "
+        "without a country code.",
+    ),
+]
+RepairsOut = Annotated[
+    str | None,
+    typer.Option(
+        "--repairs-out", help="With --repair: write every change, one JSON object per line."
+    ),
+]
+
+
+def _repair_options(
+    repair: bool, default_country: str | None, repairs_out: str | None, strict: bool
+) -> Any:
+    """The checked repair options, or None without --repair."""
+    if not repair:
+        for name, value in (("--default-country", default_country), ("--repairs-out", repairs_out)):
+            if value is not None:
+                raise UsageError(f"{name} goes with --repair")
+        return None
+    from validator.repair import RepairOptions
+
+    return RepairOptions.build(default_country, strict=strict)
 
 
 def _print(data: Any, output: str, query: str | None) -> None:
@@ -141,11 +176,17 @@ def validate(
     piece_size: PieceSize = None,
     max_job_size: MaxJobSize = "1GB",
     scheduler: Scheduler = None,
+    repair: RepairFlag = False,
+    default_country: DefaultCountry = None,
+    repairs_out: RepairsOut = None,
 ) -> None:
-    """Check the sources and print the report. Exit 0 when every record passes, 1 if not."""
+    """Check the sources and print the report. Exit 0 when every record passes, 1 if not.
+    With --repair, the report is the verdict after repair and says what would change; nothing
+    is written but --failures-out and --repairs-out."""
     _check_output(output, query, format)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
     with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
         report = engine.preflight(
@@ -160,6 +201,8 @@ def validate(
             max_job_size=max_job_size,
             progress=bar.update if bar else None,
             executor=executor,
+            repair=repair_options,
+            repairs_out=repairs_out,
         )
     _print(report.to_dict(), output, query)
     raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
@@ -201,12 +244,17 @@ def split(
     region: Region = None,
     no_sign_request: NoSign = False,
     scheduler: Scheduler = None,
+    repair: RepairFlag = False,
+    default_country: DefaultCountry = None,
+    repairs_out: RepairsOut = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
-    folders that each fit one import job, with a manifest. Exit codes as validate."""
+    folders that each fit one import job, with a manifest. Exit codes as validate. With
+    --repair, repaired records are written repaired; every other record byte for byte."""
     _check_output(output, query, format)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
@@ -227,6 +275,8 @@ def split(
             failures_out=failures_out,
             progress=bar.update if bar else None,
             executor=executor,
+            repair=repair_options,
+            repairs_out=repairs_out,
         )
     _print(result.to_dict(), output, query)
     raise typer.Exit(0 if result.job_status == "COMPLETED" else 1)

@@ -22,9 +22,10 @@ from typing import IO, Any
 from validator import options
 from validator.errors import PreflightError, UsageError, from_os_error
 from validator.fold import Folder, PieceOutcome
-from validator.model import Piece, PieceResult
+from validator.model import PieceResult
 from validator.piece import PieceTask, run_piece
-from validator.pieces import CsvPieceEnds, FilePlan, parse_size, plan_pieces, settle_csv_piece_end
+from validator.pieces import FilePlan, parse_size, plan_pieces
+from validator.repair import RepairLog, RepairOptions
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings
 from validator.source import Listing, job_empty_message, list_sources
@@ -92,15 +93,20 @@ def run(
     progress: Callable[[PieceResult], None] | None = None,
     on_piece: Callable[[PieceOutcome, FilePlan], None] | None = None,
     executor: Executor | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: IO[bytes] | None = None,
 ) -> Report:
-    """Check every selected file of ``listing``; fold the results into a Report.
+    """Check every selected file of ``listing``; fold the results into a Report. With
+    ``repair``, failing records are repaired where they can be (``validator.repair``) and
+    checked again; ``repairs_out`` gets every change.
 
     ``executor``, when given, runs the pieces (and is not shut down here); when None, one is
     chosen from ``workers`` and the size of the job, and shut down at the end.
     """
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
-    folder = Folder(report, strict=strict, failures_out=failures_out)
+    repair_log = RepairLog(repair, repairs_out) if repair is not None else None
+    folder = Folder(report, strict=strict, failures_out=failures_out, repairs=repair_log)
     for source, code, message in listing.warnings:
         folder.job_problem(source, code, message)
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
@@ -115,14 +121,11 @@ def run(
         listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
     )
     tasks = [
-        PieceTask(p, listing.format, plan.columns, settings, keep_spans)
+        PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair)
         for plan in plans
         for p in plan.pieces
     ]
     run_one = partial(run_piece, s3_client=s3_client)
-
-    def reread(piece: Piece, plan: FilePlan) -> PieceResult:
-        return run_one(PieceTask(piece, listing.format, plan.columns, settings, keep_spans))
 
     with ExitStack() as stack:
         if executor is None:
@@ -140,7 +143,6 @@ def run(
             executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
         )
         folder.files(listing.files)
-        ends = CsvPieceEnds()
         plan_iter = iter(plans)
         current: FilePlan | None = None
         for res in results:
@@ -150,13 +152,8 @@ def run(
                 folder.start_file(current)
                 if not current.pieces:
                     current = None
-            if listing.format == "CSV":
-                # By index: a result from a process pool holds a copy of its piece.
-                last = res.piece.index == current.pieces[-1].index
-                settled = settle_csv_piece_end(res, last, ends, partial(reread, plan=current))
-                if settled is None:
-                    continue
-                res = settled
+            # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
+            # a single reader starts a record (pieces.settle_csv_boundary).
             outcome = folder.next_piece(res)
             if progress is not None:
                 progress(res)
@@ -192,6 +189,8 @@ def preflight(
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Check endpoint-import data the way Pinpoint's import would, and report like it.
 
@@ -203,6 +202,9 @@ def preflight(
     ``executor``: any :class:`concurrent.futures.Executor` to run the pieces on (the caller's:
     it is not shut down here); by default one is chosen from ``workers`` and the job's size.
     A process pool needs picklable arguments: give ``settings``, not ``s3_client``.
+
+    ``repair`` (``validator.repair.RepairOptions``): the report is the verdict after repair, and
+    its ``Repairs`` says what would change; ``repairs_out`` gets one JSON line per change.
     """
     checked = options.check(
         pieces=pieces,
@@ -211,16 +213,21 @@ def preflight(
         max_job_size=max_job_size,
         failures_out=failures_out,
     )
+    options.check_output_path(repairs_out, "repairs_out")
     sources = [source] if isinstance(source, str | os.PathLike) else list(source)
     sources = [os.fspath(s) for s in sources]
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
     options.check_not_a_source(failures_out, "failures_out", listing.files)
+    options.check_not_a_source(repairs_out, "repairs_out", listing.files)
     definition = dict(definition or {})
     shown = listing.sources
     definition.setdefault("S3Url", shown[0] if len(shown) == 1 else shown)
     definition.setdefault("Format", listing.format)
     limit = checked.max_job_size
-    with _atomic_output(failures_out) as out:
+    with (
+        _atomic_output(failures_out) as out,
+        _atomic_output(repairs_out, "repairs_out") as changes,
+    ):
         return run(
             listing,
             definition=definition,
@@ -235,6 +242,8 @@ def preflight(
             max_job_size=limit,
             progress=progress,
             executor=executor,
+            repair=repair,
+            repairs_out=changes,
         )
 
 
@@ -245,14 +254,15 @@ class _atomic_output:
     when the last bytes are flushed at the end, and then the partial file is removed too.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, name: str = "failures_out") -> None:
         self.path = os.fspath(path) if path is not None else None
+        self.name = name  # the parameter, for messages (--repairs-out is repairs_out)
         self.fh: IO[bytes] | None = None
 
     def __enter__(self) -> IO[bytes] | None:
         if self.path is None:
             return None
-        options.check_output_path(self.path, "failures_out")
+        options.check_output_path(self.path, self.name)
         self.tmp = f"{self.path}.partial-{os.getpid()}"
         try:
             self.fh = io.BufferedWriter(_WriteRaw(self.tmp, self.path))

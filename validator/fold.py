@@ -14,10 +14,11 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from validator import schema
+from validator import repair, schema
 from validator.crossrecord import JobRules
 from validator.model import PieceResult, Problem
 from validator.pieces import FilePlan
+from validator.repair import RepairLog
 from validator.report import FIRST, Report
 from validator.source import SourceFile
 
@@ -40,8 +41,16 @@ class PieceOutcome:
 class Folder:
     """Folds piece results in source order into the report (and ``--failures-out``)."""
 
-    def __init__(self, report: Report, *, strict: bool, failures_out: IO[bytes] | None) -> None:
+    def __init__(
+        self,
+        report: Report,
+        *,
+        strict: bool,
+        failures_out: IO[bytes] | None,
+        repairs: RepairLog | None = None,
+    ) -> None:
         rules = schema.load()
+        self.repairs = repairs  # --repair: the change log, and Repairs in the report
         self.report = report
         self.strict = strict
         self.out = failures_out
@@ -130,7 +139,8 @@ class Folder:
         self, res: PieceResult, index: int, line_base: int, file_failed: bool
     ) -> PieceOutcome:
         source = res.piece.file.display
-        problems = res.problems + self.cross.piece(res)
+        # a repaired record that fails after all goes out unrepaired, with its own problems
+        problems = repair.undo_failed(res.problems, self.cross.piece(res), res.repairs, self._fails)
         problems.sort(key=lambda p: p.record if p.record is not None else -1)
         by_record: dict[int, list[Problem]] = {}
         for p in problems:
@@ -176,7 +186,11 @@ class Folder:
     def start_file(self, plan: FilePlan) -> None:
         """A file's own problems (found when its pieces were planned), before its pieces."""
         src = plan.file.display
-        failed = self.file_problems(src, plan.problems)
+        problems = plan.problems
+        if self.repairs is not None and any(p.code == "FILE_BOM" for p in problems):
+            self.repairs.bom(src)  # pieces never carry it: repaired, not a warning
+            problems = [p for p in problems if p.code != "FILE_BOM"]
+        failed = self.file_problems(src, problems)
         self.file_failed[src] = failed
         row = self.file_rows[src]
         if not plan.readable:
@@ -188,6 +202,10 @@ class Folder:
         """Fold the next piece in source order (its file started); count it in its file's row."""
         src = res.piece.file.display
         outcome = self.piece(res, self.index, self.line_base[src], self.file_failed[src])
+        if self.repairs is not None:
+            self.repairs.piece(
+                src, res.repairs, outcome.failed_records, self.line_base[src], self.file_failed[src]
+            )
         self.index += 1
         self.line_base[src] += res.newlines
         row = self.file_rows[src]
@@ -225,3 +243,5 @@ class Folder:
             self.job_problem(str(r.definition.get("S3Url")), code, message)
         r.failures_by_code = dict(self.failure_codes)
         r.warnings_by_code = dict(self.warning_codes)
+        if self.repairs is not None:
+            r.extra["Repairs"] = self.repairs.summary()

@@ -6,6 +6,7 @@ Everything here is plain data and picklable, because pieces run in worker proces
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,7 +47,9 @@ class Batch:
     """Structurally sound records as an Arrow table, and the problems of the others.
 
     ``records``, ``lines``, ``starts`` and ``ends`` hold, per table row, the record number in
-    the piece, its 1-based start line relative to the piece, and its byte range in the file.
+    the piece, its 1-based start line relative to the piece, and its byte range in the file
+    (``starts`` and ``ends`` may be empty when the reader keeps no spans: only ``split`` needs
+    them, through the reader's spans).
     """
 
     table: pa.Table
@@ -55,6 +58,9 @@ class Batch:
     starts: np.ndarray
     ends: np.ndarray
     problems: list[Problem] = field(default_factory=list)
+    # Custom attribute names holding a value in some row, when the reader knows them and the
+    # table does not carry the attribute columns (the NDJSON fast path); None: read the table.
+    attribute_names: set[str] | None = None
 
 
 @dataclass
@@ -124,3 +130,4 @@ class PieceResult:
     ids: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
+    repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)

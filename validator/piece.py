@@ -1,7 +1,8 @@
 """The piece: read and check one piece. The worker's job; it returns only plain data.
 
 A worker opens its byte range, reads it into batches (``read_csv`` / ``read_json``), checks each
-batch column-wide (``check``) and hashes the keys the job-wide rules need (``crossrecord``), so
+batch column-wide (``check``), with ``--repair`` repairs the rows that failed (``repair``), and
+hashes the keys the job-wide rules need (``crossrecord``), so
 that the fold, in source order, never sees the records themselves.
 """
 
@@ -10,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from validator import check, read_csv, read_json, schema
+from validator import check, read_csv, read_json, repair, schema
 from validator.crossrecord import hash_strings
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.read_csv import Columns
+from validator.repair import PieceRepairs, RepairOptions
 from validator.settings import AwsSettings
 from validator.source import open_binary
 
@@ -33,6 +36,7 @@ class PieceTask:
     columns: Columns | None
     settings: AwsSettings | None
     keep_spans: bool = False
+    repair: RepairOptions | None = None  # --repair: repair failing rows, check them again
 
 
 def _custom_names(table: pa.Table) -> set[str]:
@@ -74,6 +78,8 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     user_keys, user_records, user_lines, user_push = [], [], [], []
     id_keys, id_records, id_lines = [], [], []
     lines_seen: list[int] = []
+    repairs = PieceRepairs()
+    byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(
             open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client)
@@ -86,11 +92,11 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 task.columns,
                 offset=read_from,
                 line=line0,
-                keep_spans=task.keep_spans,
+                keep_spans=byte_ranges,
             )
         else:
             batches = read_json.read_piece(
-                stream, length, offset=read_from, line=line0, keep_spans=task.keep_spans
+                stream, length, offset=read_from, line=line0, keep_spans=byte_ranges
             )
         reader = None
         for batch, reader in batches:  # noqa: B007 - the last reader has the counts
@@ -98,7 +104,20 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
             table = batch.table
-            for finding in check.check_batch(table, task.fmt):
+            findings = check.check_batch(table, task.fmt)
+            if task.repair is not None:
+                findings = repair.repair_batch(
+                    table,
+                    findings,
+                    task.fmt,
+                    task.repair,
+                    batch.records,
+                    batch.lines,
+                    batch.starts,
+                    batch.ends,
+                    repairs,
+                )
+            for finding in findings:
                 severity = rules.severity(finding.code)
                 recs = batch.records[finding.rows]
                 lns = batch.lines[finding.rows]
@@ -121,7 +140,9 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 id_keys.append(k)
                 id_records.append(r)
                 id_lines.append(ln)
-            result.attribute_names |= _custom_names(table)
+            result.attribute_names |= (
+                _custom_names(table) if batch.attribute_names is None else batch.attribute_names
+            )
             if len(batch.lines):
                 lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
             lines_seen += [p.line for p in batch.problems if p.line is not None]
@@ -138,6 +159,15 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
             result.newlines = line0
     if lines_seen:
         result.first_line, result.last_line = min(lines_seen), max(lines_seen)
+    repair.finish_piece(
+        result,
+        repairs,
+        task.fmt,
+        dict(task.columns.scalars) if task.columns is not None else None,
+        partial(open_binary, piece.file, settings=task.settings, s3_client=s3_client)
+        if task.keep_spans
+        else None,
+    )
 
     result.users = PieceKeys.build(user_keys, user_records, user_lines, user_push)
     result.ids = PieceKeys.build(id_keys, id_records, id_lines)

@@ -1,10 +1,13 @@
 """Stage 2, the pieces: cut every file into record-aligned byte ranges of roughly equal size.
 
-A piece ends at the first newline after its share of the bytes. For NDJSON that is a record
-end. For CSV it is one when an even number of quotes came before it; the workers count the
-quotes they read and the engine checks each end in source order, reading the rest of a file
-in one piece from the first end that is not (a quoted line break or a broken quote across it).
-So no quoted value is ever cut, and no extra pass over the data is needed to find out.
+A piece ends at a line start after its share of the bytes. For NDJSON every line start is a
+record start. For CSV a line start is one unless a quoted line break runs across it, and a
+quoted value is bounded (``read_csv.DEFAULT_BOUND``, 64 KiB: an endpoint is at most 15 KB), so
+:func:`settle_csv_boundary` settles a boundary from at most that many bytes before it: the first
+line start at or after the target with no line holding an odd number of quotes in the bound
+before it is a record start however the file before it is read (a record that spans lines starts
+with such a line and is at most the bound long; a broken quote costs only its own line). Every
+piece then reads exactly the records a single reader would, in parallel, and none is read twice.
 Each file's head is read here once: compressed content, a byte order mark, the CSV header.
 """
 
@@ -13,15 +16,22 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from validator import check
+import numpy as np
+
+from validator import blocks, check
 from validator.errors import OptionError, UsageError
-from validator.model import Piece, PieceResult, Problem
-from validator.read_csv import Columns, parse_header
+from validator.model import Piece, Problem
+from validator.read_csv import (
+    DEFAULT_BOUND,
+    Columns,
+    _legit_multiline,
+    parse_header,
+    utf8_valid,
+)
 from validator.settings import AwsSettings
 from validator.source import Listing, SourceFile, open_binary, stdin_head
 
@@ -147,21 +157,109 @@ def inspect_file(
         )
         return plan
     if fmt == "CSV":
-        newline = head.find(b"\n", plan.data_start)
-        if newline < 0 and f.kind != "stdin" and len(head) == HEAD:
-            raise UsageError(
-                f"{f.display}: the first line is longer than {HEAD} bytes; is this a CSV file?"
-            )
-        end = newline + 1 if newline >= 0 else len(head)
-        plan.header = parse_header(head[plan.data_start : end])
-        plan.data_start = end
-        drop = set()
-        for hp in check.check_csv_header(plan.header):
-            plan.problems.append(Problem(None, None, hp.field, hp.code, hp.message))
-            if hp.code == "CSV_HEADER_UNKNOWN":
-                drop.add(hp.column)
-        plan.columns = Columns.from_header(plan.header, drop)
+        _inspect_csv_header(f, plan, head, settings, s3_client)
     return plan
+
+
+def _header_line(
+    f: SourceFile, plan: FilePlan, head: bytes, settings: AwsSettings | None, s3_client: Any
+) -> bytes | None:
+    """The header line (with its newline), read on past the head when it is longer; None when
+    it has no newline within ``blocks.MAX_LINE`` bytes of a file that goes on."""
+    newline = head.find(b"\n", plan.data_start)
+    if newline >= 0:
+        return head[plan.data_start : newline + 1]
+    if f.kind == "stdin" or len(head) < HEAD:
+        return head[plan.data_start :]
+    line = head[plan.data_start :]
+    with open_binary(f, len(head), settings=settings, s3_client=s3_client) as stream:
+        while len(line) <= blocks.MAX_LINE:
+            chunk = stream.read(HEAD)
+            if not chunk:
+                return line
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                return line + chunk[: newline + 1]
+            line += chunk
+    return None
+
+
+def _inspect_csv_header(
+    f: SourceFile, plan: FilePlan, head: bytes, settings: AwsSettings | None, s3_client: Any
+) -> None:
+    first = head[plan.data_start :]
+    nl = first.find(b"\n")
+    cr = first.find(b"\r")
+    if nl < 0 and cr >= 0 and not first.startswith(b"\r\n", cr):
+        # No line feed at all, and a bare CR: every line ends in one, so the file is one line.
+        plan.readable = False
+        plan.problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "FILE_LINE_ENDINGS",
+                "lines end in a bare CR (classic Mac line endings), so the file reads as "
+                "one line; save it with LF or CRLF line endings",
+            )
+        )
+        return
+    line = _header_line(f, plan, head, settings, s3_client)
+    if line is None:
+        plan.readable = False
+        plan.problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "CSV_HEADER_UNKNOWN",
+                f"the first line runs over {blocks.MAX_LINE:,} bytes with no line break: "
+                "it is not a CSV header",
+            )
+        )
+        return
+    body = line[:-1] if line.endswith(b"\n") else line
+    body = body[:-1] if body.endswith(b"\r") else body
+    if b"\r" in body:
+        at = plan.data_start + body.index(b"\r")
+        plan.problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "FILE_LINE_ENDINGS",
+                f"the header holds a bare CR (a classic Mac line end) at byte {at}; Pinpoint "
+                "reads lines that end in LF or CRLF",
+            )
+        )
+    if not utf8_valid(line):
+        bad = _first_bad(line)
+        plan.problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                "FILE_NOT_UTF8",
+                f"byte 0x{line[bad]:02X} at offset {plan.data_start + bad} in the header is not "
+                "UTF-8; Pinpoint reads UTF-8 only",
+            )
+        )
+    plan.header = parse_header(line)
+    plan.data_start += len(line)
+    drop = set()
+    for hp in check.check_csv_header(plan.header):
+        plan.problems.append(Problem(None, None, hp.field, hp.code, hp.message))
+        if hp.code == "CSV_HEADER_UNKNOWN":
+            drop.add(hp.column)
+    plan.columns = Columns.from_header(plan.header, drop)
+
+
+def _first_bad(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return 0
 
 
 def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None) -> list[int]:
@@ -180,24 +278,135 @@ def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None
     return [max(1, math.ceil(s / size)) for s in sizes]
 
 
+def _read_at(
+    f: SourceFile, start: int, n: int, settings: AwsSettings | None, s3_client: Any
+) -> bytes:
+    with open_binary(f, start, settings=settings, s3_client=s3_client) as stream:
+        out = b""
+        while len(out) < n:
+            chunk = stream.read(n - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
 def _newline_boundaries(
     f: SourceFile, targets: list[int], settings: AwsSettings | None, s3_client: Any
 ) -> list[int]:
+    """NDJSON: the line start at or after each target (every line start is a record start)."""
     out: list[int] = []
     for target in targets:
+        pos = -1
         with open_binary(f, target - 1, settings=settings, s3_client=s3_client) as stream:
-            pos = target - 1
-            while True:
+            seen = 0
+            while seen < BOUNDARY_REACH:
                 chunk = stream.read(HEAD)
                 if not chunk:
-                    pos = -1
                     break
                 nl = chunk.find(b"\n")
                 if nl >= 0:
-                    pos += nl + 1
+                    pos = target + seen + nl
                     break
-                pos += len(chunk)
+                seen += len(chunk)
         if pos > 0 and (not out or pos > out[-1]) and pos < f.size:
+            out.append(pos)
+    return out
+
+
+SETTLE_CHECKS = 4096  # quoted line breaks tried per boundary before giving the boundary up
+
+
+def settle_csv_boundary(
+    window: bytes,
+    lo: int,
+    target: int,
+    width: int,
+    *,
+    bound: int = DEFAULT_BOUND,
+    at_line_start: bool = False,
+    at_end: bool = False,
+) -> int | None:
+    """Where a CSV piece may end: the first line start at or after ``target`` that is a record
+    start however the file before the window is read, or None if the window shows none.
+
+    ``window`` holds the file's bytes from offset ``lo`` (``target - bound`` or the start of
+    the data, whichever is later) to past the target; ``at_line_start`` says whether ``lo``
+    is a line start, ``at_end`` whether the window ends at the end of the file. Reading from a
+    line start is deterministic: a line with an even number of
+    quotes is one record, a line with an odd number is one record with the lines up to the next
+    odd one when that text is at most ``bound`` bytes and one row of the header's ``width``
+    (the same rule as :func:`validator.read_csv.scan`), else a broken quote of its own. The
+    record that covers ``lo`` ends before the target (it is at most ``bound`` long, or one
+    line), so a single reader starts a record at some line start in the window; a line start
+    ``P`` that no record from any earlier line start of the window runs across is then one of
+    its record starts.
+    """
+    arr = np.frombuffer(window, np.uint8)
+    newlines = np.flatnonzero(arr == 10)
+    if at_line_start:
+        starts, ends = np.concatenate(([0], newlines + 1)), newlines
+    else:  # the first line of the window began before it: its quotes are not known
+        starts, ends = newlines + 1, newlines[1:]
+    n = len(ends)  # lines 0..n-1 end in the window; line n starts at starts[n]
+    complete = starts[:n]
+    if not n:
+        return None
+    quotes = np.flatnonzero(arr == 34)
+    per_line = np.searchsorted(quotes, ends) - np.searchsorted(quotes, complete)
+    too_long = (ends + 1 - complete) > blocks.MAX_LINE + 1  # records of their own
+    per_line[too_long] = 0
+    nxt = np.arange(1, n + 1, dtype=np.int64)  # the next record's line, from each line
+    odd = np.flatnonzero(per_line & 1)
+    if len(odd) > SETTLE_CHECKS:
+        odd = odd[:SETTLE_CHECKS]
+        nxt[odd[-1] :] = n + 1  # not looked at: no boundary after them
+    for k, first in enumerate(odd.tolist()):
+        if k + 1 < len(odd):
+            last = int(odd[k + 1])
+            start, end = int(complete[first]), int(ends[last]) + 1
+            if (
+                end - start <= bound
+                and not too_long[first : last + 1].any()
+                and _legit_multiline(window[start:end], width)
+            ):
+                nxt[first] = last + 1
+        elif not at_end and len(window) - int(complete[first]) <= bound:
+            nxt[first] = n + 1  # it may close after the window: undecided
+    # Line p is a record start of every reading from the window's line starts when no line
+    # before it has its next record after it.
+    # (The first known line start qualifies too: a record across it would start before lo.)
+    reach = np.concatenate(([0], np.maximum.accumulate(nxt)))
+    line = np.arange(n + 1)
+    free = np.flatnonzero((reach <= line) & (starts[: n + 1] + lo >= target))
+    return int(starts[free[0]]) + lo if len(free) else None
+
+
+def _csv_boundaries(
+    f: SourceFile,
+    targets: list[int],
+    data_start: int,
+    width: int,
+    settings: AwsSettings | None,
+    s3_client: Any,
+) -> list[int]:
+    out: list[int] = []
+    for target in targets:
+        lo = max(data_start, target - DEFAULT_BOUND)
+        pos = None
+        for reach in (2 * HEAD, BOUNDARY_REACH):  # nearly always settled in the first
+            window = _read_at(f, lo, target - lo + reach, settings, s3_client)
+            pos = settle_csv_boundary(
+                window,
+                lo,
+                target,
+                width,
+                at_line_start=lo == data_start,
+                at_end=lo + len(window) >= f.size,
+            )
+            if pos is not None or lo + len(window) >= f.size:
+                break
+        if pos is not None and pos > data_start and (not out or pos > out[-1]) and pos < f.size:
             out.append(pos)
     return out
 
@@ -234,63 +443,18 @@ def plan_pieces(
         bounds: list[int] | None = []
         if n > 1:
             span = f.size - plan.data_start
-            targets = [plan.data_start + span * k // n for k in range(1, n)]
-            bounds = _newline_boundaries(f, targets, settings, s3_client)
+            targets = sorted(
+                {plan.data_start + span * k // n for k in range(1, n)} - {plan.data_start}
+            )
+            if plan.columns is not None:
+                bounds = _csv_boundaries(
+                    f, targets, plan.data_start, plan.columns.width, settings, s3_client
+                )
+            else:
+                bounds = _newline_boundaries(f, targets, settings, s3_client)
         edges = [0, *(bounds or []), -1]
         header = tuple(plan.header) if plan.header is not None else None
         for start, end in itertools.pairwise(edges):
             plan.pieces.append(Piece(index, f, start, end, header, plan.data_start))
             index += 1
     return plans
-
-
-@dataclass
-class CsvPieceEnds:
-    """Where the CSV piece-end settlement stands, per file: quote parity, pieces held back,
-    files whose remaining pieces are dropped (read in one piece from a broken quote on)."""
-
-    parity: dict[str, int] = field(default_factory=dict)
-    held: dict[str, list[PieceResult]] = field(default_factory=dict)
-    skip_rest_of: set[str] = field(default_factory=set)
-
-
-def settle_csv_piece_end(
-    res: PieceResult,
-    last: bool,
-    ends: CsvPieceEnds,
-    reread: Callable[[Piece], PieceResult],
-) -> PieceResult | None:
-    """The second half of the CSV pieces rule, on each piece's result in source order.
-
-    Returns the result to fold (``res`` itself, or a re-read of a merged range), or None when
-    the piece is held back or dropped. ``last`` says whether it is its file's last piece;
-    ``reread`` reads and checks one piece (the engine's worker function).
-    """
-    src = res.piece.file.display
-    if src in ends.skip_rest_of:
-        return None
-    # A piece ends at the newline after its target: a record end only after an even
-    # number of quotes since the data began. If odd, hold it and merge it with the
-    # next pieces until the count is even again (a quoted line break across the
-    # end), then read that range as one piece. The held pieces' own results are
-    # dropped: a piece that starts inside a quoted value sees broken quotes.
-    ends.parity[src] = (ends.parity.get(src, 0) + res.quotes) & 1
-    if src in ends.held or (ends.parity[src] and not last):
-        ends.held.setdefault(src, []).append(res)
-        if ends.parity[src] and not last:
-            return None
-        first = ends.held.pop(src)[0].piece
-        end = res.piece.end
-        res = reread(
-            Piece(first.index, first.file, first.start, end, first.header, first.header_end)
-        )
-    if res.quote_trouble and not last:
-        # A broken quote: the reader resynchronised on the next line, so quote
-        # parity no longer says where records end. Read the rest of the file in one
-        # piece, as a single reader would, and drop the rest of this file's results.
-        ends.skip_rest_of.add(src)
-        first = res.piece
-        res = reread(
-            Piece(first.index, first.file, first.start, -1, first.header, first.header_end)
-        )
-    return res

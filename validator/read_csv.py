@@ -1,23 +1,38 @@
 """Stage 3 for CSV: a piece's bytes → batches of records, with exact physical line numbers.
 
-The structure of a block is found with numpy over byte positions (newlines, quotes, commas,
-tabs), never with a Python loop per record:
+What a record is does not depend on how the file is read (blocks, pieces, workers):
 
-* a newline ends a record only after an even number of quotes since the record began;
-* a record that spans lines is a quoted line break (``CSV_NEWLINE_IN_VALUE``) when it parses as
-  one row of the right width within the size bound; otherwise its first line has a broken
-  quote (``CSV_QUOTE``) and reading resumes on the next line, so one bad quote never swallows
-  the records after it;
-* a quote must open a field or close one; anything else is a stray quote (``CSV_QUOTE``);
-* the number of fields is one more than the commas outside quotes (``CSV_ROW_WIDTH``).
+* lines end at LF (a CR before it is part of the ending); an empty line, or a lone CR, is not
+  a record;
+* a record starts at a line start. A line with an even number of double quotes is a record of
+  its own. A line with an odd number opens a quoted line break: the record runs to the next
+  line with an odd number, and it is one record (``CSV_NEWLINE_IN_VALUE``) when that text is at
+  most ``bound`` bytes (64 KiB: an endpoint is at most 15 KB) and parses as one row of the
+  header's width. Otherwise its first line alone has a broken quote (``CSV_QUOTE``) and the
+  next record starts on the next line: one bad quote costs its own line, never the rest;
+* a line longer than ``blocks.MAX_LINE`` is one record too large to be an endpoint
+  (``ENDPOINT_TOO_LARGE``), streamed past, never held;
+* a CR not followed by LF is a line break inside a quoted value (``CSV_NEWLINE_IN_VALUE``), and
+  outside one a classic-Mac line end (``FILE_LINE_ENDINGS``);
+* a quote must open a field, close one, or be doubled inside one (else ``CSV_QUOTE``); fields
+  are one more than the commas outside quotes (``CSV_ROW_WIDTH``); a tab in a value is
+  ``CSV_TAB_IN_VALUE``; bytes that are not UTF-8 are ``FILE_NOT_UTF8``.
 
-The sound records are then parsed by pyarrow in one call per block, all columns as strings.
+Blocks are read at known offsets (``os.pread`` for local files, so nothing is carried and
+copied), each parsed by pyarrow in one call with every column as bytes. A block's structure is
+then proven cheaply: pyarrow's rows and invalid rows add up to the block's newlines (no quote
+swallowed a line), every quote opens or closes a field (tested on the quote positions only),
+no bare CR, valid UTF-8 (one Arrow validation of the whole block). Only a block that fails the
+proof takes the exact path (:func:`scan`), and within it only the lines with an odd number of
+quotes are walked in Python.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -27,16 +42,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from validator import blocks
 from validator.blocks import PieceReader
 from validator.model import Batch, Problem
 
 NL, QUOTE, COMMA, TAB, CR = 10, 34, 44, 9, 13
 
-# Kinds of physical line / record found by the scan.
-OK, BLANK, QUOTE_BAD, WIDTH_BAD, NOT_UTF8 = 0, 1, 2, 3, 4
+# Kinds of record found by the scan.
+OK, QUOTE_BAD, WIDTH_BAD, CR_BAD, TOO_LONG = 0, 2, 3, 5, 6
 
 # How far a quoted value may run: a record can never be larger than an endpoint (15 KB) by much.
 DEFAULT_BOUND = 64 * 1024
+PARSE_BLOCK = 2 << 20  # pyarrow's block in one parse call: runs in cache (8 MiB: ~2x slower)
+
+_EMPTY = np.empty(0, np.int64)
 
 
 @dataclass(frozen=True)
@@ -70,34 +89,55 @@ class Columns:
 
 
 def parse_header(line: bytes) -> list[str]:
-    """The header's names, as the csv module reads one line (quotes allowed)."""
-    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-    rows = list(csv.reader(io.StringIO(text)))
+    """The header's names, as the csv module reads one line (quotes allowed). Never raises:
+    a bare CR stays in the name it is in (written ``\\r``), a broken quote ends the line."""
+    text = line.decode("utf-8", errors="replace")
+    text = text[:-1] if text.endswith("\n") else text
+    text = text[:-1] if text.endswith("\r") else text
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    try:
+        rows = list(csv.reader([text]))
+    except csv.Error:  # pragma: no cover - one line with no line break cannot fail
+        return text.split(",")
     return rows[0] if rows else []
 
 
-@dataclass
-class Scan:
-    """What the structural scan found in one buffer."""
+def _bare_crs(buf: bytes | memoryview, limit: int, final: bool) -> np.ndarray:
+    """Positions of CRs not followed by LF in ``buf[:limit]`` (a CR that ends the file is a
+    line end)."""
+    arr = np.frombuffer(buf, np.uint8, count=limit)
+    cr = np.flatnonzero(arr == CR)
+    if not len(cr):
+        return cr
+    nxt = cr + 1
+    last = nxt >= limit
+    follow = np.where(last, NL, arr[np.minimum(nxt, limit - 1)])
+    bare = follow != NL
+    if not final:
+        bare |= last  # cannot happen: a non-final buffer ends with LF
+    return cr[bare]
 
-    consumed: int  # bytes fully used (records whose end is inside the buffer)
-    lines_consumed: int  # newlines inside the consumed bytes
-    rec_first: np.ndarray  # first line (index in buffer) of each record
-    rec_last: np.ndarray  # last line of each record
-    rec_kind: np.ndarray  # OK, QUOTE_BAD, WIDTH_BAD
-    rec_fields: np.ndarray | None  # fields counted, or None: left to the parser
-    rec_tabs: np.ndarray  # tabs inside the record
-    line_start: np.ndarray  # byte offset where each line starts
-    line_end: np.ndarray  # byte offset just past each line (after its newline)
-    quotes: int = 0  # double quotes in the consumed bytes
 
-
-def _legit_multiline(text: bytes, width: int) -> bool:
+def utf8_valid(data: bytes | memoryview) -> bool:
+    """Whether ``data`` is UTF-8, checked by Arrow in one pass."""
+    if not len(data):
+        return True
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int64).tobytes())
+    array = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
     try:
-        rows = list(csv.reader(io.StringIO(text.decode("utf-8", errors="replace")), strict=True))
-    except csv.Error:
+        array.cast(pa.large_string())
+    except pa.ArrowInvalid:
         return False
-    return len(rows) == 1 and len(rows[0]) == width
+    return True
+
+
+def _utf8_bad(text: bytes) -> int | None:
+    """Column (0-based byte) of the first invalid UTF-8 byte, or None."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
 
 
 def _stray(
@@ -110,161 +150,186 @@ def _stray(
     quotes in its record (so it closes), ``begin`` where its record starts.
     """
     prev = np.where(q > 0, arr[np.maximum(q - 1, 0)], NL)
-    nxt = np.where(q + 1 < len(arr), arr[np.minimum(q + 1, len(arr) - 1)], NL)
-    good_open = (q == begin) | (prev == COMMA) | (prev == QUOTE)
+    nxt = np.where(q + 1 < limit, arr[np.minimum(q + 1, limit - 1)], NL)
+    good_open = (q == begin) | (prev == COMMA) | (prev == QUOTE) | (prev == NL)
     good_close = (nxt == COMMA) | (nxt == CR) | (nxt == NL) | (nxt == QUOTE) | (q + 1 >= limit)
     return np.where(inside, ~good_close, ~good_open)
 
 
-def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Scan:
-    """Find records, their lines and their structural problems in ``buf``.
+def _legit_multiline(text: bytes, width: int) -> bool:
+    try:
+        rows = list(csv.reader(io.StringIO(text.decode("utf-8", errors="replace")), strict=True))
+    except csv.Error:
+        return False
+    return len(rows) == 1 and len(rows[0]) == width
 
-    ``buf`` starts at a record boundary and, unless ``final``, ends with a newline. When every
-    line holds an even number of quotes (nearly always), each non-blank line is a record and
-    only the quotes are looked at; field counts are then left to the parser (``rec_fields``
-    is None). Otherwise the full scan follows quote parity across lines.
-    """
-    arr = np.frombuffer(buf, dtype=np.uint8)
+
+@dataclass
+class Scan:
+    """What the exact scan found in one buffer."""
+
+    consumed: int  # bytes fully used (records whose end is inside the buffer)
+    lines_consumed: int  # newlines inside the consumed bytes
+    rec_first: np.ndarray  # first line (index in buffer) of each record
+    rec_last: np.ndarray  # last line of each record
+    rec_kind: np.ndarray  # OK, QUOTE_BAD, WIDTH_BAD, CR_BAD
+    rec_fields: np.ndarray  # fields counted outside quotes
+    rec_tabs: np.ndarray  # tabs inside the record
+    rec_break: np.ndarray  # a line break inside a quoted value (LF or bare CR)
+    line_start: np.ndarray  # byte offset where each line starts
+    line_end: np.ndarray  # byte offset just past each line (after its newline)
+
+
+def _lines(arr: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Newline positions, and each line's end position, start and end (past its newline)."""
+    size = len(arr)
     newlines = np.flatnonzero(arr == NL)
-    if final and (len(buf) == 0 or buf[-1] != NL):
-        ends_at = np.append(newlines, len(buf))  # the last line has no newline
-    else:
-        ends_at = newlines
+    last_open = final and (size == 0 or arr[-1] != NL)  # the last line has no newline
+    ends_at = np.append(newlines, size) if last_open else newlines
     n = len(ends_at)
     line_start = np.empty(n, np.int64)
     line_start[:1] = 0
     line_start[1:] = ends_at[:-1] + 1
-    line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
-    # Blank lines (empty, or a lone CR) are not records.
+    line_end = np.minimum(ends_at + 1, size).astype(np.int64)
+    return newlines, ends_at, line_start, line_end
+
+
+def scan(
+    buf: bytes,
+    final: bool,
+    width: int,
+    bound: int = DEFAULT_BOUND,
+    *,
+    count_fields: bool = True,
+    avail: int | None = None,
+) -> Scan:
+    """The exact path: records, their lines and their structural problems in ``buf``.
+
+    ``buf`` starts at a record start and, unless ``final``, ends with a newline. Lines with an
+    even number of quotes are records of their own; only the lines with an odd number are
+    walked, one quoted line break (or broken quote) at a time. A quoted line break that may end
+    past the buffer (at most ``bound`` bytes from its start to the end of the ``avail`` bytes
+    read, which may run past ``buf``) is left unconsumed. A line longer than
+    ``blocks.MAX_LINE`` + 1 bytes is a record of its own (``TOO_LONG``), and no quoted line
+    break runs through one. Without ``count_fields`` the widths are left to the parser
+    (``rec_fields`` is all the header's width).
+    """
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    newlines, ends_at, line_start, line_end = _lines(arr, final)
+    n = len(ends_at)
     content = ends_at - line_start
     blank = (content == 0) | (
         (content == 1) & (arr[np.minimum(line_start, max(len(buf) - 1, 0))] == CR)
     )
-    has_quotes = buf.find(b'"') >= 0
-    quotes = np.flatnonzero(arr == QUOTE) if has_quotes else np.empty(0, np.int64)
-    line_of = np.searchsorted(ends_at, quotes)  # the line of each quote
-    if not has_quotes or not (np.bincount(line_of, minlength=n) & 1).any():
-        rec = np.flatnonzero(~blank)
-        kind = np.zeros(len(rec), np.int8)
-        tabs = np.zeros(len(rec), np.int64)
-        if len(quotes):
-            # Quotes before each quote on its own line: its index less that of the line's first.
-            first_on_line = np.searchsorted(line_of, line_of)
-            inside = ((np.arange(len(quotes)) - first_on_line) & 1) == 1
-            stray = _stray(arr, quotes, inside, line_start[line_of], len(buf))
-            if stray.any():
-                rec_of_line = np.full(n, -1, np.int64)
-                rec_of_line[rec] = np.arange(len(rec))
-                kind[np.unique(rec_of_line[line_of[stray]])] = QUOTE_BAD
-        if buf.find(b"\t") >= 0:
-            t_line = np.searchsorted(ends_at, np.flatnonzero(arr == TAB))
-            rec_of_line = np.full(n, -1, np.int64)
-            rec_of_line[rec] = np.arange(len(rec))
-            t_rec = rec_of_line[t_line]
-            tabs = np.bincount(t_rec[t_rec >= 0], minlength=len(rec))
-        return Scan(
-            len(buf), len(newlines), rec, rec, kind, None, tabs, line_start, line_end, len(quotes)
-        )
-    q_before_end = np.searchsorted(quotes, ends_at)
-    q_before_start = np.searchsorted(quotes, line_start)
+    quotes = np.flatnonzero(arr == QUOTE)
+    line_of = np.searchsorted(ends_at, quotes)
+    odd = np.flatnonzero(np.bincount(line_of, minlength=n) & 1).tolist()
+    too_long = (line_end - line_start) > blocks.MAX_LINE + 1
+    long_lines = np.flatnonzero(too_long)
+    avail = len(buf) if avail is None else avail
 
     firsts: list[np.ndarray] = []
     lasts: list[np.ndarray] = []
     kinds: list[np.ndarray] = []
+
+    def singles(a: int, b: int) -> None:
+        if b > a:
+            r = np.arange(a, b, dtype=np.int64)
+            firsts.append(r)
+            lasts.append(r)
+            kinds.append(np.zeros(b - a, np.int8))
+
+    def one(first: int, last: int, kind: int) -> None:
+        firsts.append(np.array([first], np.int64))
+        lasts.append(np.array([last], np.int64))
+        kinds.append(np.array([kind], np.int8))
+
     i = 0
-    window = 1 << 16
-    consumed_line = n  # lines [0, consumed_line) are used
-    while i < n:
-        hi = min(n, i + window)
-        parity = (q_before_end[i:hi] - q_before_start[i]) & 1
-        ends_rel = np.flatnonzero(parity == 0)
-        if len(ends_rel) == 0:
-            if hi < n:  # no record end in a whole window: the quote is surely broken
-                firsts.append(np.array([i]))
-                lasts.append(np.array([i]))
-                kinds.append(np.array([QUOTE_BAD]))
-                i += 1
-                window = 64
-                continue
-            # Lines i.. are one unfinished record: wait for more bytes, unless it cannot be one.
-            if not final and int(line_end[-1] - line_start[i]) <= bound:
-                consumed_line = i
-                break
-            firsts.append(np.array([i]))
-            lasts.append(np.array([i]))
-            kinds.append(np.array([QUOTE_BAD]))
-            i += 1
-            window = 64
+    k = 0
+    consumed_line = n
+    while k < len(odd):
+        first = odd[k]
+        singles(i, first)
+        if too_long[first]:
+            one(first, first, TOO_LONG)
+            i, k = first + 1, k + 1
             continue
-        last = i + ends_rel
-        first = np.empty_like(last)
-        first[0] = i
-        first[1:] = last[:-1] + 1
-        multi = np.flatnonzero(last > first)
-        cut = len(last)
-        resync = -1
-        for m in multi:  # quoted line breaks: rare, and always a failure, so a loop is fine
-            f, la = int(first[m]), int(last[m])
-            text = buf[line_start[f] : line_end[la]]
-            if len(text) > bound or not _legit_multiline(text, width):
-                cut, resync = int(m), f
-                break
-        firsts.append(first[:cut])
-        lasts.append(last[:cut])
-        kinds.append(np.zeros(cut, np.int8))
-        if resync >= 0:
-            firsts.append(np.array([resync]))
-            lasts.append(np.array([resync]))
-            kinds.append(np.array([QUOTE_BAD]))
-            i = resync + 1
-            window = 64
-        else:
-            i = int(last[-1]) + 1
-            window = min(window * 4, 1 << 16)
-    rec_first = np.concatenate(firsts).astype(np.int64) if firsts else np.empty(0, np.int64)
-    rec_last = np.concatenate(lasts).astype(np.int64) if lasts else np.empty(0, np.int64)
-    rec_kind = np.concatenate(kinds).astype(np.int8) if kinds else np.empty(0, np.int8)
-    # Single blank lines are not records.
+        if k + 1 < len(odd):
+            last = odd[k + 1]
+            start, end = int(line_start[first]), int(line_end[last])
+            if (
+                end - start <= bound
+                and not too_long[first : last + 1].any()
+                and _legit_multiline(buf[start:end], width)
+            ):
+                one(first, last, OK)
+                i, k = last + 1, k + 2
+                continue
+        elif not final and avail - int(line_start[first]) <= bound:
+            consumed_line = i = first  # may close in the next buffer: wait for it
+            break
+        one(first, first, QUOTE_BAD)
+        i, k = first + 1, k + 1
+    if consumed_line == n:
+        singles(i, n)
+    rec_first = np.concatenate(firsts) if firsts else _EMPTY
+    rec_last = np.concatenate(lasts) if lasts else _EMPTY
+    rec_kind = np.concatenate(kinds) if kinds else np.empty(0, np.int8)
     keep = ~((rec_first == rec_last) & blank[rec_first] & (rec_kind == OK))
     rec_first, rec_last, rec_kind = rec_first[keep], rec_last[keep], rec_kind[keep]
+    if len(long_lines):
+        single = rec_first == rec_last
+        rec_kind[single & too_long[rec_first]] = TOO_LONG
     consumed = int(line_start[consumed_line]) if consumed_line < n else len(buf)
     lines_consumed = int(np.count_nonzero(newlines < consumed))
 
     nrec = len(rec_first)
-    rec_of_line = np.full(n, -1, np.int64)
+    rec_fields = np.ones(nrec, np.int64) if count_fields else np.full(nrec, width, np.int64)
+    rec_tabs = np.zeros(nrec, np.int64)
+    rec_break = rec_last > rec_first
     if nrec:
         # Each line belongs to the record whose first line is the last one at or before it.
+        rec_of_line = np.full(n, -1, np.int64)
         owner = np.searchsorted(rec_first, np.arange(n), side="right") - 1
         valid = (owner >= 0) & (np.arange(n) <= rec_last[np.maximum(owner, 0)])
         rec_of_line[valid] = owner[valid]
-    rec_fields = np.ones(nrec, np.int64)
-    rec_tabs = np.zeros(nrec, np.int64)
-    if nrec:
         limit = consumed
-        rec_qbase = q_before_start[rec_first]
+        rec_qbase = np.searchsorted(quotes, line_start[rec_first])
         rec_begin = line_start[rec_first]
-        # Commas outside quotes count fields.
-        commas = np.flatnonzero(arr[:limit] == COMMA)
+
+        def owners(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            """The record of each position (dropping blank lines') and whether it is inside a
+            quoted value."""
+            rec = rec_of_line[np.searchsorted(ends_at, pos)]
+            ok = rec >= 0
+            pos, rec = pos[ok], rec[ok]
+            inside = ((np.searchsorted(quotes, pos) - rec_qbase[rec]) & 1) == 1
+            return pos, rec, inside
+
+        commas = np.flatnonzero(arr[:limit] == COMMA) if count_fields else _EMPTY
         if len(commas):
-            c_line = np.searchsorted(ends_at, commas)
-            c_rec = rec_of_line[c_line]
-            ok = c_rec >= 0
-            c_rec, cpos = c_rec[ok], commas[ok]
-            outside = ((np.searchsorted(quotes, cpos) - rec_qbase[c_rec]) & 1) == 0
-            rec_fields += np.bincount(c_rec[outside], minlength=nrec)
+            _, c_rec, inside = owners(commas)
+            rec_fields += np.bincount(c_rec[~inside], minlength=nrec)
         tabs = np.flatnonzero(arr[:limit] == TAB)
         if len(tabs):
-            t_rec = rec_of_line[np.searchsorted(ends_at, tabs)]
-            rec_tabs = np.bincount(t_rec[t_rec >= 0], minlength=nrec)
-        q = quotes[quotes < limit]
-        if len(q):
-            q_rec = rec_of_line[np.searchsorted(ends_at, q)]
+            _, t_rec, _ = owners(tabs)
+            rec_tabs = np.bincount(t_rec, minlength=nrec)
+        nq = int(np.searchsorted(quotes, limit))
+        if nq:
+            q_rec = rec_of_line[line_of[:nq]]
             ok = q_rec >= 0
-            q, q_rec = q[ok], q_rec[ok]
-            inside = ((np.searchsorted(quotes, q) - rec_qbase[q_rec]) & 1) == 1
+            q, q_rec, q_idx = quotes[:nq][ok], q_rec[ok], np.flatnonzero(ok)
+            inside = ((q_idx - rec_qbase[q_rec]) & 1) == 1
             stray = _stray(arr, q, inside, rec_begin[q_rec], limit)
             if stray.any():
-                rec_kind[np.unique(q_rec[stray])] = QUOTE_BAD
+                bad = np.unique(q_rec[stray])
+                rec_kind[bad[rec_kind[bad] != TOO_LONG]] = QUOTE_BAD
+        bare = _bare_crs(buf, limit, final and limit == len(buf))
+        if len(bare):
+            _, b_rec, inside = owners(bare)
+            rec_break[b_rec[inside]] = True
+            outside = np.unique(b_rec[~inside])
+            rec_kind[outside[rec_kind[outside] == OK]] = CR_BAD
         rec_kind[(rec_kind == OK) & (rec_fields != width)] = WIDTH_BAD
     return Scan(
         consumed,
@@ -274,9 +339,9 @@ def scan(buf: bytes, final: bool, width: int, bound: int = DEFAULT_BOUND) -> Sca
         rec_kind,
         rec_fields,
         rec_tabs,
+        rec_break,
         line_start,
         line_end,
-        int(np.searchsorted(quotes, consumed)),
     )
 
 
@@ -290,10 +355,11 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _parse_arrow(
-    data: bytes, width: int, multiline: bool, invalid: list[tuple[int | None, int]]
+    data: bytes | memoryview, width: int, invalid: list[tuple[int | None, int]]
 ) -> pa.Table:
-    """Parse sound records in one call; rows of the wrong width are skipped and listed in
-    ``invalid`` as (1-based row number among non-blank rows, fields)."""
+    """Parse records in one call, every column as bytes; rows of the wrong width are skipped
+    and listed in ``invalid`` as (1-based row number among non-blank rows, fields). The data
+    must be UTF-8 (pyarrow decodes a skipped row's text before it calls the handler)."""
     names = [f"c{i}" for i in range(width)]
 
     def skip(row: Any) -> str:
@@ -303,13 +369,13 @@ def _parse_arrow(
     return pacsv.read_csv(
         pa.py_buffer(data),
         read_options=pacsv.ReadOptions(
-            column_names=names, use_threads=False, block_size=max(len(data) + 1, 1 << 16)
+            column_names=names, use_threads=False, block_size=PARSE_BLOCK
         ),
         parse_options=pacsv.ParseOptions(
-            newlines_in_values=multiline, ignore_empty_lines=True, invalid_row_handler=skip
+            newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=skip
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()),
+            column_types=dict.fromkeys(names, pa.binary()),
             null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
@@ -319,26 +385,37 @@ def _parse_arrow(
 
 def _parse_python(texts: list[bytes], width: int) -> tuple[pa.Table, list[int]]:
     """The slow path: the csv module, one record at a time (only when pyarrow disagrees).
-    Returns the table of rows of the right width, and every row's field count."""
-    columns: list[list[str | None]] = [[] for _ in range(width)]
+    Returns the table of rows of the right width, and every row's field count (-1: the csv
+    module could not read it)."""
+    columns: list[list[bytes | None]] = [[] for _ in range(width)]
     counts = []
     for text in texts:
-        row = next(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"))), [])
+        try:
+            row = next(csv.reader(io.StringIO(text.decode("utf-8", errors="replace"))), [])
+        except csv.Error:
+            counts.append(-1)
+            continue
         counts.append(len(row))
         if len(row) == width:
             for col, value in zip(columns, row, strict=True):
-                col.append(value or None)
-    table = pa.table({f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(columns)})
+                col.append(value.encode() if value else None)
+    table = pa.table({f"c{i}": pa.array(c, pa.binary()) for i, c in enumerate(columns)})
     return table, counts
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column parsed as bytes, seen as strings (its block was checked to be UTF-8); its
+    chunks are left as they are, to be combined only by a check that reads the column."""
+    return pa.chunked_array([c.view(pa.string()) for c in col.chunks], pa.string())
 
 
 def _to_batch_table(raw: pa.Table, cols: Columns) -> pa.Table:
     n = raw.num_rows
-    arrays: dict[str, pa.Array] = {}
+    arrays: dict[str, pa.Array | pa.ChunkedArray] = {}
     for name, pos in cols.scalars:
-        arrays[name] = raw.column(pos).combine_chunks()
+        arrays[name] = _as_text(raw.column(pos))
     for name, positions in cols.lists:
-        parts = [raw.column(p).combine_chunks() for p in positions]
+        parts = [_as_text(raw.column(p)).combine_chunks() for p in positions]
         k = len(parts)
         values = (
             parts[0]
@@ -353,13 +430,133 @@ def _to_batch_table(raw: pa.Table, cols: Columns) -> pa.Table:
     return pa.table(arrays) if arrays else pa.table({"_": pa.nulls(n)}).drop_columns(["_"])
 
 
-def _utf8_bad(text: bytes) -> int | None:
-    """Column (0-based byte) of the first invalid UTF-8 byte, or None."""
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start
-    return None
+def _quotes_proper(arr: np.ndarray) -> bool:
+    """Whether the quotes of a block (from a record start) open and close fields in turn: an
+    even number, each even-numbered one opening a field (after a comma, a newline, a quote or
+    at the start), each odd-numbered one closing one (before a comma, CR, LF, a quote or the
+    end). With pyarrow's rows matching the newlines, this proves no line holds a stray or an
+    unbalanced quote. Only the bytes around the quotes are looked at."""
+    q = np.flatnonzero(arr == QUOTE)
+    if len(q) & 1:
+        return False
+    if not len(q):
+        return True
+    opens, closes = q[0::2], q[1::2]
+    prev = arr[np.maximum(opens - 1, 0)]
+    good = (prev == COMMA) | (prev == NL) | (prev == QUOTE)
+    good[0] |= opens[0] == 0
+    if not good.all():
+        return False
+    nxt = arr[np.minimum(closes + 1, len(arr) - 1)]
+    good = (nxt == COMMA) | (nxt == NL) | (nxt == CR) | (nxt == QUOTE)
+    good[-1] |= closes[-1] + 1 >= len(arr)
+    return bool(good.all())
+
+
+class _Source:
+    """Bytes of a piece at known offsets: ``os.pread`` on a local file, else a forward-only
+    buffer over the stream (S3, standard input)."""
+
+    def __init__(self, stream: IO[bytes], offset: int) -> None:
+        self.stream = stream
+        self.fd: int | None = None
+        try:
+            fd = stream.fileno()
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                self.fd = fd
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            pass
+        self.start = offset  # file offset of self.buf[0]
+        self.buf = b""
+        self.eof = False
+        self.scratch = bytearray()
+
+    def _refused(self, pos: int) -> None:
+        """A read the system refused: go on through the stream, whose own read says which
+        file and why (``source.open_binary``)."""
+        self.fd = None
+        self.stream.seek(pos)
+        self.start, self.buf, self.eof = pos, b"", False
+
+    def fetch(self, pos: int, n: int) -> bytes:
+        """Up to ``n`` bytes from file offset ``pos`` (fewer only at the end of the file)."""
+        if self.fd is not None:
+            try:
+                out = os.pread(self.fd, n, pos)
+                while len(out) < n:
+                    more = os.pread(self.fd, n - len(out), pos + len(out))
+                    if not more:
+                        break
+                    out += more
+                return out
+            except OSError:
+                self._refused(pos)
+        if pos > self.start:
+            self.buf = self.buf[pos - self.start :]
+            self.start = pos
+        while len(self.buf) < n and not self.eof:
+            chunk = self.stream.read(max(n - len(self.buf), blocks.BLOCK_SIZE))
+            if not chunk:
+                self.eof = True
+                break
+            self.buf += chunk
+        return self.buf[:n]
+
+    def scan(self, pos: int, n: int, keep: bool = True) -> tuple[bytes | bytearray, int]:
+        """Up to ``n`` bytes at ``pos`` to look at and let go (a local file reads them into
+        one reused buffer): the bytes and how many there are. A stream keeps what it read
+        from its current start unless ``keep`` is false (then it drops what is before
+        ``pos``)."""
+        if self.fd is None:
+            if not keep:
+                data = self.fetch(pos, n)
+                return data, len(data)
+            while len(self.buf) < pos - self.start + n and not self.eof:
+                chunk = self.stream.read(max(pos - self.start + n - len(self.buf), 1 << 16))
+                if not chunk:
+                    self.eof = True
+                    break
+                self.buf += chunk
+            data = self.buf[pos - self.start : pos - self.start + n]
+            return data, len(data)
+        if len(self.scratch) < n:
+            self.scratch = bytearray(n)
+        view = memoryview(self.scratch)[:n]
+        got = 0
+        try:
+            while got < n:
+                k = os.preadv(self.fd, [view[got:]], pos + got)
+                if not k:
+                    break
+                got += k
+        except OSError:
+            self._refused(pos)
+            return self.scan(pos, n, keep)
+        return self.scratch, got
+
+    def find_newline(self, pos: int, stop: int) -> tuple[int, int]:
+        """The offset of the first LF in ``[pos, stop)``, or -1; and where the data ends if
+        it ends before ``stop`` (else ``stop``)."""
+        while pos < stop:
+            n = min(blocks.BLOCK_SIZE, stop - pos)
+            data, got = self.scan(pos, n)
+            nl = data.find(b"\n", 0, got)
+            if nl >= 0:
+                return pos + nl, stop
+            if got < n:
+                return -1, pos + got
+            pos += got
+        return -1, stop
+
+
+_QUOTE_MESSAGE = (
+    "unbalanced or stray double quote; a quote must enclose a whole value, and a quote inside "
+    'one is written twice ("")'
+)
+_CR_MESSAGE = (
+    "a bare CR (a classic Mac line end) inside the line; Pinpoint reads lines that end in LF "
+    "or CRLF"
+)
 
 
 class CsvReader(PieceReader):
@@ -378,46 +575,172 @@ class CsvReader(PieceReader):
         self.cols = cols
         self.bound = bound
 
-    def consume(self, buf: bytes, final: bool) -> int:
-        s = scan(buf, final, self.cols.width, self.bound)
+    def read(self, stream: IO[bytes], length: int) -> Iterator[Batch]:
+        """Read the records that start in the next ``length`` bytes (-1: to the end)."""
+        src = _Source(stream, self.offset)
+        end = None if length < 0 else self.offset + length
+        want = blocks.BLOCK_SIZE
+        while True:
+            pos = self.offset
+            n = want if end is None else min(want, end - pos)
+            if n <= 0:
+                return
+            buf = src.fetch(pos, n)
+            if not buf:
+                return
+            final = len(buf) < n or (end is not None and pos + len(buf) >= end)
+            if not final:
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:
+                    # A line longer than the block: look for its end without holding it.
+                    stop = pos + blocks.MAX_LINE + 1
+                    stop = stop if end is None else min(stop, end)
+                    nl, data_end = src.find_newline(pos + len(buf), stop)
+                    if nl >= 0:
+                        want = nl + 1 - pos  # then read it whole
+                        continue
+                    if data_end < stop:
+                        want = data_end - pos + 1  # to the end of the file: a final buffer
+                        continue
+                    if stop == end:
+                        want = end - pos  # to the end of the piece
+                        continue
+                    self._overlong(src, pos, end)
+                    used = 1
+                else:
+                    used = self.consume(buf, False, len(buf), cut)
+            else:
+                used = self.consume(buf, True)
+            while self.batches:
+                yield self.batches.pop(0)
+            if final and used:
+                return
+            want = blocks.BLOCK_SIZE if used else 2 * len(buf)
+
+    def _overlong(self, src: _Source, pos: int, end: int | None) -> None:
+        """A line longer than MAX_LINE at ``pos``: one record, streamed past to its newline."""
+        length = 0
+        quotes = 0
+        while True:
+            n = blocks.BLOCK_SIZE if end is None else min(blocks.BLOCK_SIZE, end - pos - length)
+            chunk, got = src.scan(pos + length, n, keep=False) if n > 0 else (b"", 0)
+            nl = chunk.find(b"\n", 0, got)
+            if nl >= 0:
+                quotes += chunk.count(b'"', 0, nl + 1)
+                self.overlong(length + nl + 1, quotes, True)
+                return
+            length += got
+            quotes += chunk.count(b'"', 0, got)
+            if got < n or not got:
+                self.overlong(length, quotes, False)
+                return
+
+    def consume(
+        self, buf: bytes, final: bool, avail: int | None = None, limit: int | None = None
+    ) -> int:
+        """Read the records of ``buf[:limit]`` (from a record start; ending with a newline
+        unless ``final``; ``avail`` bytes were read from its start) and return the bytes used.
+        The fast path reads ``buf`` in place; only the exact path takes a copy of the part."""
+        limit = len(buf) if limit is None else limit
+        if not self._fast(buf, limit, final):
+            self._exact(buf[:limit] if limit < len(buf) else buf, final, avail or limit)
+        return limit if final else self._used
+
+    # -- the fast path: every line one record, proven by counts ------------------------------
+
+    def _fast(self, data: bytes, limit: int, final: bool) -> bool:
+        """Every line of ``data[:limit]`` one record, proven by counts; False if not proven."""
+        width = self.cols.width
+        arr = np.frombuffer(data, np.uint8, count=limit)
+        buf = memoryview(data)[:limit]
+        newlines = int(np.count_nonzero(arr == NL))
+        lines = newlines + (1 if final and limit and arr[-1] != NL else 0)
+        if not lines or limit > blocks.MAX_LINE + 1:
+            return False  # a line may be too long to be an endpoint
+        if data.find(b"\r", 0, limit) >= 0 and len(_bare_crs(data, limit, final)):
+            return False
+        if not _quotes_proper(arr) or not utf8_valid(buf):
+            return False
+        invalid: list[tuple[int | None, int]] = []
+        try:
+            raw = _parse_arrow(buf, width, invalid)
+        except pa.ArrowInvalid:
+            return False
+        if raw.num_rows + len(invalid) != lines:
+            return False
+        numbers = np.array([-1 if r is None else r for r, _ in invalid], np.int64) - 1
+        if len(numbers) and (numbers.min() < 0 or numbers.max() >= lines):
+            return False
+        ok = np.ones(lines, bool)
+        ok[numbers] = False
+        base = self.line + 1
+        problems = [
+            Problem(
+                self.record + int(r),
+                base + int(r),
+                None,
+                "CSV_ROW_WIDTH",
+                f"{fields} fields, but the header has {width}",
+            )
+            for r, (_, fields) in zip(numbers.tolist(), invalid, strict=True)
+        ]
+        need_positions = self.keep_spans or data.find(b"\t", 0, limit) >= 0
+        starts = ends = _EMPTY
+        if need_positions:
+            _, _, starts, ends = _lines(arr, final)
+            tabs = np.flatnonzero(arr == TAB)
+            if len(tabs):
+                t_line = np.unique(np.searchsorted(ends - 1, tabs))
+                problems += [
+                    Problem(self.record + r, base + r, None, "CSV_TAB_IN_VALUE", _TAB_MESSAGE)
+                    for r in t_line[ok[t_line]].tolist()
+                ]
+                problems.sort(key=lambda p: p.record or 0)
+        idx = np.arange(lines, dtype=np.int64)
+        self._emit(raw, idx[ok] + self.record, idx[ok] + base, starts, ends, ok, problems)
+        if self.keep_spans:
+            self.spans.append((idx + base, self.offset + starts, self.offset + ends))
+        self.record += lines
+        self.line += newlines
+        self.offset += len(buf)
+        self._used = len(buf)
+        return True
+
+    def _emit(
+        self,
+        raw: pa.Table,
+        records: np.ndarray,
+        lines: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        ok: np.ndarray,
+        problems: list[Problem],
+    ) -> None:
+        table = _to_batch_table(raw, self.cols)
+        if len(starts):
+            starts, ends = self.offset + starts[ok], self.offset + ends[ok]
+        self.batches.append(Batch(table, records, lines, starts, ends, problems))
+
+    # -- the exact path ----------------------------------------------------------------------
+
+    def _exact(self, buf: bytes, final: bool, avail: int) -> None:
+        width = self.cols.width
+        s = scan(buf, final, width, self.bound, count_fields=False, avail=avail)
         nrec = len(s.rec_first)
         rec_start = s.line_start[s.rec_first]
         rec_end = s.line_end[s.rec_last]
         lines = self.line + s.rec_first + 1
         records = self.record + np.arange(nrec, dtype=np.int64)
-        problems: list[Problem] = []
         kind = s.rec_kind
-        multi = s.rec_last > s.rec_first
-
-        ok = kind == OK
-        fields = (
-            s.rec_fields if s.rec_fields is not None else np.full(nrec, self.cols.width, np.int64)
-        )
-        data = self._sound_bytes(buf, s, ok)
-        invalid: list[tuple[int | None, int]] = []
-        raw: pa.Table | None
-        try:
-            raw = _parse_arrow(data, self.cols.width, bool((multi & ok).any()), invalid)
-        except pa.ArrowInvalid:
-            raw = None
-        if raw is not None and invalid:
-            # Rows of the wrong width, numbered among the non-blank rows given to pyarrow.
-            ok_idx = np.flatnonzero(ok)
-            numbers = [n for n, _ in invalid]
-            if all(n is not None and 1 <= n <= len(ok_idx) for n in numbers):
-                bad = ok_idx[np.array(numbers, np.int64) - 1]
-                kind[bad] = WIDTH_BAD
-                fields[bad] = [c for _, c in invalid]
-                ok = kind == OK
-            else:
-                raw = None
-        if raw is None or raw.num_rows != int(ok.sum()):
-            # Invalid UTF-8 (pyarrow checks it) or a quirk the scan and pyarrow see differently:
-            # find the records with bad bytes, then parse the rest one record at a time.
-            for r in np.flatnonzero(ok):
+        fields = s.rec_fields.copy()
+        problems: list[Problem] = []
+        # Bytes that are not UTF-8: their record is not parsed.
+        bad_utf8 = np.zeros(nrec, bool)
+        if not utf8_valid(memoryview(buf)[: s.consumed]):
+            for r in np.flatnonzero(kind != TOO_LONG).tolist():
                 col = _utf8_bad(buf[rec_start[r] : rec_end[r]])
                 if col is not None:
-                    kind[r] = NOT_UTF8
+                    bad_utf8[r] = True
                     byte = buf[rec_start[r] + col]
                     problems.append(
                         Problem(
@@ -425,74 +748,90 @@ class CsvReader(PieceReader):
                             int(lines[r]),
                             None,
                             "FILE_NOT_UTF8",
-                            f"byte 0x{byte:02X} at offset {int(rec_start[r]) + col} "
-                            "is not UTF-8; Pinpoint reads UTF-8 only",
+                            f"byte 0x{byte:02X} at offset {self.offset + int(rec_start[r]) + col}"
+                            " is not UTF-8; Pinpoint reads UTF-8 only",
                         )
                     )
-            kind[kind == WIDTH_BAD] = OK  # the csv module decides the widths now
-            ok = kind == OK
-            ok_idx = np.flatnonzero(ok)
+        ok = (kind == OK) & ~bad_utf8
+        for r in np.flatnonzero((kind == OK) & bad_utf8).tolist():
+            # Not parsed, but a wrong width is its own problem: count the fields here.
+            counts = _parse_python([buf[rec_start[r] : rec_end[r]]], width)[1]
+            fields[r] = counts[0]
+            if counts[0] != width:
+                kind[r] = WIDTH_BAD if counts[0] >= 0 else QUOTE_BAD
+        data = self._sound_bytes(buf, s, ok)
+        invalid: list[tuple[int | None, int]] = []
+        raw: pa.Table | None
+        try:
+            raw = _parse_arrow(data, width, invalid)
+        except pa.ArrowInvalid:
+            raw = None
+        ok_idx = np.flatnonzero(ok)
+        if raw is not None and invalid:
+            # Rows of the wrong width, numbered among the records given to pyarrow.
+            numbers = np.array([-1 if r is None else r for r, _ in invalid], np.int64) - 1
+            if numbers.min() >= 0 and numbers.max() < len(ok_idx):
+                bad = ok_idx[numbers]
+                kind[bad] = WIDTH_BAD
+                fields[bad] = [c for _, c in invalid]
+                ok = (kind == OK) & ~bad_utf8
+            else:
+                raw = None
+        if raw is None or raw.num_rows != int(ok.sum()):
+            # A quirk the scan and pyarrow see differently: the csv module, record by record.
+            kind[ok_idx] = OK
+            ok = (kind == OK) & ~bad_utf8
             texts = [buf[rec_start[r] : rec_end[r]] for r in ok_idx.tolist()]
-            raw, counts = _parse_python(texts, self.cols.width)
+            raw, counts = _parse_python(texts, width)
             counted = np.array(counts, np.int64)
             fields[ok_idx] = counted
-            kind[ok_idx[counted != self.cols.width]] = WIDTH_BAD
-            ok = kind == OK
+            kind[ok_idx[counted < 0]] = QUOTE_BAD
+            kind[ok_idx[(counted >= 0) & (counted != width)]] = WIDTH_BAD
+            ok = (kind == OK) & ~bad_utf8
 
-        width = self.cols.width
         structural: list[tuple[np.ndarray, str, Callable[[int], str]]] = [
+            (kind == QUOTE_BAD, "CSV_QUOTE", lambda r: _QUOTE_MESSAGE),
             (
-                kind == QUOTE_BAD,
-                "CSV_QUOTE",
+                kind == TOO_LONG,
+                "ENDPOINT_TOO_LARGE",
                 lambda r: (
-                    "unbalanced or stray double quote; a quote must enclose a whole value, and a "
-                    'quote inside one is written twice ("")'
+                    f"a line of {int(rec_end[r] - rec_start[r]):,} bytes with no line "
+                    "break; an endpoint is at most 15 KB: is this really an endpoint file?"
                 ),
             ),
+            (kind == CR_BAD, "FILE_LINE_ENDINGS", lambda r: _CR_MESSAGE),
             (
                 kind == WIDTH_BAD,
                 "CSV_ROW_WIDTH",
                 lambda r: f"{int(fields[r])} fields, but the header has {width}",
             ),
             (
-                ok & multi,
+                ok & s.rec_break,
                 "CSV_NEWLINE_IN_VALUE",
                 lambda r: (
                     "a quoted value holds a line break (the record spans "
                     f"{int(s.rec_last[r] - s.rec_first[r] + 1)} lines); Pinpoint can't import line "
                     "breaks in values"
+                    if s.rec_last[r] > s.rec_first[r]
+                    else "a quoted value holds a bare CR (a line break); Pinpoint can't import "
+                    "line breaks in values"
                 ),
             ),
-            (
-                ok & (s.rec_tabs > 0),
-                "CSV_TAB_IN_VALUE",
-                lambda r: "a value holds a tab character; Pinpoint can't import tabs in values",
-            ),
+            (ok & (s.rec_tabs > 0), "CSV_TAB_IN_VALUE", lambda r: _TAB_MESSAGE),
         ]
         for mask, code, message in structural:
             problems.extend(
                 Problem(int(records[r]), int(lines[r]), None, code, message(r))
                 for r in np.flatnonzero(mask).tolist()
             )
-        self.quote_trouble = self.quote_trouble or bool((kind == QUOTE_BAD).any())
-        table = _to_batch_table(raw, self.cols)
-        self.batches.append(
-            Batch(
-                table,
-                records[ok],
-                lines[ok],
-                self.offset + rec_start[ok],
-                self.offset + rec_end[ok],
-                problems,
-            )
-        )
+        problems.sort(key=lambda p: p.record or 0)
+        self._emit(raw, records[ok], lines[ok], rec_start, rec_end, ok, problems)
         if self.keep_spans:
             self.spans.append((lines, self.offset + rec_start, self.offset + rec_end))
         self.record += nrec
         self.line += s.lines_consumed
         self.offset += s.consumed
-        self.quotes += s.quotes
-        return s.consumed
+        self._used = s.consumed
 
     @staticmethod
     def _sound_bytes(buf: bytes, s: Scan, ok: np.ndarray) -> bytes:
@@ -501,13 +840,15 @@ class CsvReader(PieceReader):
         # Keep the lines of sound records (blank lines may stay: pyarrow skips them too).
         n = len(s.line_start)
         keep = np.ones(n, bool)
-        bad = np.flatnonzero(~ok)
-        for r in bad:
+        for r in np.flatnonzero(~ok):
             keep[s.rec_first[r] : s.rec_last[r] + 1] = False
         consumed_lines = int(np.searchsorted(s.line_start, s.consumed))
         keep[consumed_lines:] = False
         view = memoryview(buf)
         return b"".join(view[int(s.line_start[a]) : int(s.line_end[b - 1])] for a, b in _runs(keep))
+
+
+_TAB_MESSAGE = "a value holds a tab character; Pinpoint can't import tabs in values"
 
 
 def read_piece(
@@ -519,7 +860,8 @@ def read_piece(
     line: int,
     keep_spans: bool = False,
 ) -> Iterator[tuple[Batch, CsvReader]]:
-    """Yield the batches of one CSV piece as they are read."""
+    """Yield the batches of one CSV piece as they are read: the records that start in its
+    ``length`` bytes from ``offset`` (-1: to the end of the file)."""
     reader = CsvReader(cols, offset=offset, line=line, keep_spans=keep_spans)
     for batch in reader.read(stream, length):
         yield batch, reader

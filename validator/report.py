@@ -167,6 +167,16 @@ def summary_lines(d: dict[str, Any]) -> list[str]:
                 r["Path"] for r in manifest["Rejects"]
             )
         lines.append(wrote)
+    repairs = d.get("Repairs")
+    if repairs:
+        lines.append(
+            f"Repaired {repairs['RepairedRecords']:,} record(s), {repairs['Changes']:,} change(s)"
+            + (
+                ": " + ", ".join(f"{k} {v:,}" for k, v in repairs["RecordsByRepair"].items())
+                if repairs["RecordsByRepair"]
+                else ""
+            )
+        )
     for line in d.get("JobFailures", []):
         lines.append(f"Job: {line}")
     if d.get("FailuresByCode"):

@@ -26,6 +26,7 @@ from validator.engine import PieceOutcome, _atomic_output, run
 from validator.errors import Interrupted, UsageError
 from validator.model import PieceResult
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
+from validator.repair import RepairOptions
 from validator.report import Report
 from validator.settings import AwsSettings
 from validator.source import SourceFile, list_sources, open_binary
@@ -138,21 +139,45 @@ class _Writer:
             os.unlink(self._tmp)
 
 
-def _runs(starts: np.ndarray, ends: np.ndarray, label: np.ndarray) -> list[tuple[int, int, bool]]:
-    """Coalesce adjacent byte ranges of records with the same label."""
+def _runs(
+    starts: np.ndarray, ends: np.ndarray, label: np.ndarray, alone: np.ndarray | None = None
+) -> list[tuple[int, int, bool]]:
+    """Coalesce adjacent byte ranges of records with the same label (never an ``alone`` one:
+    a repaired record is a run of its own)."""
     if not len(starts):
         return []
-    breaks = np.flatnonzero((starts[1:] != ends[:-1]) | (label[1:] != label[:-1])) + 1
+    cut = (starts[1:] != ends[:-1]) | (label[1:] != label[:-1])
+    if alone is not None:
+        cut |= alone[1:] | alone[:-1]
+    breaks = np.flatnonzero(cut) + 1
     lo = np.concatenate(([0], breaks))
     hi = np.concatenate((breaks, [len(starts)]))
     return list(zip(starts[lo].tolist(), ends[hi - 1].tolist(), label[lo].tolist(), strict=True))
 
 
 def _copy(
-    stream: IO[bytes], pos: int, runs: list[tuple[int, int, bool]], outs: dict[bool, _Writer]
+    stream: IO[bytes],
+    pos: int,
+    runs: list[tuple[int, int, bool]],
+    outs: dict[bool, _Writer],
+    subst: dict[int, bytes] | None = None,
 ) -> int:
-    """Copy byte ranges (ascending) from ``stream``, which is at ``pos``, to ``outs[label]``."""
+    """Copy byte ranges (ascending) from ``stream``, which is at ``pos``, to ``outs[label]``;
+    a run that starts at a key of ``subst`` (a repaired record) is written as its value."""
     for start, end, label in runs:
+        if subst and start in subst:
+            skip = end - pos  # past the original bytes
+            while skip > 0:
+                got = stream.read(min(skip, COPY_CHUNK))
+                if not got:
+                    raise UsageError("the source changed while it was being split")
+                skip -= len(got)
+            data = subst[start]
+            outs[label].write(data)
+            if not data.endswith(b"\n"):
+                outs[label].write(b"\n")
+            pos = end
+            continue
         skip = start - pos
         while skip > 0:
             got = stream.read(min(skip, COPY_CHUNK))
@@ -273,9 +298,15 @@ class _Splitter:
         if any(p.severity == "error" for p in plan.problems):
             failed[:] = True  # a file that fails as a whole goes to the rejects whole
         to_rejects = failed if self.valid_only else np.zeros(n, bool)
+        sizes = spans.ends - spans.starts
+        subst = self._substitutions(outcome)
+        if subst:
+            sizes = sizes.copy()
+            for i, data in subst.items():
+                sizes[i] = len(data)
         # Cut where the kept bytes would pass the target (a piece re-read whole after a broken
         # quote can be much larger than one piece): every output fits in a job.
-        kept = np.cumsum(np.where(to_rejects, 0, spans.ends - spans.starts + 1))
+        kept = np.cumsum(np.where(to_rejects, 0, sizes + 1))
         limit = max(self.file_limit - len(header), 1)
         groups = []
         lo = 0
@@ -288,7 +319,15 @@ class _Splitter:
         with open_binary(f, start, settings=self.settings, s3_client=self.s3_client) as stream:
             pos = start
             for lo, hi in groups:
-                pos = self._write_group(stream, pos, outcome, plan, header, lo, hi, to_rejects)
+                pos = self._write_group(
+                    stream, pos, outcome, plan, header, lo, hi, to_rejects, subst, sizes
+                )
+
+    @staticmethod
+    def _substitutions(outcome: PieceOutcome) -> dict[int, bytes]:
+        """Repaired records (--repair): span index -> the bytes to write instead."""
+        repairs = outcome.result.repairs
+        return dict(repairs.subst) if repairs else {}
 
     def _write_group(
         self,
@@ -300,6 +339,8 @@ class _Splitter:
         lo: int,
         hi: int,
         to_rejects: np.ndarray,
+        subst: dict[int, bytes],
+        sizes: np.ndarray,
     ) -> int:
         spans = outcome.result.spans
         assert spans is not None
@@ -307,13 +348,21 @@ class _Splitter:
         sel = slice(lo, hi)
         rejects_here = to_rejects[sel]
         keep = ~rejects_here
-        runs = _runs(spans.starts[sel], spans.ends[sel], rejects_here)
+        alone = None
+        by_start: dict[int, bytes] = {}
+        if subst:
+            alone = np.zeros(hi - lo, bool)
+            for i, data in subst.items():
+                if lo <= i < hi and not to_rejects[i]:
+                    alone[i - lo] = True
+                    by_start[int(spans.starts[i])] = data
+        runs = _runs(spans.starts[sel], spans.ends[sel], rejects_here, alone)
         outs: dict[bool, _Writer] = {}
         rname = ""
         if rejects_here.any():
             outs[True], rname = self._reject_writer(header)
         if keep.any():
-            body = int((spans.ends[sel][keep] - spans.starts[sel][keep]).sum())
+            body = int(sizes[sel][keep].sum())
             job = self._job_for(body + len(header) + 1)
             self.out_count += 1
             stem = Path(f.key or f.path or "stdin").stem
@@ -323,7 +372,7 @@ class _Splitter:
                 if header:
                     out.write(header)
                 outs[False] = out
-                pos = _copy(stream, pos, runs, outs)
+                pos = _copy(stream, pos, runs, outs, by_start)
             lines = spans.lines[sel][keep] + outcome.line_base
             records = int(keep.sum())
             self.pieces.append(
@@ -342,7 +391,7 @@ class _Splitter:
             self.jobs[-1]["Records"] += records
             self.jobs[-1]["Pieces"].append(name)
         else:
-            pos = _copy(stream, pos, runs, outs)
+            pos = _copy(stream, pos, runs, outs, by_start)
         if rejects_here.any():
             self._reasons(outcome, plan, header, rname, lo + np.flatnonzero(rejects_here))
         return pos
@@ -422,6 +471,8 @@ def split(
     failures_out: str | os.PathLike[str] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    repair: RepairOptions | None = None,
+    repairs_out: str | os.PathLike[str] | None = None,
 ) -> SplitResult:
     """Check the sources like :func:`validator.preflight`, then write them out in pieces.
 
@@ -429,6 +480,8 @@ def split(
     ``max_job_size`` each, with ``manifest.json``. With ``valid_only``, failed records go to
     the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
     ``executor`` runs the pieces as in :func:`validator.preflight` (and is not shut down).
+    With ``repair``, repaired records are written repaired (``validator.repair``), the others
+    byte for byte.
     """
     if valid_only and not rejects:
         raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
@@ -441,6 +494,7 @@ def split(
         max_job_size=max_job_size,
         failures_out=failures_out,
     )
+    options.check_output_path(repairs_out, "repairs_out")
     pieces = checked.pieces
     workers = checked.workers
     max_job = parse_size(max_job_size, "max_job_size")
@@ -482,6 +536,7 @@ def split(
             raise UsageError(f"{rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
     options.check_not_a_source(failures_out, "failures_out", listing.files)
+    options.check_not_a_source(repairs_out, "repairs_out", listing.files)
     # An output file may run a quarter past the piece size (pieces are cut at records), never
     # past a job.
     target = max_job if size is None else min(max_job, size + size // 4)
@@ -500,7 +555,10 @@ def split(
     shown = listing.sources
     definition = {"S3Url": shown[0] if len(shown) == 1 else shown, "Format": listing.format}
     try:
-        with _atomic_output(failures_out) as out:
+        with (
+            _atomic_output(failures_out) as out,
+            _atomic_output(repairs_out, "repairs_out") as changes,
+        ):
             report = run(
                 listing,
                 definition=definition,
@@ -516,6 +574,8 @@ def split(
                 on_piece=splitter.piece,
                 progress=progress,
                 executor=executor,
+                repair=repair,
+                repairs_out=changes,
             )
         if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
             splitter.abort()
