@@ -51,6 +51,16 @@ the severity and the relative weight. The structural ones are rare (weight 0.2 v
 - ``json_syntax`` (JSON_SYNTAX, JSON only): trailing comma, missing closing brace, or a
   single-quoted key.
 - ``json_attr_string`` (FIELD_TYPE, JSON only): ``"interests": "sports"`` instead of an array.
+
+Sprinkled structural defects (``--structural-rate``, default 0; ``SPRINKLE_KINDS``): exactly
+``floor(rows * structural_rate)`` further rows, none of them carrying another defect, are broken
+the way real exports break. Real files carry about 90 broken quotes per million CSV rows
+(``--structural-rate 0.00009``) and 0.1 % invalid JSON lines (``0.001``):
+
+- ``csv_broken_quote`` (CSV_QUOTE): ``Attributes.company`` opens a quote it never closes
+  (``"Acme Corp``, so a plain CSV parser reads on into the next lines) or holds a stray one
+  (``Initech "Labs``).
+- ``json_bad_line`` (JSON_SYNTAX): the record cut short, a trailing comma or single quotes.
 """
 
 from __future__ import annotations
@@ -273,6 +283,20 @@ DEFECT_KINDS: dict[str, tuple[str, str, float, tuple[str, ...]]] = {
 }
 STRUCTURAL = {"csv_missing_field", "json_syntax", "json_attr_string"}
 
+# Sprinkled structural defects, at their own rate (``structural_rate``), on rows that carry no
+# other defect, drawn from their own random stream (so a rate of 0 leaves the bytes as before):
+# kind: (rule code, severity, format)
+SPRINKLE_KINDS: dict[str, tuple[str, str, str]] = {
+    "csv_broken_quote": ("CSV_QUOTE", "error", "csv"),
+    "json_bad_line": ("JSON_SYNTAX", "error", "json"),
+}
+# An unbalanced quote opening Attributes.company (it swallows the line break: the kind a
+# hand-edited export gets), or a stray quote inside an unquoted value. Both cost their line.
+BROKEN_QUOTE = ['"Acme Corp', '"Globex, Inc', 'Initech "Labs', 'Umbrella 5" Ltd']
+# Lines that are not JSON: cut short (a truncated write), a trailing comma, single quotes,
+# garbage; every one still ends with its newline.
+BAD_JSON_TAIL = ['"Metrics":{"purchases":3', '"Metrics":{"purchases":3},}', "'Metrics':{}}"]
+
 BAD_E164 = [
     "2065550182",
     "+1 206-555-0182",
@@ -369,6 +393,7 @@ class _Pools:
         self.bad_metric = _arr([esc(v) for v in BAD_METRIC])
         self.bad_locale = _arr(BAD_LOCALE)
         self.long_text = _arr([esc(LONG_TEXT[:k]) for k in range(101, 161, 7)])
+        self.broken_quote = _arr(BROKEN_QUOTE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +506,8 @@ def _chunk(
     n_defects: int,
     kinds: list[str],
     kind_p: np.ndarray,
+    n_sprinkle: int = 0,
+    sprinkle_rng: np.random.Generator | None = None,
 ) -> tuple[pa.Array, Counter]:
     fmt = pools.fmt
 
@@ -514,6 +541,13 @@ def _chunk(
 
     def is_kind(name: str) -> np.ndarray:
         return kind_of_row == kinds.index(name) if name in kinds else np.zeros(n, dtype=bool)
+
+    # sprinkled structural defects: rows with no other defect, from their own stream
+    sprinkled = np.zeros(n, dtype=bool)
+    if n_sprinkle and sprinkle_rng is not None:
+        free = np.flatnonzero(kind_of_row < 0)
+        sprinkled[sprinkle_rng.choice(free, size=min(n_sprinkle, len(free)), replace=False)] = True
+        counts[f"{fmt}_{'broken_quote' if fmt == 'csv' else 'bad_line'}"] += int(sprinkled.sum())
 
     # a bad E.164 is only bad on an SMS endpoint
     m_e164 = is_kind("bad_e164")
@@ -612,6 +646,9 @@ def _chunk(
     has_company |= m_long
     company = _null_where(_pick(pools.company, rng, n), ~has_company)
     company = _put(company, m_long, _pick(pools.long_text, rng, m_long))
+    if fmt == "csv" and sprinkled.any():
+        assert sprinkle_rng is not None
+        company = _put(company, sprinkled, _pick(pools.broken_quote, sprinkle_rng, sprinkled))
     purchases = _ints(np.minimum(rng.geometric(0.25, n) - 1, 250))
     m = is_kind("metric_nonnumeric")
     purchases = _put(purchases, m, _pick(pools.bad_metric, rng, m))
@@ -696,6 +733,10 @@ def _chunk(
     )
     ltv_f = _frag(pc.is_null(ltv), _join(',"lifetime_value":', ltv))
     metrics = _join(',"Metrics":{"purchases":', purchases, ltv_f, "}")
+    if sprinkled.any():
+        assert sprinkle_rng is not None
+        tails = _pick(_arr(BAD_JSON_TAIL), sprinkle_rng, sprinkled)
+        metrics = _put(metrics, sprinkled, _join(",", tails))
     user = _join(
         ',"User":{"UserId":"',
         user_id,
@@ -729,10 +770,25 @@ def _chunk(
 # --------------------------------------------------------------------------------------------
 
 
+def _kind_info(kind: str) -> tuple[str, str]:
+    """(rule code, severity) of a defect kind, rule or sprinkled."""
+    if kind in SPRINKLE_KINDS:
+        return SPRINKLE_KINDS[kind][:2]
+    return DEFECT_KINDS[kind][:2]
+
+
 def generate(
-    path: str | Path, rows: int, fmt: str = "csv", defect_rate: float = 0.01, seed: int = 1
+    path: str | Path,
+    rows: int,
+    fmt: str = "csv",
+    defect_rate: float = 0.01,
+    seed: int = 1,
+    structural_rate: float = 0.0,
 ) -> dict:
     """Write ``rows`` endpoint records to ``path``; return rows, bytes, sha256 and defects by kind.
+
+    ``structural_rate`` sprinkles broken quotes (CSV) or invalid lines (JSON) on that share of
+    further rows (see ``SPRINKLE_KINDS``).
 
     ``defects`` counts rows by defect kind; ``expected`` counts them by rule code and severity
     (what a validator should report); ``parseable_rows`` is rows minus structural defects that a
@@ -743,11 +799,14 @@ def generate(
         raise ValueError(f"format must be csv or json, not {fmt!r}")
     if not 0 <= defect_rate <= 1:
         raise ValueError("defect_rate must be between 0 and 1")
+    if not 0 <= structural_rate <= 1 or defect_rate + structural_rate > 1:
+        raise ValueError("structural_rate must be between 0 and 1 - defect_rate")
     pools = _Pools(fmt)
     kinds = [k for k, v in DEFECT_KINDS.items() if fmt in v[3]]
     kind_p = np.array([DEFECT_KINDS[k][2] for k in kinds])
     kind_p /= kind_p.sum()
     rate_ppb = round(defect_rate * 1_000_000_000)
+    sprinkle_ppb = round(structural_rate * 1_000_000_000)
     counts: Counter = Counter()
     digest = hashlib.sha256()
     written = 0
@@ -761,7 +820,9 @@ def generate(
             n = min(CHUNK, rows - start)
             nd = _n_defects(start + n, rate_ppb) - _n_defects(start, rate_ppb)
             rng = np.random.default_rng([seed, k])
-            lines, c = _chunk(pools, rng, k, n, nd, kinds, kind_p)
+            ns = _n_defects(start + n, sprinkle_ppb) - _n_defects(start, sprinkle_ppb)
+            srng = np.random.default_rng([seed, k, 1]) if ns else None
+            lines, c = _chunk(pools, rng, k, n, nd, kinds, kind_p, ns, srng)
             counts.update(c)
             offsets = np.frombuffer(
                 lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4
@@ -772,7 +833,7 @@ def generate(
             written += len(data)
     expected: Counter = Counter()
     for kind, c in counts.items():
-        code, severity, _, _ = DEFECT_KINDS[kind]
+        code, severity = _kind_info(kind)
         expected[f"{severity}:{code}"] += c
     return {
         "path": str(path),
@@ -782,12 +843,16 @@ def generate(
         "sha256": digest.hexdigest(),
         "seed": seed,
         "defect_rate": defect_rate,
+        "structural_rate": structural_rate,
         "defect_rows": sum(counts.values()),
         "defects": dict(sorted(counts.items())),
         "expected": dict(sorted(expected.items())),
-        "error_rows": sum(c for k, c in counts.items() if DEFECT_KINDS[k][1] == "error"),
-        "warning_rows": sum(c for k, c in counts.items() if DEFECT_KINDS[k][1] == "warning"),
-        "parseable_rows": rows - counts["csv_missing_field"] - counts["json_syntax"],
+        "error_rows": sum(c for k, c in counts.items() if _kind_info(k)[1] == "error"),
+        "warning_rows": sum(c for k, c in counts.items() if _kind_info(k)[1] == "warning"),
+        "parseable_rows": rows
+        - counts["csv_missing_field"]
+        - counts["json_syntax"]
+        - counts["json_bad_line"],
     }
 
 
@@ -796,12 +861,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, required=True)
     ap.add_argument("--format", choices=["csv", "json"], default="csv")
     ap.add_argument("--defect-rate", type=float, default=0.01)
+    ap.add_argument(
+        "--structural-rate",
+        type=float,
+        default=0.0,
+        help="share of further rows with a broken quote (CSV; real files: 0.00009) or an "
+        "invalid line (JSON; real files: 0.001)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--stats", metavar="PATH", help="also write the statistics as JSON to PATH")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    stats = generate(args.output, args.rows, args.format, args.defect_rate, args.seed)
+    stats = generate(
+        args.output, args.rows, args.format, args.defect_rate, args.seed, args.structural_rate
+    )
     dt = time.perf_counter() - t0
     stats["generate_seconds"] = round(dt, 3)
     if args.stats:
@@ -820,7 +894,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     for kind, c in stats["defects"].items():
-        code, severity, _, _ = DEFECT_KINDS[kind]
+        code, severity = _kind_info(kind)
         print(f"  {kind:<20} {c:>9,}  {code} ({severity})", file=sys.stderr)
     return 0
 

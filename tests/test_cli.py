@@ -55,8 +55,8 @@ def test_exit_1_on_failures_and_failures_out_has_every_problem(tmp_path):
         assert set(p) == {"source", "line", "piece", "field", "code", "severity", "message"}
 
 
-def test_table_output_is_a_readable_verdict():
-    r = cli("validate", str(EXAMPLES / "endpoints.csv"), "--format", "CSV", "--output", "table")
+def test_summary_output_is_a_readable_verdict():
+    r = cli("validate", str(EXAMPLES / "endpoints.csv"), "--format", "CSV", "--output", "summary")
     assert r.returncode == 1
     assert r.stdout.startswith("Preflight FAILED")
     assert "ADDRESS_E164" in r.stdout

@@ -114,7 +114,7 @@ def test_a_given_executor_gives_the_default_split_byte_for_byte(tmp_path, execut
         files = {
             str(p.relative_to(root)): p.read_bytes()
             for p in root.rglob("*")
-            if p.is_file() and p.name != "manifest.json"  # it names the destination
+            if p.is_file() and p.name != "manifest.txt"  # it names the destination
         }
         return _comparable(result.report), manifest, files
 

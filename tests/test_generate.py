@@ -149,3 +149,33 @@ def test_clean_rows_are_clean(tmp_path):
             users[r["User"]["UserId"]] += 1
     assert max(users.values()) <= 15
     assert len(users) < 20_000 / 1.5  # endpoints do share users
+
+
+@pytest.mark.parametrize(("fmt", "rate"), [("csv", 0.0009), ("json", 0.001)])
+def test_structural_sprinkle_breaks_exactly_its_rows_and_nothing_else(tmp_path, fmt, rate):
+    """--structural-rate: floor(rows x rate) further rows, each broken once, the rest intact;
+    a rate of 0 leaves the bytes as they were; the validator finds exactly those lines."""
+    import validator
+
+    rows = 70_000
+    plain, sprinkled = tmp_path / f"plain.{fmt}", tmp_path / f"sprinkled.{fmt}"
+    s0 = gen.generate(plain, rows, fmt, 0.01, seed=4)
+    s1 = gen.generate(sprinkled, rows, fmt, 0.01, seed=4, structural_rate=rate)
+    assert (
+        gen.generate(tmp_path / "again", rows, fmt, 0.01, seed=4, structural_rate=0.0)["sha256"]
+        == s0["sha256"]
+    )
+    kind = "csv_broken_quote" if fmt == "csv" else "json_bad_line"
+    code = "CSV_QUOTE" if fmt == "csv" else "JSON_SYNTAX"
+    assert s1["defects"][kind] == int(rows * rate)
+    assert {k: v for k, v in s1["defects"].items() if k != kind} == s0["defects"]
+    a = plain.read_bytes().splitlines()
+    b = sprinkled.read_bytes().splitlines()
+    changed = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    assert len(changed) == int(rows * rate)
+    report = validator.preflight(str(sprinkled), format=fmt.upper(), workers=1).to_dict()
+    base = validator.preflight(str(plain), format=fmt.upper(), workers=1).to_dict()
+    assert report["FailuresByCode"].get(code, 0) - base["FailuresByCode"].get(code, 0) == len(
+        changed
+    )
+    assert report["TotalFailures"] - base["TotalFailures"] == len(changed)

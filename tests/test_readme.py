@@ -22,6 +22,6 @@ def test_the_readme_starts_with_the_two_commands():
     blocks = re.findall(r"```sh\n(.*?)\n```", readme, re.DOTALL)
     assert (
         blocks[0]
-        == "pip install . && pinpoint-preflight validate examples/ --format CSV --output table"
+        == "pip install . && pinpoint-preflight validate examples/ --format CSV --output summary"
     )
     assert blocks[1] == "pip install -e '.[test]' && pytest"

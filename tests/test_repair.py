@@ -356,7 +356,7 @@ def test_split_repair_writes_repaired_records_and_keeps_every_other_byte(
         "--valid-only", "--rejects", str(rejects), "--repairs-out", str(log),
     )  # fmt: skip
     report = json.loads(capsys.readouterr().out)
-    assert code == 1
+    assert code == 0  # --valid-only: every failed record went to the rejects (the gate)
     lines = data[3:].split(b"\r\n")[:-1]  # without the BOM
     header, records = lines[0], lines[1:]
     (piece,) = out.glob("job-0001/*.csv")
@@ -457,8 +457,9 @@ def test_a_record_failing_a_cross_record_rule_is_not_repaired(
     source = tmp_path / "a.csv"
     source.write_bytes(("ChannelType,Address,User.UserId\n" + "\n".join(rows) + "\n").encode())
     rejects = tmp_path / "r.csv"
+    # split --valid-only passes the gate when every failed record went to the rejects.
     assert run_cli("split", str(source), "--to", str(tmp_path / "o"), "--repair", "--valid-only",
-                   "--rejects", str(rejects)) == 1  # fmt: skip
+                   "--rejects", str(rejects)) == 0  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     assert report["Repairs"]["RepairedRecords"] == 0
     assert report["Repairs"]["Changes"] == 0
@@ -669,8 +670,8 @@ def test_the_readme_shows_the_real_repair_run(
     (tmp_path / "audience.csv").write_bytes(EXAMPLE.read_bytes())
     monkeypatch.chdir(tmp_path)
     args = "split audience.csv --to out/ --repair --default-country US --valid-only"
-    args += " --rejects rejects.csv --repairs-out repairs.ndjson --output text"
-    assert run_cli(*args.split()) == 1
+    args += " --rejects rejects.csv --repairs-out repairs.ndjson --output summary"
+    assert run_cli(*args.split()) == 0  # every failed record went to the rejects
     shown = capsys.readouterr().out.splitlines()
     shown += Path("out/job-0001/part-00001-audience.csv").read_text().splitlines()
     shown += Path("rejects.csv").read_text().splitlines()

@@ -60,7 +60,7 @@ def build(kinds: list[str], table: dict, header: bytes, final_newline: bool, bla
 
 
 def read_outputs(dest: Path, rejects: Path, header: bytes):
-    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest = json.loads((dest / "manifest.txt").read_text())
     body = b""
     for piece in manifest["Pieces"]:
         data = (dest / piece["Path"]).read_bytes()
@@ -175,13 +175,13 @@ def test_a_rerun_refuses_to_overwrite_unless_asked(tmp_path):
     assert cli.run(args) == 252
     assert cli.run([*args, "--overwrite"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
-        "manifest.json",
+        "manifest.txt",
         "part-00001-in.csv",
     ]
 
 
 def test_valid_only_needs_rejects():
-    with pytest.raises(UsageError, match="--rejects"):
+    with pytest.raises(UsageError, match=r"^valid_only needs a rejects file"):  # the parameter
         validator.split("x.csv", to="out", valid_only=True)
 
 
@@ -251,7 +251,7 @@ def test_split_from_and_to_s3(s3_env, tmp_path):
         rejects=f"s3://{bucket}/rejects/in.csv",
         settings=settings,
     )
-    manifest = json.loads(client.get_object(Bucket=bucket, Key="out/manifest.json")["Body"].read())
+    manifest = json.loads(client.get_object(Bucket=bucket, Key="out/manifest.txt")["Body"].read())
     assert manifest == result.manifest
     body = b""
     for piece in manifest["Pieces"]:
@@ -274,3 +274,127 @@ def test_split_from_and_to_s3(s3_env, tmp_path):
         validator.split(
             str(tmp_path / "in.csv"), to=f"s3://{bucket}/out/", format="CSV", settings=settings
         )
+
+
+# --- the manifest is not endpoint data; one split per destination at a time -----------------
+
+
+def test_validate_of_a_json_split_reads_back_exactly_the_records_written(tmp_path):
+    data, records = build(["valid", "bad_value", "valid", "type"] * 25, JSON_KINDS, b"", True, 0)
+    (tmp_path / "in.json").write_bytes(data)
+    result = validator.split(
+        str(tmp_path / "in.json"), to=str(tmp_path / "out"), format="JSON", piece_size=500
+    )
+    written = result.manifest["Totals"]["PieceRecords"]
+    assert written == len(records) == 100
+    back = validator.preflight(str(tmp_path / "out"), format="JSON")
+    assert back.total_processed == written
+    files = {f["Source"]: f["Status"] for f in back.to_dict()["Files"]}
+    assert files[str(tmp_path / "out" / "manifest.txt")] == "SKIPPED"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["job-0001", "manifest.txt"]
+
+
+def test_an_earlier_split_with_manifest_json_is_still_recognised(tmp_path):
+    (tmp_path / "in.csv").write_bytes(HEADER + b"1,SMS,+12065550100,n\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "manifest.json").write_text('{"Pieces": [], "Jobs": []}')
+    args = ["split", str(tmp_path / "in.csv"), "--to", str(tmp_path / "out")]
+    assert cli.run(args) == 252
+    assert cli.run([*args, "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
+        "manifest.txt",
+        "part-00001-in.csv",
+    ]
+
+
+def test_a_destination_claimed_by_another_split_is_refused_before_writing(tmp_path, capsys):
+    (tmp_path / "in.csv").write_bytes(HEADER + b"1,SMS,+12065550100,n\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".pinpoint-preflight-split").write_text("{}")
+    code = cli.run(["split", str(tmp_path / "in.csv"), "--to", str(out), "--overwrite"])
+    assert code == 252
+    err = capsys.readouterr().err
+    assert err.startswith(f"pinpoint-preflight: error: {out}: another split is writing there now")
+    assert len(err.splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == [".pinpoint-preflight-split"]  # theirs, kept
+
+
+def test_two_splits_at_once_one_wins_the_other_refuses(tmp_path):
+    import subprocess
+    import sys
+
+    kinds = ["valid", "bad_value"] * 3000
+    data, _ = build(kinds, CSV_KINDS, HEADER, True, 0)
+    (tmp_path / "in.csv").write_bytes(data)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "validator", "split", str(tmp_path / "in.csv")]
+    args += ["--to", str(out), "--piece-size", "4KiB", "--output", "text"]
+    runs = [subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+    runs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    codes = sorted(p.wait(120) for p in runs)
+    errors = [p.stderr.read().decode() for p in runs if p.stderr]
+    assert codes == [1, 252], errors
+    refusal = next(e for e in errors if e)
+    assert len(refusal.splitlines()) == 1 and "Traceback" not in refusal
+    assert "another split is writing there now" in refusal or "holds an earlier split" in refusal
+    manifest = json.loads((out / "manifest.txt").read_text())
+    listed = {p["Path"] for p in manifest["Pieces"]} | {"manifest.txt"}
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == listed
+    assert manifest["Totals"]["PieceRecords"] == 6000
+
+
+@pytest.mark.s3
+def test_two_splits_to_one_s3_prefix_at_once(s3_env, tmp_path):
+    """The claim is a conditional write (If-None-Match: *), which moto and SeaweedFS honour."""
+    import threading
+
+    from validator.settings import AwsSettings
+
+    settings = AwsSettings(endpoint_url=s3_env.endpoint_url)
+    client = s3_env.client()
+    bucket = s3_env.make_bucket("race")
+    data, _ = build(["valid", "bad_value"] * 200, CSV_KINDS, HEADER, True, 0)
+    (tmp_path / "in.csv").write_bytes(data)
+    outcomes: list[object] = []
+    start = threading.Barrier(2)
+
+    def one() -> None:
+        start.wait()
+        try:
+            outcomes.append(
+                validator.split(
+                    str(tmp_path / "in.csv"),
+                    to=f"s3://{bucket}/out/",
+                    format="CSV",
+                    piece_size=2000,
+                    settings=settings,
+                    workers=1,
+                )
+            )
+        except UsageError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    refused = [o for o in outcomes if isinstance(o, UsageError)]
+    won = [o for o in outcomes if not isinstance(o, UsageError)]
+    assert len(refused) == 1 and len(won) == 1, outcomes
+    assert "another split is writing there now" in str(refused[0]) or "earlier split" in str(
+        refused[0]
+    )
+    manifest = won[0].manifest  # type: ignore[attr-defined]
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert keys == {f"out/{p['Path']}" for p in manifest["Pieces"]} | {"out/manifest.txt"}
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    # A claim held by someone else: refused before anything is written, their claim kept.
+    client.put_object(Bucket=bucket, Key="other/.pinpoint-preflight-split", Body=b"{}")
+    with pytest.raises(UsageError, match="another split is writing there now"):
+        validator.split(
+            str(tmp_path / "in.csv"), to=f"s3://{bucket}/other/", format="CSV", settings=settings
+        )
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="other/")["Contents"]}
+    assert keys == {"other/.pinpoint-preflight-split"}

@@ -7,17 +7,29 @@ messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import sys
 from typing import Annotated, Any
 
 import typer
 
-from validator import engine
+from validator import cli_coerce, engine, redact, signals
 from validator.cluster import executor_for
-from validator.errors import OptionError, PreflightError, UsageError, from_os_error
+from validator.errors import (
+    OptionError,
+    PreflightError,
+    ServiceError,
+    SourceError,
+    UsageError,
+    from_os_error,
+)
+from validator.gate import Tolerance
+from validator.html import write_html
 from validator.progress import Progress
-from validator.report import compile_query, render
+from validator.render import QUERYABLE, RENDERERS, check_output, render
 from validator.settings import AwsSettings
 from validator.source import format_note, normalize_format
 
@@ -29,16 +41,77 @@ except ImportError:  # pragma: no cover - typer before it vendored click
     from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 ClickUsage = _click_exceptions.UsageError
+cli_coerce.install()  # plain option values without importing pydantic on every run
+
+EXIT_CODES = """\b
+Exit codes:
+  0    every record passed, or the failures are within --max-failures/--max-failure-rate
+       (create-import-job: the job was created, or would be with --dry-run)
+  1    the preflight found failures (JobStatus FAILED); nothing was launched
+  130  interrupted (Ctrl-C); partial outputs removed
+  143  terminated (SIGTERM); partial outputs removed
+  252  bad usage: unknown option, bad option value, malformed request
+  253  environment: credentials, profile, region; the local system refusing a path
+  254  S3 or Pinpoint answered with an error (S3: stdout has {"Error": {..., "Transient"}})
+  255  anything unexpected (a bug: please report it)"""
+
+
+def _epilog(*examples: str) -> str:
+    return "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
+
 
 app = typer.Typer(
     name="pinpoint-preflight",
     help="Check Amazon Pinpoint endpoint-import files before create-import-job, split them into "
     "pieces that fit its limits, and launch the import only when they pass.",
+    epilog=_epilog(
+        "pinpoint-preflight validate exports/ --format CSV --output summary",
+        "pinpoint-preflight validate s3://bucket/import/ --format JSON --max-failure-rate 1%",
+        "pinpoint-preflight rules",
+        "pinpoint-preflight explain ADDRESS_E164",
+        "pinpoint-preflight validate help",
+    ),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def version_text() -> str:
+    """``pinpoint-preflight/VERSION Python/VERSION SYSTEM/RELEASE``, as ``aws --version``."""
+    import platform
+
+    from validator.report import tool_version
+
+    return (
+        f"pinpoint-preflight/{tool_version()} Python/{platform.python_version()} "
+        f"{platform.system()}/{platform.release()}"
+    )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_show_version,
+        ),
+    ] = False,
+) -> None:
+    """Check Amazon Pinpoint endpoint-import files before create-import-job, split them into
+    pieces that fit its limits, and launch the import only when they pass."""
+
 
 Sources = Annotated[
     list[str],
@@ -53,7 +126,45 @@ Format = Annotated[
         "--format", help="CSV or JSON (newline-delimited). Default: from the file extensions."
     ),
 ]
-Output = Annotated[str, typer.Option("--output", help="json, yaml, text or table.")]
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        help=f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the profile's "
+        "output setting, else json.",
+        show_default=False,
+    ),
+]
+MaxFailures = Annotated[
+    int | None,
+    typer.Option(
+        "--max-failures",
+        metavar="N",
+        help="The gate passes (exit 0) with at most N failed records. Default: none.",
+    ),
+]
+MaxFailureRate = Annotated[
+    str | None,
+    typer.Option(
+        "--max-failure-rate",
+        metavar="R",
+        help="The gate passes with at most this share of failed records: a fraction (0.01) "
+        "or a percentage (1%). Default: none.",
+    ),
+]
+Html = Annotated[
+    str | None,
+    typer.Option(
+        "--html",
+        metavar="PATH",
+        help="Also write a self-contained HTML page of the job (verdict, pieces chart, "
+        "codes, first failures, files) to PATH.",
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."),
+]
 Query = Annotated[str | None, typer.Option("--query", help="A JMESPath query on the report.")]
 FailuresOut = Annotated[
     str | None,
@@ -142,27 +253,89 @@ def _repair_options(
     return RepairOptions.build(default_country, strict=strict)
 
 
-def _print(data: Any, output: str, query: str | None) -> None:
-    typer.echo(render(data, output, query))
+def _print(data: Any, output: str, query: str | None, title: str = "") -> None:
+    text = render(data, output, query, title)
+    if text:
+        sys.stdout.write(redact.text(text))
+        sys.stdout.flush()
 
 
-def _check_output(output: str, query: str | None = None, format: str | None = None) -> None:
-    """Check the printing options before any work is done; say how an alias of --format is
-    read (``--format ndjson`` is JSON), never silently."""
-    if output not in ("json", "yaml", "text", "table"):
-        raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
-    compile_query(query)
-    normalize_format(format)
-    note = format_note(format)
-    if note:
-        typer.echo(f"pinpoint-preflight: note: {note}", err=True)
+def default_output(profile: str | None = None) -> tuple[str, str]:
+    """The ``--output`` to use when none is given, and where it came from: AWS_DEFAULT_OUTPUT,
+    else the profile's ``output`` in the AWS config file, else json (as the AWS CLI)."""
+    env = os.environ.get("AWS_DEFAULT_OUTPUT")
+    if env:
+        return env, "AWS_DEFAULT_OUTPUT"
+    import configparser
+
+    name = profile or os.environ.get("AWS_PROFILE") or "default"
+    path = os.path.expanduser(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config")
+    config = configparser.RawConfigParser()
+    try:
+        config.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
+        return "json", "default"
+    for section in (f"profile {name}", name) if name != "default" else ("default",):
+        if config.has_option(section, "output"):
+            return config.get(section, "output"), f"the output of profile {name} in {path}"
+    return "json", "default"
 
 
-@app.command()
+def _check_output(
+    output: str | None,
+    query: str | None = None,
+    profile: str | None = None,
+    format: str | None = None,
+) -> str:
+    """Check the printing options before any work is done; the renderer's name. Say how an
+    alias of --format is read (``--format ndjson`` is JSON), never silently."""
+    if format is not None:
+        normalize_format(format)
+        note = format_note(format)
+        if note:
+            typer.echo(f"pinpoint-preflight: note: {note}", err=True)
+    if output is None:
+        value, origin = default_output(profile)
+        option = "--output" if origin == "default" else origin
+        _chosen["output"] = check_output(value, query, option=option)
+    else:
+        _chosen["output"] = check_output(output, query)
+    return str(_chosen["output"])
+
+
+_chosen: dict[str, str | None] = {"output": None}  # for the error document (see run)
+
+
+def _check_html(path: str | None) -> None:
+    """``--html``'s folder must exist, and the path must not be a folder, before any work."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--html: no such folder {folder}")
+    if os.path.isdir(path):
+        raise UsageError(f"--html: {path} is a folder; give a file name")
+
+
+def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolerance | None:
+    return Tolerance.of(
+        max_failures, max_failure_rate, names=("--max-failures", "--max-failure-rate")
+    )
+
+
+@app.command(
+    epilog=_epilog(
+        "pinpoint-preflight validate endpoints.csv",
+        "pinpoint-preflight validate exports/ --format CSV --output summary",
+        "pinpoint-preflight validate s3://bucket/import/ --format JSON --query Gate",
+        "pinpoint-preflight validate big.csv --max-failure-rate 0.5% --output github",
+        "pinpoint-preflight validate - --format JSON < endpoints.ndjson",
+    )
+)
 def validate(
     sources: Sources,
     format: Format = None,
-    output: Output = "json",
+    output: Output = None,
     query: Query = None,
     failures_out: FailuresOut = None,
     strict: Strict = False,
@@ -175,20 +348,30 @@ def validate(
     pieces: Pieces = None,
     piece_size: PieceSize = None,
     max_job_size: MaxJobSize = "1GB",
+    max_failures: MaxFailures = None,
+    max_failure_rate: MaxFailureRate = None,
+    quiet: Quiet = False,
+    html: Html = None,
     scheduler: Scheduler = None,
     repair: RepairFlag = False,
     default_country: DefaultCountry = None,
     repairs_out: RepairsOut = None,
 ) -> None:
-    """Check the sources and print the report. Exit 0 when every record passes, 1 if not.
+    """Check the sources and print the report. Exit 0 when every record passes (or the
+    failures are within --max-failures/--max-failure-rate), 1 if not.
     With --repair, the report is the verdict after repair and says what would change; nothing
     is written but --failures-out and --repairs-out."""
-    _check_output(output, query, format)
+    output = _check_output(output, query, profile, format)
+    tolerance = _tolerance(max_failures, max_failure_rate)
+    _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     repair_options = _repair_options(repair, default_country, repairs_out, strict)
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
+    with (
+        executor_for(scheduler, workers) as executor,
+        Progress.maybe(False if quiet else progress) as bar,
+    ):
         report = engine.preflight(
             sources,
             format,
@@ -204,11 +387,22 @@ def validate(
             repair=repair_options,
             repairs_out=repairs_out,
         )
-    _print(report.to_dict(), output, query)
-    raise typer.Exit(0 if report.job_status == "COMPLETED" else 1)
+    report.tolerance = tolerance
+    data = report.to_dict()
+    if html:
+        write_html(data, html)
+    _print(data, output, query, "Validate")
+    raise typer.Exit(0 if report.passed else 1)
 
 
-@app.command()
+@app.command(
+    epilog=_epilog(
+        "pinpoint-preflight split big.csv --to pieces/",
+        "pinpoint-preflight split s3://b/in/ --format CSV --to s3://b/out/ --piece-size 64MiB",
+        "pinpoint-preflight split exports/ --format JSON --to out/ --valid-only "
+        "--rejects rejects.ndjson",
+    )
+)
 def split(
     sources: Sources,
     to: Annotated[
@@ -233,7 +427,7 @@ def split(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier split at --to.")
     ] = False,
-    output: Output = "json",
+    output: Output = None,
     query: Query = None,
     failures_out: FailuresOut = None,
     strict: Strict = False,
@@ -243,22 +437,33 @@ def split(
     profile: Profile = None,
     region: Region = None,
     no_sign_request: NoSign = False,
+    max_failures: MaxFailures = None,
+    max_failure_rate: MaxFailureRate = None,
+    quiet: Quiet = False,
+    html: Html = None,
     scheduler: Scheduler = None,
     repair: RepairFlag = False,
     default_country: DefaultCountry = None,
     repairs_out: RepairsOut = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
-    folders that each fit one import job, with a manifest. Exit codes as validate. With
+    folders that each fit one import job, with a manifest. Exit codes as validate; with
+    --valid-only, exit 0 when every failed record went to --rejects and the pieces hold only
+    records that passed (unless --max-failures/--max-failure-rate is exceeded). With
     --repair, repaired records are written repaired; every other record byte for byte."""
-    _check_output(output, query, format)
+    output = _check_output(output, query, profile, format)
+    tolerance = _tolerance(max_failures, max_failure_rate)
+    _check_html(html)
     if pieces is not None and piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     repair_options = _repair_options(repair, default_country, repairs_out, strict)
     from validator.write import split as run_split
 
     settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with executor_for(scheduler, workers) as executor, Progress.maybe(progress) as bar:
+    with (
+        executor_for(scheduler, workers) as executor,
+        Progress.maybe(False if quiet else progress) as bar,
+    ):
         result = run_split(
             sources,
             to,
@@ -278,8 +483,65 @@ def split(
             repair=repair_options,
             repairs_out=repairs_out,
         )
-    _print(result.to_dict(), output, query)
-    raise typer.Exit(0 if result.job_status == "COMPLETED" else 1)
+    result.report.tolerance = tolerance
+    data = result.to_dict()
+    if html:
+        write_html(data, html)
+    _print(data, output, query, "Split")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command(
+    "rules",
+    epilog=_epilog(
+        "pinpoint-preflight rules",
+        "pinpoint-preflight rules --output json --query \"[?Severity=='error'].Code\"",
+        "pinpoint-preflight rules --output table",
+    ),
+)
+def rules_command(
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", help=f"One of {', '.join(RENDERERS)}; summary is a line per rule."
+        ),
+    ] = "summary",
+    query: Query = None,
+) -> None:
+    """List every rule: code, severity, fields, what it checks (from schemas/)."""
+    from validator.ruletable import rules, rules_text
+
+    name = check_output(output, query)
+    if name == "summary":
+        sys.stdout.write(rules_text(rules()))
+    else:
+        _print(rules(), name, query, "Rules")
+
+
+@app.command(
+    "explain",
+    epilog=_epilog(
+        "pinpoint-preflight explain ADDRESS_E164",
+        "pinpoint-preflight explain locale --output json",
+    ),
+)
+def explain_command(
+    code: Annotated[str, typer.Argument(help="A rule code, e.g. ADDRESS_E164 (any case).")],
+    output: Annotated[
+        str,
+        typer.Option("--output", help=f"One of {', '.join(RENDERERS)}; summary is for people."),
+    ] = "summary",
+    query: Query = None,
+) -> None:
+    """Explain one rule, with a failing and a passing example value."""
+    from validator.ruletable import explain, explain_text
+
+    name = check_output(output, query)
+    rule = explain(code)
+    if name == "summary":
+        sys.stdout.write(explain_text(rule))
+    else:
+        _print(rule, name, query, "Explain")
 
 
 def _register_optional_commands() -> None:
@@ -287,9 +549,34 @@ def _register_optional_commands() -> None:
         from validator.cli_launch import create_import_job_command
     except ImportError:  # pragma: no cover - during development only
         return
-    app.command("create-import-job", context_settings={"ignore_unknown_options": False})(
-        create_import_job_command
-    )
+    app.command(
+        "create-import-job",
+        context_settings={"ignore_unknown_options": False},
+        epilog=_epilog(
+            "pinpoint-preflight create-import-job --application-id ID --import-job-request "
+            "S3Url=s3://b/p/,Format=CSV,RoleArn=arn:aws:iam::123456789012:role/Import",
+            "pinpoint-preflight create-import-job --cli-input-json file://job.json --wait",
+            "pinpoint-preflight create-import-job --generate-cli-skeleton yaml-input",
+        ),
+    )(create_import_job_command)
+    from validator.cli_jobs import create_import_jobs_command, get_import_job_command
+
+    app.command(
+        "get-import-job",
+        epilog=_epilog(
+            "pinpoint-preflight get-import-job --application-id ID --job-id JOB",
+            "pinpoint-preflight get-import-job --application-id ID --job-id JOB "
+            "--query ImportJobResponse.JobStatus --output text",
+        ),
+    )(get_import_job_command)
+    app.command(
+        "create-import-jobs",
+        epilog=_epilog(
+            "pinpoint-preflight split big.csv --to s3://b/jobs/ && pinpoint-preflight "
+            "create-import-jobs --application-id ID --manifest s3://b/jobs/ "
+            "--import-job-request RoleArn=arn:aws:iam::123456789012:role/Import",
+        ),
+    )(create_import_jobs_command)
 
 
 _register_optional_commands()
@@ -298,13 +585,51 @@ _register_optional_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``pinpoint-preflight`` and ``python -m validator``."""
     code = run(argv)
+    if code in (130, 143):
+        # Interrupted, and the clean-up is done: end now, without waiting at the interpreter's
+        # exit for threads of a worker pool that was stopped mid-task.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
     sys.exit(code)
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the command line and return the exit code (tests call this in-process)."""
+    """Run the command line and return the exit code (tests call this in-process).
+
+    SIGTERM is handled as Ctrl-C is (partial outputs removed), and ends with 143 instead of 130.
+    Every line printed goes through :mod:`validator.redact`.
+    """
+    for arg in sys.argv[1:] if argv is None else argv:
+        redact.register_url(arg)  # a user:password@ typed into a URL is masked everywhere
+    with signals.handle_sigterm():
+        try:
+            code = _run(argv)
+            signals.done()  # a signal from now on finds the work over: it changes nothing
+            return code
+        except KeyboardInterrupt as exc:  # a second signal during the clean-up of the first
+            signals.done()
+            return _interrupted(exc)
+
+
+def _interrupted(exc: BaseException) -> int:
+    if isinstance(exc, signals.SigTerm):
+        _error("terminated")
+        return 143
+    _error("interrupted")
+    return 130
+
+
+def _run(argv: list[str] | None) -> int:
+    argv = _help_word(list(sys.argv[1:] if argv is None else argv))
+    _chosen["output"] = None
     try:
         rv = app(args=argv, prog_name="pinpoint-preflight", standalone_mode=False)
+        if rv == 130:  # typer's answer to a KeyboardInterrupt (Ctrl-C, or SIGTERM as one)
+            return _interrupted(
+                signals.SigTerm() if signals.last_signal == signal.SIGTERM else KeyboardInterrupt()
+            )
         return rv if isinstance(rv, int) else 0
     except ClickUsage as exc:
         ctx = getattr(exc, "ctx", None)
@@ -312,13 +637,16 @@ def run(argv: list[str] | None = None) -> int:
         return UsageError.exit_code
     except typer.Exit as exc:
         return int(getattr(exc, "exit_code", 0))
-    except (typer.Abort, KeyboardInterrupt):
+    except typer.Abort:
         _error("interrupted")
         return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except PreflightError as exc:
-        message = exc.for_cli() if isinstance(exc, OptionError) else str(exc)
+        message = exc.for_cli() if isinstance(exc, OptionError) else _flag_names(exc)
         if message:
-            _error(message)
+            _error(message + _retry_note(exc))
+        _error_document(exc)
         return exc.exit_code
     except BrokenPipeError:
         return 0
@@ -336,6 +664,63 @@ def run(argv: list[str] | None = None) -> int:
         return 255
 
 
+def _help_word(argv: list[str]) -> list[str]:
+    """``help`` as the AWS CLI takes it: ``pinpoint-preflight help`` and
+    ``pinpoint-preflight COMMAND help`` (the last word) print the help."""
+    if argv == ["help"]:
+        return ["--help"]
+    if len(argv) == 2 and argv[1] == "help" and not argv[0].startswith("-"):
+        return [argv[0], "--help"]
+    return argv
+
+
+_PARAMETERS = re.compile(
+    r"^(workers|pieces|rejects)\b|\b(piece_size|max_job_size|valid_only|failures_out|"
+    r"max_failures|max_failure_rate|max_concurrent|poll_interval)\b"
+)
+
+
+def _flag_names(exc: PreflightError) -> str:
+    """A usage error of the library names its parameter (``workers must be at least 1``); on
+    the command line it names the option (``--workers must be at least 1``)."""
+    text = str(exc)
+    if not isinstance(exc, UsageError):
+        return text
+    return _PARAMETERS.sub(lambda m: "--" + m.group(0).replace("_", "-"), text)
+
+
+def _retry_note(exc: PreflightError) -> str:
+    """What an S3 or Pinpoint error (exit 254) says a retry would do."""
+    if not isinstance(exc, SourceError | ServiceError):
+        return ""
+    if exc.transient:
+        return " (a transient error: retrying may succeed)"
+    return " (a permanent error: retrying will not help)"
+
+
+def _error_document(exc: PreflightError) -> None:
+    """For an S3 error, the error as JSON on stdout, for a pipeline to read whether to retry:
+    ``{"Error": {"Type", "Code", "Message", "Transient", "ExitCode"}}`` (not with --output
+    off). Pinpoint's errors keep stdout empty; their line on stderr says it all the same."""
+    if not isinstance(exc, SourceError) or _chosen["output"] == "off":
+        return
+    doc = {
+        "Error": {
+            "Type": type(exc).__name__,
+            "Code": exc.code,
+            "Message": str(exc),
+            "Transient": exc.transient,
+            "ExitCode": exc.exit_code,
+        }
+    }
+    try:
+        chosen = _chosen["output"]
+        sys.stdout.write(render(doc, chosen if chosen in QUERYABLE else "json"))
+        sys.stdout.flush()
+    except (OSError, UsageError):
+        pass
+
+
 def _error(message: str, command: str | None = None) -> None:
     prefix = command or "pinpoint-preflight"
-    typer.echo(f"{prefix}: error: {message}", err=True)
+    redact.echo(f"{prefix}: error: {' '.join(message.split())}", err=True)

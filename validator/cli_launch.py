@@ -14,14 +14,16 @@ from typing import Any
 
 import typer
 
-from validator import launch
+from validator import redact
 from validator.cluster import executor_for
-from validator.errors import PreflightFailed, UsageError
+from validator.errors import ImportJobFailed, PreflightFailed, UsageError
 from validator.progress import Progress
+from validator.render import RENDERERS
 from validator.report import render
 from validator.settings import AwsSettings
 
 SKELETONS = ("input", "yaml-input", "output")
+TITLE = "CreateImportJob"  # the table output's title, as the AWS CLI names the operation
 
 
 def _as_cli(response: Any) -> dict[str, Any]:
@@ -42,14 +44,21 @@ def _progress_line(job: dict[str, Any], elapsed: float) -> None:
         if job.get("TotalProcessed") is not None
         else ""
     )
-    typer.echo(
+    redact.echo(
         f"import job {job['Id']}: {job['JobStatus']}{pieces}{counts} [{elapsed:.0f}s]", err=True
     )
 
 
 def _report_line(report: Any) -> None:
     data = report.to_dict()
-    typer.echo(
+    if data["TotalFailures"]:
+        redact.echo(
+            f"preflight within tolerance: {data['TotalFailures']} of {data['TotalProcessed']} "
+            f"endpoint records failed ({data['Gate']['Reason']}); Pinpoint will reject them",
+            err=True,
+        )
+        return
+    redact.echo(
         f"preflight passed: {data['TotalProcessed']} endpoint records in "
         f"{data['TotalPieces']} pieces, {data.get('TotalWarnings', 0)} warnings",
         err=True,
@@ -63,6 +72,8 @@ def _request(
     cli_input_yaml: str | None,
 ) -> dict[str, Any]:
     """CreateImportJob's parameters: the cli-input file, then the command line over it."""
+    from validator import launch  # botocore and yaml: imported by this command only
+
     if cli_input_json is not None and cli_input_yaml is not None:
         raise UsageError("give --cli-input-json or --cli-input-yaml, not both")
     params: dict[str, Any] = {}
@@ -131,7 +142,13 @@ def create_import_job_command(
     s3_endpoint_url: str | None = typer.Option(
         None, "--s3-endpoint-url", help="The S3 endpoint the preflight reads S3Url from."
     ),
-    output: str = typer.Option("json", "--output", help="json, yaml, text or table."),
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        help=f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the "
+        "profile's output setting, else json.",
+        show_default=False,
+    ),
     query: str | None = typer.Option(None, "--query", help="A JMESPath query on the output."),
     failures_out: str | None = typer.Option(
         None, "--failures-out", metavar="PATH", help="Write every problem found, as JSON lines."
@@ -149,6 +166,21 @@ def create_import_job_command(
     no_sign_request: bool = typer.Option(
         False, "--no-sign-request", help="Read S3Url without signing (a public bucket)."
     ),
+    max_failures: int | None = typer.Option(
+        None,
+        "--max-failures",
+        metavar="N",
+        help="Launch when at most N records fail the preflight (Pinpoint skips them).",
+    ),
+    max_failure_rate: str | None = typer.Option(
+        None,
+        "--max-failure-rate",
+        metavar="R",
+        help="Launch when at most this share of records fails: 0.01 or 1%.",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."
+    ),
     scheduler: str | None = typer.Option(
         None,
         "--scheduler",
@@ -157,16 +189,20 @@ def create_import_job_command(
     ),
 ) -> None:
     """Check the import files at S3Url, then create the Pinpoint import job if they pass."""
+    from validator import launch  # botocore and yaml: imported by this command only
+
     if skeleton_kind is not None and not generate_cli_skeleton:
         raise UsageError(f"unexpected argument {skeleton_kind!r}")
+    from validator.cli import _check_output, _tolerance
+
+    output = _check_output(output, query, profile)
     if generate_cli_skeleton:
         if skeleton_kind == "output":
-            typer.echo(render(launch.output_skeleton(), output, query))
+            _echo(render(launch.output_skeleton(), output, query, TITLE))
         else:
-            typer.echo(launch.skeleton(skeleton_kind or "input"))
+            redact.echo(launch.skeleton(skeleton_kind or "input"))
         return
-    if output not in ("json", "yaml", "text", "table"):
-        raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
+    tolerance = _tolerance(max_failures, max_failure_rate)
     params = _request(application_id, import_job_request, cli_input_json, cli_input_yaml)
     launch.check_request(params)  # before the client: a bad request is 252 whatever the profile
     client = (
@@ -176,8 +212,9 @@ def create_import_job_command(
             AwsSettings(endpoint_url=endpoint_url, profile=profile, region=region)
         )
     )
-    quiet = progress is False
-    bar = Progress() if (sys.stderr.isatty() if progress is None else progress) else None
+    quiet = quiet or progress is False
+    wanted = False if quiet else progress
+    bar = Progress() if (sys.stderr.isatty() if wanted is None else wanted) else None
 
     stack = ExitStack()
 
@@ -186,7 +223,7 @@ def create_import_job_command(
         if bar is not None:  # end the preflight's progress line before the launch's lines
             bar.close()
             bar = None
-        if not quiet and report.job_status == "COMPLETED":
+        if not quiet and report.passed:
             _report_line(report)
 
     try:
@@ -210,16 +247,23 @@ def create_import_job_command(
             workers=workers,
             failures_out=failures_out,
             progress=bar.update if bar else None,
+            max_failures=tolerance.max_failures if tolerance else None,
+            max_failure_rate=tolerance.max_failure_rate if tolerance else None,
             executor=executor,
         )
     except PreflightFailed as exc:
-        typer.echo(render(exc.report.to_dict(), output, query))
+        _echo(render(exc.report.to_dict(), output, query, TITLE))
         raise
-    except launch.ImportJobFailed as exc:
-        typer.echo(render(_as_cli(exc.response), output, query))
+    except ImportJobFailed as exc:
+        _echo(render(_as_cli(exc.response), output, query, TITLE))
         raise
     finally:
         stack.close()
         if bar is not None:
             bar.close()
-    typer.echo(render(result if dry_run else _as_cli(result), output, query))
+    _echo(render(result if dry_run else _as_cli(result), output, query, TITLE))
+
+
+def _echo(text: str) -> None:
+    if text:
+        redact.echo(text)

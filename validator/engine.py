@@ -8,21 +8,22 @@ The fold (``fold.Folder``) takes them in source order, so the report is the same
 
 from __future__ import annotations
 
-import contextlib
-import io
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
+from itertools import chain
 from typing import IO, Any
 
-from validator import options
-from validator.errors import PreflightError, UsageError, from_os_error
+from validator import options, signals
+from validator.atomic import atomic_output
+from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
+from validator.gate import Tolerance
 from validator.model import PieceResult
+from validator.pack import pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.repair import RepairLog, RepairOptions
@@ -46,14 +47,21 @@ def make_executor(workers: int, *, threads: bool) -> Executor | None:
         return None
     if threads:
         return ThreadPoolExecutor(workers)
+    import multiprocessing  # processes only when there are workers: not on every start-up
+    from concurrent.futures import ProcessPoolExecutor
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        return ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork"), **signals.pool_options()
+        )
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["validator.engine"])
-        return ProcessPoolExecutor(workers, mp_context=ctx)
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(workers, mp_context=ctx, **signals.pool_options())
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), **signals.pool_options()
+    )
 
 
 def default_workers() -> int:
@@ -64,7 +72,7 @@ def _workers_for(listing: Listing, tasks: list[PieceTask], workers: int | None) 
     """How many workers are worth starting for these pieces (1: run them in this process)."""
     workers = default_workers() if workers is None else workers
     if workers < 1:
-        raise UsageError("--workers must be at least 1")
+        raise UsageError("workers must be at least 1")
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
     from_s3 = any(f.kind == "s3" for f in listing.selected)
     if (
@@ -120,28 +128,37 @@ def run(
     plans = plan_pieces(
         listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
     )
+    # A progress display (validator.progress) learns the totals before the first piece.
+    starter = getattr(getattr(progress, "__self__", progress), "start", None)
+    if callable(starter):
+        starter(listing)
     tasks = [
         PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair)
         for plan in plans
         for p in plan.pieces
     ]
-    run_one = partial(run_piece, s3_client=s3_client)
+    run_packed = partial(run_pack, s3_client=s3_client)
 
     with ExitStack() as stack:
         if executor is None:
             n = _workers_for(listing, tasks, workers)
+            packs = pack_tasks(tasks, n)  # many small files: several to a task
+            n = 1 if len(packs) <= 1 else min(n, len(packs))
             executor = make_executor(n, threads=s3_client is not None)
             if executor is not None:
-                stack.enter_context(executor)
+                stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
-            raise UsageError("--workers must be at least 1")
+            raise UsageError("workers must be at least 1")
+        else:
+            packs = pack_tasks(tasks, workers or default_workers())
         # An executor may refuse sources its workers cannot read (a cluster and a local path).
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
-        results: Iterator[PieceResult] = (
-            executor.map(run_one, tasks) if executor is not None else map(run_one, tasks)
-        )
+        with signals.critical():  # a signal while a worker is forked is not lost
+            results: Iterator[PieceResult] = chain.from_iterable(
+                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
+            )
         folder.files(listing.files)
         plan_iter = iter(plans)
         current: FilePlan | None = None
@@ -189,6 +206,8 @@ def preflight(
     definition: dict[str, Any] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | str | None = None,
     repair: RepairOptions | None = None,
     repairs_out: str | os.PathLike[str] | None = None,
 ) -> Report:
@@ -203,9 +222,12 @@ def preflight(
     it is not shut down here); by default one is chosen from ``workers`` and the job's size.
     A process pool needs picklable arguments: give ``settings``, not ``s3_client``.
 
+    ``max_failures`` and ``max_failure_rate`` (a fraction, or ``"5%"``) set the tolerance of
+    the report's gate (``report.passed``; see :mod:`validator.gate`).
     ``repair`` (``validator.repair.RepairOptions``): the report is the verdict after repair, and
     its ``Repairs`` says what would change; ``repairs_out`` gets one JSON line per change.
     """
+    tolerance = Tolerance.of(max_failures, max_failure_rate)
     checked = options.check(
         pieces=pieces,
         piece_size=piece_size,
@@ -225,10 +247,10 @@ def preflight(
     definition.setdefault("Format", listing.format)
     limit = checked.max_job_size
     with (
-        _atomic_output(failures_out) as out,
-        _atomic_output(repairs_out, "repairs_out") as changes,
+        atomic_output(failures_out) as out,
+        atomic_output(repairs_out, "--repairs-out", "repairs_out") as changes,
     ):
-        return run(
+        report = run(
             listing,
             definition=definition,
             application_id=application_id,
@@ -245,63 +267,5 @@ def preflight(
             repair=repair,
             repairs_out=changes,
         )
-
-
-class _atomic_output:
-    """A file that appears whole at ``path`` when the block ends well, and not at all if not.
-
-    A write the system refuses (a full disk) is a LocalPathError naming ``path``; so is one
-    when the last bytes are flushed at the end, and then the partial file is removed too.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None, name: str = "failures_out") -> None:
-        self.path = os.fspath(path) if path is not None else None
-        self.name = name  # the parameter, for messages (--repairs-out is repairs_out)
-        self.fh: IO[bytes] | None = None
-
-    def __enter__(self) -> IO[bytes] | None:
-        if self.path is None:
-            return None
-        options.check_output_path(self.path, self.name)
-        self.tmp = f"{self.path}.partial-{os.getpid()}"
-        try:
-            self.fh = io.BufferedWriter(_WriteRaw(self.tmp, self.path))
-        except OSError as error:
-            raise from_os_error(error, self.path, action="cannot write") from error
-        return self.fh
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if self.fh is None:
-            return
-        try:
-            try:
-                self.fh.close()  # the last bytes are written here: a full disk says so now
-            except PreflightError:
-                if kind is None:
-                    raise
-            if kind is None:
-                try:
-                    os.replace(self.tmp, self.path)  # type: ignore[arg-type]
-                except OSError as error:
-                    raise from_os_error(error, self.path, action="cannot write") from error
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-            raise
-        if kind is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-
-
-class _WriteRaw(io.FileIO):
-    """The file under the buffer: a refused write names the output, not its temporary name."""
-
-    def __init__(self, tmp: str, path: str) -> None:
-        super().__init__(tmp, "wb")
-        self._path = path
-
-    def write(self, data: Any) -> int:
-        try:
-            return super().write(data) or 0
-        except OSError as error:
-            raise from_os_error(error, self._path, action="cannot write") from error
+    report.tolerance = tolerance
+    return report

@@ -11,6 +11,7 @@
     ├── PreflightFailed     1  the preflight found failures; carries the report
     ├── ImportJobFailed     1  the import ran and Pinpoint says FAILED; carries its response
     └── Interrupted       130  Ctrl-C; partial outputs were removed
+        └── Terminated    143  SIGTERM; partial outputs were removed
 
 Library callers catch these classes; the CLI maps them to exit codes through ``exit_code``
 and nowhere else. An ``OSError`` from the local file system becomes one of them in one place,
@@ -76,9 +77,16 @@ class LocalPathError(ConfigError):
 
 
 class SourceError(PreflightError):
-    """Reading the input failed: S3 or the file system answered with an error."""
+    """Reading the input failed: S3 or the file system answered with an error.
+
+    ``transient`` tells a pipeline whether to retry: True for throttling, timeouts, lost
+    connections and server errors; False for what a retry cannot change (no such bucket, key
+    or prefix, access denied, wrong region). ``code`` is S3's error code when it gave one.
+    """
 
     exit_code = 254
+    transient = False
+    code: str | None = None
 
 
 class EmptySource(SourceError):
@@ -87,9 +95,18 @@ class EmptySource(SourceError):
 
 
 class ServiceError(PreflightError):
-    """Pinpoint answered a request with an error, or did not answer at all."""
+    """Pinpoint answered a request with an error, or did not answer at all. ``transient``:
+    throttled, a server error or no answer (a retry may succeed)."""
 
     exit_code = 254
+
+    @property
+    def transient(self) -> bool:
+        return (
+            self.code in ("TooManyRequestsException", "ConnectionError", "EndpointConnectionError")
+            or self.status == 429
+            or (self.status or 0) >= 500
+        )
 
     def __init__(
         self,
@@ -193,3 +210,9 @@ def from_os_error(
     if kind is UsageError and option:
         return OptionError(option, shown)
     return kind(f"{action} {shown}" if action else shown)
+
+
+class Terminated(Interrupted):
+    """The run got SIGTERM; partial outputs were removed."""
+
+    exit_code = 143

@@ -16,6 +16,7 @@ import orjson
 
 from validator import repair, schema
 from validator.crossrecord import JobRules
+from validator.details import detail
 from validator.model import PieceResult, Problem
 from validator.pieces import FilePlan
 from validator.repair import RepairLog
@@ -75,13 +76,16 @@ class Folder:
         r = self.report
         if errors:
             r.total_failures += 1
+            r.file_failures += line is None
             if len(r.failures) < FIRST:
                 r.failures.append(where + "; ".join(_problem_text(p) for p in errors))
+                r.failure_details += [detail(source, line, piece, p) for p in errors]
             self.failure_codes.update(p.code for p in errors)
         if warnings:
             r.total_warnings += 1
             if len(r.warnings) < FIRST:
                 r.warnings.append(where + "; ".join(_problem_text(p) for p in warnings))
+                r.warning_details += [detail(source, line, piece, p) for p in warnings]
             self.warning_codes.update(p.code for p in warnings)
         if self.out is not None:
             for p in group:
@@ -113,11 +117,13 @@ class Folder:
         p = Problem(None, None, None, code, message, severity)
         if self._fails(p):
             self.report.job_failures.append(f"{source}: {message} [{code}]")
+            self.report.failure_details.append(detail(source, None, None, p))
             self.failure_codes[code] += 1
         else:
             self.report.total_warnings += 1
             if len(self.report.warnings) < FIRST:
                 self.report.warnings.append(f"{source}: {message} [{code}]")
+                self.report.warning_details.append(detail(source, None, None, p))
             self.warning_codes[code] += 1
         if self.out is not None:
             self.out.write(

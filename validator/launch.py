@@ -585,7 +585,7 @@ def create_import_job(
 
     ``preflight_options`` go to :func:`validator.engine.preflight` (``settings`` for the S3
     reads, ``s3_client``, ``strict``, ``workers``, ``pieces``, ``piece_size``, ``progress``,
-    ``failures_out``).
+    ``failures_out``, and the gate's ``max_failures`` and ``max_failure_rate``).
     ``on_report`` sees the preflight's report. A failed preflight raises PreflightFailed.
     ``dry_run`` returns the request that would be sent, and sends nothing. ``wait`` polls the
     job (see :func:`wait_for_job`) and returns its last GetImportJob response, or raises
@@ -605,7 +605,7 @@ def create_import_job(
     )
     if on_report is not None:
         on_report(report)
-    if report.job_status != "COMPLETED":
+    if not report.passed:  # within max_failures/max_failure_rate, Pinpoint imports the rest
         raise PreflightFailed(report)
     if dry_run:
         return params

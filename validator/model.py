@@ -40,6 +40,7 @@ class Problem:
     code: str
     message: str
     severity: str = "error"
+    value: str | None = None  # the offending value, cut (only for a piece's first records)
 
 
 @dataclass
@@ -47,9 +48,7 @@ class Batch:
     """Structurally sound records as an Arrow table, and the problems of the others.
 
     ``records``, ``lines``, ``starts`` and ``ends`` hold, per table row, the record number in
-    the piece, its 1-based start line relative to the piece, and its byte range in the file
-    (``starts`` and ``ends`` may be empty when the reader keeps no spans: only ``split`` needs
-    them, through the reader's spans).
+    the piece, its 1-based start line relative to the piece, and its byte range in the file.
     """
 
     table: pa.Table

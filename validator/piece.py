@@ -20,9 +20,11 @@ import pyarrow.compute as pc
 
 from validator import check, read_csv, read_json, repair, schema
 from validator.crossrecord import hash_strings
+from validator.details import ValueBudget
 from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.read_csv import Columns
 from validator.repair import PieceRepairs, RepairOptions
+from validator.report import FIRST
 from validator.settings import AwsSettings
 from validator.source import open_binary
 
@@ -74,10 +76,11 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
     read_from = piece.header_end if first_piece else piece.start
     line0 = 1 if first_piece and task.fmt == "CSV" else 0
     length = -1 if piece.end < 0 else piece.end - read_from
-    push = pa.array(sorted(rules.push_channel_types))
+    push = pa.array(sorted(rules.push_channel_types), pa.string())  # typed: no dateutil import
     user_keys, user_records, user_lines, user_push = [], [], [], []
     id_keys, id_records, id_lines = [], [], []
     lines_seen: list[int] = []
+    budget = ValueBudget(FIRST)  # the report's offending values: each piece's first records
     repairs = PieceRepairs()
     byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
     with ExitStack() as stack:
@@ -117,13 +120,17 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                     batch.ends,
                     repairs,
                 )
+            keep = budget.rows(findings, rules.severity)  # rows whose values the report shows
             for finding in findings:
                 severity = rules.severity(finding.code)
                 recs = batch.records[finding.rows]
                 lns = batch.lines[finding.rows]
+                values = budget.values(table, finding, keep)
                 result.problems.extend(
-                    Problem(int(r), int(ln), finding.field, finding.code, m, severity)
-                    for r, ln, m in zip(recs.tolist(), lns.tolist(), finding.messages, strict=True)
+                    Problem(int(r), int(ln), finding.field, finding.code, m, severity, v)
+                    for r, ln, m, v in zip(
+                        recs.tolist(), lns.tolist(), finding.messages, values, strict=True
+                    )
                 )
             if "User.UserId" in table.column_names:
                 k, r, ln, rows = _keys(table, "User.UserId", batch.records, batch.lines)

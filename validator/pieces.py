@@ -266,7 +266,7 @@ def _count_for(files: list[FilePlan], pieces: int | None, piece_size: int | None
     sizes = [max(p.file.size - p.data_start, 0) for p in files]
     if pieces is not None:
         if pieces < 1:
-            raise UsageError("--pieces must be at least 1")
+            raise UsageError("pieces must be at least 1")
         total = sum(sizes) or 1
         counts = [max(1, math.floor(pieces * s / total)) for s in sizes]
         # Hand out what rounding left, to the files with the largest pieces.

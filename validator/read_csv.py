@@ -684,10 +684,9 @@ class CsvReader(PieceReader):
             )
             for r, (_, fields) in zip(numbers.tolist(), invalid, strict=True)
         ]
-        need_positions = self.keep_spans or data.find(b"\t", 0, limit) >= 0
-        starts = ends = _EMPTY
-        if need_positions:
-            _, _, starts, ends = _lines(arr, final)
+        # Byte ranges of every record (repair and split need them; a pass over the newlines).
+        _, _, starts, ends = _lines(arr, final)
+        if data.find(b"\t", 0, limit) >= 0:
             tabs = np.flatnonzero(arr == TAB)
             if len(tabs):
                 t_line = np.unique(np.searchsorted(ends - 1, tabs))

@@ -1,7 +1,8 @@
 """Stage 6, the report: Pinpoint's ImportJobResponse members, plus what a preflight knows more.
 
-``Report.to_dict()`` is the JSON report of the contract; ``render`` prints any dict as
-json, yaml, text or table, after a JMESPath ``--query`` as the AWS CLI applies it.
+``Report.to_dict()`` is the JSON report of the contract (its shape: ``ReportVersion`` and
+``schemas/report.schema.json``); :mod:`validator.render` prints it, after a JMESPath
+``--query`` as the AWS CLI applies it.
 """
 
 from __future__ import annotations
@@ -9,13 +10,26 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
-import orjson
-
+from validator.details import ProblemDetail
 from validator.errors import UsageError
+from validator.gate import Tolerance, evaluate
 
 FIRST = 100  # Pinpoint keeps the first 100 failures; so does the report
+REPORT_VERSION = "1.1"  # the shape of to_dict(): schemas/report.schema.json
+
+
+@cache
+def tool_version() -> str:
+    """The installed package's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pinpoint-preflight")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare source tree
+        return "0.0.0+unknown"
 
 
 def now_iso() -> str:
@@ -43,6 +57,11 @@ class Report:
     files: list[dict[str, Any]] = field(default_factory=list)
     strict: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    failure_details: list[dict[str, Any]] = field(default_factory=list)
+    warning_details: list[dict[str, Any]] = field(default_factory=list)
+    file_failures: int = 0  # of total_failures: files that failed as a whole
+    tolerance: Tolerance | None = None
+    split: dict[str, Any] | None = None  # {"ValidOnly", "Totals"} once a split wrote pieces
 
     @property
     def total_pieces(self) -> int:
@@ -65,8 +84,29 @@ class Report:
             else "COMPLETED"
         )
 
+    @property
+    def failure_problems(self) -> list[ProblemDetail]:
+        """``FailureDetails`` as objects: the first failed records' problems."""
+        return [ProblemDetail(**d) for d in self.failure_details]
+
+    @property
+    def warning_problems(self) -> list[ProblemDetail]:
+        """``WarningDetails`` as objects."""
+        return [ProblemDetail(**d) for d in self.warning_details]
+
+    def gate(self) -> dict[str, Any]:
+        """The ``Gate`` member: limits, counts and verdict (see :mod:`validator.gate`)."""
+        return evaluate(self, self.tolerance, self.split)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the pipeline may go on: the gate's verdict (``JobStatus`` is Pinpoint's)."""
+        return self.gate()["Verdict"] == "PASSED"
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "ReportVersion": REPORT_VERSION,
+            "ToolVersion": tool_version(),
             "ApplicationId": self.application_id,
             "Id": self.id,
             "Type": "IMPORT",
@@ -85,6 +125,9 @@ class Report:
             "Warnings": self.warnings,
             "FailuresByCode": dict(sorted(self.failures_by_code.items())),
             "WarningsByCode": dict(sorted(self.warnings_by_code.items())),
+            "FailureDetails": self.failure_details,
+            "WarningDetails": self.warning_details,
+            "Gate": self.gate(),
             "Strict": self.strict,
             "Pieces": self.pieces,
             "Files": self.files,
@@ -112,147 +155,15 @@ def apply_query(data: Any, query: str | None) -> Any:
     return data if compiled is None else compiled.search(data)
 
 
-def _scalar(v: Any) -> str:
-    if v is None:
-        return "None"
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    return str(v)
+def render(data: Any, output: str = "json", query: str | None = None, title: str = "") -> str:
+    """The text for stdout (see :mod:`validator.render`), without its final newline."""
+    from validator.render import render as _render
 
-
-def _text(data: Any, out: list[str]) -> None:
-    """The AWS CLI's text output: tab-separated scalars, one line per object or list item."""
-    if isinstance(data, dict):
-        scalars = [_scalar(v) for v in data.values() if not isinstance(v, dict | list)]
-        if scalars:
-            out.append("\t".join(scalars))
-        for v in data.values():
-            if isinstance(v, dict | list):
-                _text(v, out)
-    elif isinstance(data, list):
-        if data and all(not isinstance(v, dict | list) for v in data):
-            out.append("\t".join(_scalar(v) for v in data))
-        else:
-            for v in data:
-                _text(v, out)
-    else:
-        out.append(_scalar(data))
-
-
-def _is_report(data: Any) -> bool:
-    return isinstance(data, dict) and "JobStatus" in data and "TotalProcessed" in data
+    return _render(data, output, query, title).removesuffix("\n")
 
 
 def summary_lines(d: dict[str, Any]) -> list[str]:
-    """Five seconds' reading: the verdict, the counts, the worst codes, the first failures."""
-    verdict = "PASSED" if d["JobStatus"] == "COMPLETED" else "FAILED"
-    read = [f for f in d.get("Files", []) if f.get("Status") != "SKIPPED"]
-    skipped = len(d.get("Files", [])) - len(read)
-    lines = [
-        f"Preflight {verdict}: {d['TotalProcessed']:,} records in {len(read)} file(s)"
-        + (f" ({skipped} skipped)" if skipped else "")
-        + f", {d['TotalPieces']} piece(s): {d['CompletedPieces']} completed, "
-        f"{d['FailedPieces']} failed",
-        f"Failures: {d['TotalFailures']:,}    Warnings: {d['TotalWarnings']:,}",
-    ]
-    manifest = d.get("Manifest")
-    if manifest:
-        t = manifest["Totals"]
-        wrote = (
-            f"Wrote {t['PieceRecords']:,} records in {t['Pieces']} piece(s), "
-            f"{t['Jobs']} job folder(s), to {manifest['Destination']}"
-        )
-        if manifest.get("Rejects"):
-            wrote += f"; {t['RejectedRecords']:,} to " + ", ".join(
-                r["Path"] for r in manifest["Rejects"]
-            )
-        lines.append(wrote)
-    repairs = d.get("Repairs")
-    if repairs:
-        lines.append(
-            f"Repaired {repairs['RepairedRecords']:,} record(s), {repairs['Changes']:,} change(s)"
-            + (
-                ": " + ", ".join(f"{k} {v:,}" for k, v in repairs["RecordsByRepair"].items())
-                if repairs["RecordsByRepair"]
-                else ""
-            )
-        )
-    for line in d.get("JobFailures", []):
-        lines.append(f"Job: {line}")
-    if d.get("FailuresByCode"):
-        lines.append(
-            "By code: "
-            + ", ".join(
-                f"{k} {v:,}"
-                for k, v in sorted(d["FailuresByCode"].items(), key=lambda kv: (-kv[1], kv[0]))
-            )
-        )
-    if d.get("WarningsByCode"):
-        lines.append(
-            "Warnings by code: "
-            + ", ".join(
-                f"{k} {v:,}"
-                for k, v in sorted(d["WarningsByCode"].items(), key=lambda kv: (-kv[1], kv[0]))
-            )
-        )
-    shown = d.get("Failures", [])[:10]
-    if shown:
-        lines.append("First failures:")
-        lines.extend(f"  {s}" for s in shown)
-        if d["TotalFailures"] > len(shown):
-            lines.append(
-                f"  ... and {d['TotalFailures'] - len(shown):,} more "
-                "(--output json for the first 100, --failures-out for all)"
-            )
-    return lines
+    """The human summary's lines (see :mod:`validator.summary`)."""
+    from validator.summary import summary_lines as _lines
 
-
-def _table(data: Any) -> str:
-    if _is_report(data):
-        d = data
-        rows = [
-            ("JobStatus", d["JobStatus"]),
-            ("TotalProcessed", f"{d['TotalProcessed']:,}"),
-            ("TotalFailures", f"{d['TotalFailures']:,}"),
-            ("TotalWarnings", f"{d['TotalWarnings']:,}"),
-            ("TotalPieces", d["TotalPieces"]),
-            ("CompletedPieces", d["CompletedPieces"]),
-            ("FailedPieces", d["FailedPieces"]),
-        ]
-        w = max(len(k) for k, _ in rows)
-        out = [
-            "Preflight " + ("PASSED" if d["JobStatus"] == "COMPLETED" else "FAILED"),
-            "+" + "-" * (w + 2) + "+" + "-" * 16 + "+",
-        ]
-        out += [f"| {k:<{w}} | {v!s:>14} |" for k, v in rows]
-        out.append(out[1])
-        codes = {**d.get("FailuresByCode", {}), **d.get("WarningsByCode", {})}
-        if codes:
-            cw = max(len(c) for c in codes)
-            out.append(f"| {'code':<{cw}} | {'count':>9} |")
-            out += [
-                f"| {c:<{cw}} | {n:>9,} |" for c, n in sorted(codes.items(), key=lambda kv: -kv[1])
-            ]
-        out += ["", *summary_lines(d)[2:]]
-        return "\n".join(out)
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-
-
-def render(data: Any, output: str = "json", query: str | None = None) -> str:
-    """Format ``data`` for stdout as ``--output`` asks, after ``--query``."""
-    data = apply_query(data, query)
-    if output == "json":
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-    if output == "yaml":
-        import yaml
-
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip("\n")
-    if output == "text":
-        if _is_report(data) and not query:
-            return "\n".join(summary_lines(data))
-        lines: list[str] = []
-        _text(data, lines)
-        return "\n".join(lines)
-    if output == "table":
-        return _table(data)
-    raise UsageError(f"--output must be json, yaml, text or table, not {output!r}")
+    return _lines(d)

@@ -1,5 +1,6 @@
 """S3 sources: the client from the user's settings, listing with the paginator, streaming reads
-through smart-open, and one place that turns AWS errors into the tool's own.
+in byte ranges of their own (ranged GETs, read ahead on a thread), and one place that turns
+AWS errors into the tool's own.
 
 A source ``s3://bucket/key`` names one object when that object exists; otherwise it is a prefix,
 and every object below it is a file of the job (subfolders included, folder markers left out),
@@ -15,8 +16,10 @@ Clients are not picklable: a worker process builds its own with ``make_client(se
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable
@@ -26,15 +29,12 @@ from urllib.parse import urlsplit
 try:
     import boto3
     import botocore.exceptions as bx
-    import smart_open
-    import smart_open.s3
     from botocore import UNSIGNED
     from botocore.config import Config
 except ImportError as _missing:  # pragma: no cover - both are dependencies of the package
-    raise ImportError(
-        f"S3 sources need boto3 and smart-open: pip install 'smart-open[s3]' boto3 ({_missing})"
-    ) from _missing
+    raise ImportError(f"S3 sources need boto3: pip install boto3 ({_missing})") from _missing
 
+from validator import redact
 from validator.errors import (
     ConfigError,
     EmptySource,
@@ -46,6 +46,7 @@ from validator.settings import AwsSettings
 from validator.source import SourceFile, format_of
 
 __all__ = [
+    "ObjectWriter",
     "list_source",
     "make_client",
     "open_object",
@@ -59,10 +60,19 @@ SCHEME = "s3://"
 READ_BUFFER = 1 << 20  # bytes fetched per read from the response stream, as for local files
 # Bytes asked for per GET: a piece closed early leaves the server less to throw away.
 RANGE_CHUNK = 64 << 20
+# Read-ahead: a thread fetches the next byte range while the checks work on this one (the
+# socket read releases the GIL). The first range is small (a header, a head sniff); each next
+# one doubles, up to READ_AHEAD_CHUNK; AHEAD ranges wait fetched at most, so a reader holds
+# about (AHEAD + 2) x READ_AHEAD_CHUNK whatever the object's size.
+FIRST_CHUNK = 1 << 20
+READ_AHEAD_CHUNK = 8 << 20
+AHEAD = 1
+# A response body that breaks off mid-way is asked for again from where it stopped, this many
+# times per range (botocore retries the GET itself; it cannot retry a body already streaming).
+BODY_RETRIES = 3
 CONNECT_TIMEOUT = 10  # seconds; botocore's 60 makes an unreachable endpoint look like a hang
 # botocore's own check on bucket names (access-point aliases included); ARNs are not taken.
 _BUCKET = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
-_ACCESS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b")
 
 _T = TypeVar("_T")
 
@@ -96,8 +106,10 @@ def make_client(settings: AwsSettings | None = None) -> Any:
     ``AWS_MAX_ATTEMPTS`` and ``max_attempts`` are honoured.
     """
     settings = settings or AwsSettings()
+    redact.register_url(settings.endpoint_url)
     try:
         session = boto3.session.Session(profile_name=settings.profile)
+        redact.register_session(session)
         options: dict[str, Any] = {
             "retries": {"mode": _retry_mode(session)},
             "connect_timeout": CONNECT_TIMEOUT,
@@ -270,8 +282,9 @@ def url_warnings(url: str, listed: list[SourceFile] | None = None) -> list[tuple
 def open_object(
     f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None, client: Any = None
 ) -> IO[bytes]:
-    """Open an S3 object for reading bytes from ``start``: streamed, buffered, never
-    decompressed (a compressed object is a rule to report, not something to undo).
+    """Open an S3 object for reading bytes from ``start``: streamed in byte ranges of its own
+    (ranged GETs, the next one fetched on a thread while this one is read), never decompressed
+    (a compressed object is a rule to report, not something to undo).
 
     Errors while opening, reading or seeking come out as ``SourceError``/``ConfigError``.
     """
@@ -279,31 +292,278 @@ def open_object(
         raise ValueError(f"{f.display}: not an S3 object")
     bucket, key = f.bucket, f.key
     client = client if client is not None else shared_client(settings)
-    params: dict[str, Any] = {
-        "client": client,
-        "buffer_size": READ_BUFFER,
-        "defer_seek": True,
-        "range_chunk_size": RANGE_CHUNK,
-    }
-
-    def _open() -> IO[bytes]:
-        uri = display(bucket, key)
-        parsed = smart_open.s3.parse_uri(uri)
-        fh: Any
-        if (parsed["bucket_id"], parsed["key_id"], parsed["version_id"]) == (bucket, key, None):
-            fh = smart_open.open(uri, "rb", compression="disable", transport_params=params)
-        else:  # a key that smart-open's URL parsing would change (it holds "?versionId=")
-            fh = smart_open.s3.open(bucket, key, "rb", **params)
-        fh.seek(start)  # the first GET: asks for the range from start, and fails here if it must
-        return cast("IO[bytes]", fh)
-
     if 0 <= f.size <= start:
         # Nothing to read. Not every server says how long the object is when a range starts
-        # past its end (SeaweedFS does not), and smart-open then loses the position.
+        # past its end (SeaweedFS does not).
         empty = io.BytesIO()
         empty.seek(start)
         return cast("IO[bytes]", _ObjectReader(empty, bucket, key))
-    return cast("IO[bytes]", _ObjectReader(_call(_open, bucket, key), bucket, key))
+    reader = _RangeReader(client, bucket, key, f.size, start)
+    # the first GET now: a missing key or a refused credential fails here, as it did
+    _call(reader.prime, bucket, key)
+    return cast("IO[bytes]", _ObjectReader(cast("IO[bytes]", reader), bucket, key))
+
+
+def _body_errors() -> tuple[type[BaseException], ...]:
+    """What a response body raises when it breaks off (asked for again from where it stopped)."""
+    errors: list[type[BaseException]] = [
+        bx.IncompleteReadError,
+        bx.ReadTimeoutError,
+        bx.ConnectionClosedError,
+        ConnectionError,
+        TimeoutError,
+    ]
+    for name in ("ResponseStreamingError",):
+        found = getattr(bx, name, None)
+        if isinstance(found, type):
+            errors.append(found)
+    return tuple(errors)  # botocore's body wraps urllib3's own errors in these
+
+
+class _RangeReader(io.RawIOBase):
+    """An object read as consecutive byte ranges, each one GET, the next fetched on a thread.
+
+    The consumer's ``read`` takes bytes from the range in hand; a thread, started on the second
+    range, keeps ``AHEAD`` ranges fetched ahead of it, so the network wait (a ``recv_into``
+    that releases the GIL) overlaps the checks. Nothing is fetched past the object's end, and
+    ``close`` stops the thread (closing the response it is reading) before it returns.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, size: int, start: int) -> None:
+        super().__init__()
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._size = size  # -1: not known (then a range past the end ends the object)
+        self._pos = start  # the position of the next byte the consumer reads
+        self._buf = b""  # the range in hand, from self._pos on (a view of what was fetched)
+        self._view = memoryview(b"")
+        self._next = start  # where the next range to fetch starts
+        self._chunk = min(FIRST_CHUNK, RANGE_CHUNK)
+        self._eof = False
+        self._queue: queue.Queue[tuple[bytes, BaseException | None]] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._body_lock = threading.Lock()
+        self._body: Any = None
+
+    # --- fetching -----------------------------------------------------------------------------
+
+    def _span(self) -> tuple[int, int] | None:
+        """The next range to fetch, [a, b), or None at the end of the object."""
+        a = self._next
+        if self._eof or (self._size >= 0 and a >= self._size):
+            return None
+        size = min(self._chunk, RANGE_CHUNK)
+        b = a + size if self._size < 0 else min(a + size, self._size)
+        self._chunk = min(self._chunk * 2, READ_AHEAD_CHUNK)
+        self._next = b
+        return a, b
+
+    def _fetch(self, a: int, b: int) -> bytes:
+        """Bytes [a, b) of the object (fewer at its end), one GET, the body asked for again
+        from where it broke off (BODY_RETRIES times)."""
+        got = bytearray()
+        attempts = 0
+        errors = _body_errors()
+        while a + len(got) < b and not self._stop.is_set():
+            at = a + len(got)
+            try:
+                response = self._client.get_object(
+                    Bucket=self._bucket, Key=self._key, Range=f"bytes={at}-{b - 1}"
+                )
+            except bx.ClientError as exc:
+                if _code(exc) == "InvalidRange" or _status(exc) == 416:
+                    break  # past the end of an object whose size was not known
+                raise
+            body = response["Body"]
+            with self._body_lock:
+                self._body = body
+            try:
+                data = body.read()
+            except errors:
+                if self._stop.is_set():
+                    break
+                attempts += 1
+                if attempts > BODY_RETRIES:
+                    raise
+                continue
+            finally:
+                with self._body_lock:
+                    self._body = None
+                with contextlib.suppress(Exception):
+                    body.close()
+            if not data:
+                break  # the object ended early (it shrank, or its size was not known)
+            got += data
+        return bytes(got)
+
+    def prime(self) -> None:
+        """The first range, fetched now (so the open fails at once if it must)."""
+        span = self._span()
+        if span is not None:
+            self._take(self._fetch(*span), span)
+
+    def _take(self, data: bytes, span: tuple[int, int]) -> None:
+        self._buf = data
+        self._view = memoryview(data)
+        if len(data) < span[1] - span[0]:
+            self._eof = True  # the object ended inside this range
+
+    def _ahead(self) -> None:
+        assert self._queue is not None
+        q = self._queue
+        try:
+            while not self._stop.is_set():
+                span = self._span()
+                if span is None:
+                    q.put((b"", None))
+                    return
+                data = self._fetch(*span)
+                while not self._stop.is_set():
+                    try:
+                        q.put((data, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if len(data) < span[1] - span[0]:
+                    q.put((b"", None))
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            if not self._stop.is_set():
+                q.put((b"", exc))
+
+    def _refill(self) -> bool:
+        """The next range into hand; False at the end of the object."""
+        if self._eof:
+            return False
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=AHEAD)
+            self._thread = threading.Thread(
+                target=self._ahead, name=f"s3-read-ahead {self._key}", daemon=True
+            )
+            self._thread.start()
+        assert self._queue is not None
+        data, error = self._queue.get()
+        if error is not None:
+            self._eof = True
+            raise error
+        if not data:
+            self._eof = True
+            return False
+        self._buf = data
+        self._view = memoryview(data)
+        return True
+
+    # --- the file interface ----------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts = [bytes(self._view)]
+            self._pos += len(self._view)
+            self._view = memoryview(b"")
+            while self._refill():
+                parts.append(self._buf)
+                self._pos += len(self._buf)
+                self._view = memoryview(b"")
+            return b"".join(parts)
+        views: list[memoryview] = []
+        want = size
+        while want > 0:
+            if not len(self._view) and not self._refill():
+                break
+            piece = self._view[:want]
+            self._view = self._view[len(piece) :]
+            views.append(piece)
+            want -= len(piece)
+        self._pos += size - want
+        if len(views) == 1:
+            return views[0].tobytes()
+        return b"".join(views)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        parts: list[bytes] = []
+        limit = -1 if size is None else size
+        while limit != 0:
+            if not len(self._view) and not self._refill():
+                break
+            at = len(self._buf) - len(self._view)  # the view is the tail of the range in hand
+            room = len(self._view) if limit < 0 else min(limit, len(self._view))
+            end = self._buf.find(b"\n", at, at + room)
+            take = room if end < 0 else end - at + 1
+            parts.append(self.read(take))
+            if limit > 0:
+                limit -= take
+            if end >= 0:
+                break
+        return b"".join(parts)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            if self._size < 0:
+                raise OSError("the object's size is not known")
+            offset += self._size
+        if offset < 0:
+            raise ValueError(f"negative seek position {offset}")
+        if offset == self._pos:
+            return offset
+        ahead = offset - self._pos
+        if 0 < ahead <= len(self._view):
+            self._view = self._view[ahead:]
+            self._pos = offset
+            return offset
+        self._halt()
+        self._pos = self._next = offset
+        self._view = memoryview(b"")
+        self._eof = False
+        self._chunk = min(FIRST_CHUNK, RANGE_CHUNK)
+        self._stop = threading.Event()
+        self.prime()
+        return offset
+
+    def _halt(self) -> None:
+        """Stop the read-ahead thread, aborting the GET it is in."""
+        thread, self._thread = self._thread, None
+        self._stop.set()
+        if thread is None:
+            return
+        with self._body_lock:
+            body = self._body
+        if body is not None:
+            with contextlib.suppress(Exception):
+                body.close()
+        assert self._queue is not None
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        thread.join()
+        self._queue = None
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._halt()
+            finally:
+                self._view = memoryview(b"")
+                self._buf = b""
+                super().close()
 
 
 def _call(fn: Callable[[], _T], bucket: str, key: str) -> _T:
@@ -364,6 +624,90 @@ class _ObjectReader(io.BufferedIOBase):
                 super().close()
 
 
+# --- writing ---------------------------------------------------------------------------------
+
+PART_SIZE = 8 << 20  # bytes per UploadPart (S3 takes 5 MiB to 5 GiB, the last part smaller)
+
+
+class ObjectWriter:
+    """One object written by a multipart upload: whole when :meth:`commit` returns, absent
+    after :meth:`discard` (the upload aborted). Every request is its own, through the client's
+    retries; an error comes out as ``SourceError``/``ConfigError``.
+
+    If an abort fails, ``pending`` holds the upload id left behind (the caller reports it).
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, part_size: int = PART_SIZE) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.part_size = part_size
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.buffer = bytearray()
+        self.pending: str | None = None
+
+    def _do(self, fn: Callable[[], _T]) -> _T:
+        return _call(fn, self.bucket, self.key)
+
+    def _upload(self, chunk: bytes) -> None:
+        if self.upload_id is None:
+            made = self._do(
+                lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            )
+            self.upload_id = str(made["UploadId"])
+        number = len(self.parts) + 1
+        upload_id = self.upload_id
+        answer = self._do(
+            lambda: self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=chunk,
+            )
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.buffer += data
+        while len(self.buffer) >= self.part_size:
+            chunk = bytes(self.buffer[: self.part_size])
+            del self.buffer[: self.part_size]
+            self._upload(chunk)
+        return len(data)
+
+    def commit(self) -> None:
+        """Upload what is left and complete the upload: the object now exists."""
+        if self.buffer or not self.parts:
+            chunk = bytes(self.buffer)
+            self.buffer.clear()
+            self._upload(chunk)
+        upload_id = self.upload_id
+        self._do(
+            lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": self.parts},
+            )
+        )
+        self.upload_id = None
+
+    def discard(self) -> bool:
+        """Abort the upload, if one was started; False when even that failed."""
+        self.buffer.clear()
+        if self.upload_id is None:
+            return True
+        upload_id, self.upload_id = self.upload_id, None
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+        except Exception:  # reported by the caller as left behind
+            self.pending = upload_id
+            return False
+        return True
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 _NO_BUCKET = ("NoSuchBucket",)
@@ -409,9 +753,34 @@ _CONFIG_ERRORS = (
 
 def translate(exc: BaseException, bucket: str | None, key: str | None) -> PreflightError:
     """The one-line ``ConfigError`` or ``SourceError`` for an AWS error met while working on
-    ``s3://bucket/key``; the caller raises it ``from exc``. Never says a credential."""
+    ``s3://bucket/key``; the caller raises it ``from exc``. Never says a credential.
+
+    A ``SourceError`` says whether it is transient (a retry may succeed) or permanent in
+    ``transient``, and S3's error code in ``code``."""
     if isinstance(exc, PreflightError):
         return exc
+    error = _translate(exc, bucket, key)
+    if isinstance(error, SourceError):
+        cause = _botocore_cause(exc)
+        error.transient = _transient(cause)
+        if isinstance(cause, bx.ClientError):
+            error.code = _code(cause) or None
+        elif isinstance(cause, bx.BotoCoreError):
+            error.code = type(cause).__name__
+    return error
+
+
+def _transient(cause: BaseException) -> bool:
+    """Whether a retry may succeed: throttling, server errors, timeouts, lost connections."""
+    if isinstance(cause, bx.ClientError):
+        status = _status(cause) or 0
+        return _code(cause) in _THROTTLED or status == 429 or status >= 500
+    return isinstance(cause, bx.BotoCoreError | OSError) and not isinstance(
+        cause, bx.ParamValidationError
+    )
+
+
+def _translate(exc: BaseException, bucket: str | None, key: str | None) -> PreflightError:
     where = display(bucket, key) if bucket else "S3"
     cause = _botocore_cause(exc)
     if isinstance(cause, bx.ClientError):
@@ -551,5 +920,5 @@ def _endpoint(exc: bx.BotoCoreError) -> str:
 
 
 def _scrub(text: str) -> str:
-    """``text`` on one line, with anything that looks like an access key id masked."""
-    return _ACCESS_KEY_ID.sub("<access key>", " ".join(text.split()))
+    """``text`` on one line, with credentials masked (:mod:`validator.redact`)."""
+    return redact.text(" ".join(text.split()))

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -21,18 +22,29 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from validator import options
-from validator.engine import PieceOutcome, _atomic_output, run
-from validator.errors import Interrupted, UsageError
+from validator import atomic, options, redact, signals
+from validator.atomic import atomic_output
+from validator.engine import PieceOutcome, run
+from validator.errors import Interrupted, PreflightError, Terminated, UsageError
+from validator.gate import Tolerance
 from validator.model import PieceResult
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
 from validator.repair import RepairOptions
-from validator.report import Report
+from validator.report import Report, now_iso
 from validator.settings import AwsSettings
 from validator.source import SourceFile, list_sources, open_binary
 
 COPY_CHUNK = 1 << 20
-MANIFEST = "manifest.json"
+# The manifest sits at the destination's root, outside the job folders, under a name no reader
+# selects as endpoint data (neither .csv nor .json/.jsonl/.ndjson): an import or a validate of
+# the whole destination reads exactly the records written. Splits before this wrote
+# manifest.json; --overwrite still recognises it.
+MANIFEST = "manifest.txt"
+LEGACY_MANIFESTS = ("manifest.json",)
+# Claimed before anything is written (O_EXCL locally, If-None-Match: * on S3), removed when the
+# split is whole: of two splits to one destination at once, one wins and the other refuses.
+CLAIM = ".pinpoint-preflight-split"
+REASONS = ".reasons.jsonl"  # next to the rejects: why each record was rejected
 
 
 class Destination:
@@ -44,6 +56,11 @@ class Destination:
         self.settings = settings
         self.s3_client = s3_client
         self.written: list[str] = []
+        self.outputs: dict[str, atomic.Output] = {}
+        self.open_writers: list[_Writer] = []
+        self.made_dirs: list[str] = []
+        self.claimed = False
+        self.pending: list[tuple[str, str]] = []  # (key, upload id) an abort could not end
         if self.is_s3:
             from validator import s3
 
@@ -66,57 +83,158 @@ class Destination:
                     return False
                 raise s3.translate(exc, self.bucket, self.prefix + name) from exc
             return True
-        return os.path.exists(self.path(name))
+        return os.path.exists(self.path(name))  # a link is followed: its file is what counts
 
-    def open(self, name: str) -> _Writer:
-        return _Writer(self, name)
+    def makedirs(self, folder: str) -> None:
+        """Make ``folder`` and its missing parents, remembering them for the rollback."""
+        missing = []
+        here = os.path.abspath(folder)
+        while not os.path.isdir(here):
+            missing.append(here)
+            parent = os.path.dirname(here)
+            if parent == here:
+                break
+            here = parent
+        for d in reversed(missing):
+            with signals.critical():
+                try:
+                    os.mkdir(d)
+                except FileExistsError:
+                    if not os.path.isdir(d):
+                        raise UsageError(f"{d}: exists and is not a folder") from None
+                    continue
+                except OSError as exc:
+                    raise atomic.fs_error(exc, d) from exc
+                self.made_dirs.append(d)
+
+    def claim(self, to: str) -> None:
+        """Claim the destination for this run, or refuse (252) if another run holds it."""
+        body = orjson.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()})
+        busy = UsageError(
+            f"{to}: another split is writing there now ({self.path(CLAIM)} exists); wait for "
+            "it, or choose another --to (if no split is running, remove that file)"
+        )
+        if self.is_s3:
+            from validator import s3
+
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self.prefix + CLAIM, Body=body, IfNoneMatch="*"
+                )
+            except Exception as exc:
+                answer = getattr(exc, "response", {})
+                code = answer.get("Error", {}).get("Code")
+                status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (
+                    409,
+                    412,
+                ):
+                    raise busy from None
+                raise s3.translate(exc, self.bucket, self.prefix + CLAIM) from exc
+            self.claimed = True
+            return
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise UsageError(f"--to {to}: exists and is not a folder")
+        self.makedirs(self.root)
+        with signals.critical():
+            try:
+                fd = os.open(self.path(CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise busy from None
+            except OSError as exc:
+                raise atomic.fs_error(exc, self.path(CLAIM), "--to") from exc
+            self.claimed = True
+        try:
+            os.write(fd, body)
+        except OSError as exc:
+            raise atomic.fs_error(exc, self.path(CLAIM), "--to") from exc
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        """Give the claim back (the split is whole, or was removed)."""
+        if not self.claimed:
+            return
+        self.remove(CLAIM)
+        self.claimed = False
+
+    def open(self, name: str, what: str = "") -> _Writer:
+        return _Writer(self, name, what)
 
     def remove(self, name: str) -> None:
         if self.is_s3:
-            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path(name))
+            from validator import s3
 
-    def rollback(self) -> None:
-        for name in reversed(self.written):
-            with contextlib.suppress(Exception):  # best effort while already failing
-                self.remove(name)
-        if not self.is_s3:
-            for name in sorted(
-                {os.path.dirname(n) for n in self.written if os.path.dirname(n)}, reverse=True
-            ):
-                with contextlib.suppress(OSError):
-                    os.rmdir(self.path(name))
-        self.written.clear()
+            key = self.prefix + name
+            s3._call(
+                lambda: self.client.delete_object(Bucket=self.bucket, Key=key), self.bucket, key
+            )
+        else:
+            out = self.outputs.pop(name, None)
+            with signals.critical():
+                if out is not None:
+                    out.remove()
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path(name))
+
+    def rollback(self) -> list[str]:
+        """Remove everything this run wrote here; what could not be removed, as paths."""
+        left: list[str] = []
+        with signals.critical():
+            for writer in list(self.open_writers):
+                writer.discard()
+            for name in reversed(self.written):
+                try:
+                    self.remove(name)
+                except Exception:  # reported to the user as left behind
+                    left.append(self.path(name))
+            self.written.clear()
+            if self.claimed:
+                try:
+                    self.release()
+                except Exception:
+                    left.append(self.path(CLAIM))
+            left.extend(
+                f"{self.path(key[len(self.prefix) :])} (pending multipart upload {upload})"
+                for key, upload in self.pending
+            )
+            if not self.is_s3:
+                for d in reversed(self.made_dirs):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(d)
+                self.made_dirs.clear()
+        return left
 
 
 class _Writer:
     """A file that gets its name only when closed without an error; counts bytes and sha256."""
 
-    def __init__(self, dest: Destination, name: str) -> None:
+    def __init__(self, dest: Destination, name: str, what: str = "") -> None:
         self.dest = dest
         self.name = name
         self.sha = hashlib.sha256()
         self.size = 0
-        self._fh: IO[bytes]
+        self._out: Any
         if dest.is_s3:
-            from smart_open import open as s_open
+            from validator import s3
 
-            self._fh = s_open(
-                f"s3://{dest.bucket}/{dest.prefix}{name}",
-                "wb",
-                compression="disable",
-                transport_params={"client": dest.client},
-            )
+            self._out = s3.ObjectWriter(dest.client, dest.bucket, dest.prefix + name)
+            dest.open_writers.append(self)
         else:
             final = dest.path(name)
-            os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
-            self._tmp = f"{final}.partial-{os.getpid()}"
-            self._fh = open(self._tmp, "wb")  # noqa: SIM115
+            dest.makedirs(os.path.dirname(final) or ".")
+            stream = atomic.is_stream(final)
+            with contextlib.nullcontext() if stream else signals.critical():
+                self._out = atomic.Output(final, what)
+                dest.open_writers.append(self)  # the rollback discards it if need be
+
+    @property
+    def streamed(self) -> bool:
+        return not self.dest.is_s3 and self._out.streamed
 
     def write(self, data: bytes | memoryview) -> None:
-        self._fh.write(data)
+        self._out.write(data)
         self.sha.update(data)
         self.size += len(data)
 
@@ -125,18 +243,28 @@ class _Writer:
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if kind is None:
-            self._fh.close()
-            if not self.dest.is_s3:
-                os.replace(self._tmp, self.dest.path(self.name))
-            self.dest.written.append(self.name)
+            with signals.critical():
+                if not self.dest.is_s3:
+                    self.dest.outputs[self.name] = self._out
+                self._out.commit()
+                self.dest.written.append(self.name)
+                self._closed()
             return
-        if self.dest.is_s3:
-            # smart_open aborts the multipart upload when closed after an error.
-            with contextlib.suppress(Exception):
-                self._fh.__exit__(kind, exc, tb)
-        else:
-            self._fh.close()
-            os.unlink(self._tmp)
+        self.discard()
+
+    def _closed(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.dest.open_writers.remove(self)
+
+    def discard(self) -> None:
+        """Take back what was written so far (an S3 upload aborted, a temporary file removed)."""
+        with signals.critical():
+            self._closed()
+            if self.dest.is_s3:
+                if not self._out.discard():
+                    self.dest.pending.append((self._out.key, self._out.pending))
+            else:
+                self._out.discard()
 
 
 def _runs(
@@ -207,9 +335,22 @@ class SplitResult:
     manifest: dict[str, Any] | None  # None when nothing was written (an empty job)
     written: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # The gate of a split knows what was written (validator.gate).
+        if self.manifest is not None:  # None: an empty job, nothing written
+            self.report.split = {
+                "ValidOnly": self.manifest.get("ValidOnly", False),
+                "Totals": self.manifest.get("Totals", {}),
+            }
+
     @property
     def job_status(self) -> str:
         return self.report.job_status
+
+    @property
+    def passed(self) -> bool:
+        """The gate's verdict: with ``valid_only``, every failed record went to the rejects."""
+        return self.report.passed
 
     def to_dict(self) -> dict[str, Any]:
         out = self.report.to_dict()
@@ -250,6 +391,9 @@ class _Splitter:
         self.reasons: _Writer | None = None
         self.rejected = 0
         self.reject_lines: dict[str, int] = {}
+        self.rejects_streamed = rejects_name is not None and atomic.is_stream(
+            rejects.path(rejects_name) if rejects is not None else rejects_name
+        )
 
     def header_bytes(self, f: SourceFile, plan: FilePlan) -> bytes:
         if self.fmt != "CSV":
@@ -274,9 +418,15 @@ class _Splitter:
         assert self.rejects is not None and self.rejects_name is not None
         if header not in self.reject_writers:
             n = len(self.reject_writers)
+            if n and self.rejects_streamed:
+                raise UsageError(
+                    f"--rejects {self.rejects_name}: the rejected records come from files with "
+                    "different headers, which one stream cannot hold; give --rejects a file name "
+                    "(each header then gets its own file)"
+                )
             stem, ext = os.path.splitext(self.rejects_name)
             name = self.rejects_name if n == 0 else f"{stem}-{n + 1}{ext}"
-            w = self.rejects.open(name)
+            w = self.rejects.open(name, "--rejects")
             w.__enter__()
             if header:
                 w.write(header)
@@ -401,9 +551,12 @@ class _Splitter:
     ) -> None:
         spans = outcome.result.spans
         assert spans is not None
+        if self.rejects_streamed:
+            self.rejected += len(rows)
+            return  # a stream has no side file: the reasons are in --failures-out
         if self.reasons is None:
             assert self.rejects is not None and self.rejects_name is not None
-            self.reasons = self.rejects.open(self.rejects_name + ".reasons.jsonl")
+            self.reasons = self.rejects.open(self.rejects_name + REASONS, "--rejects")
             self.reasons.__enter__()
         file_codes = sorted({p.code for p in plan.problems if p.severity == "error"})
         for r in rows.tolist():
@@ -417,16 +570,18 @@ class _Splitter:
             )
             self.reject_lines[rname] += 1
             self.reasons.write(
-                orjson.dumps(
-                    {
-                        "rejects": rname,
-                        "rejects_record": self.reject_lines[rname] - (1 if header else 0),
-                        "source": outcome.result.piece.file.display,
-                        "line": int(spans.lines[r]) + outcome.line_base,
-                        "codes": codes or file_codes,
-                    }
+                redact.data(
+                    orjson.dumps(
+                        {
+                            "rejects": rname,
+                            "rejects_record": self.reject_lines[rname] - (1 if header else 0),
+                            "source": outcome.result.piece.file.display,
+                            "line": int(spans.lines[r]) + outcome.line_base,
+                            "codes": codes or file_codes,
+                        }
+                    )
+                    + b"\n"
                 )
-                + b"\n"
             )
         self.rejected += len(rows)
 
@@ -471,22 +626,26 @@ def split(
     failures_out: str | os.PathLike[str] | None = None,
     progress: Callable[[PieceResult], None] | None = None,
     executor: Executor | None = None,
+    max_failures: int | None = None,
+    max_failure_rate: float | str | None = None,
     repair: RepairOptions | None = None,
     repairs_out: str | os.PathLike[str] | None = None,
 ) -> SplitResult:
     """Check the sources like :func:`validator.preflight`, then write them out in pieces.
 
     Pieces go to ``to`` (a folder or ``s3://`` prefix) in job folders of at most
-    ``max_job_size`` each, with ``manifest.json``. With ``valid_only``, failed records go to
-    the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
+    ``max_job_size`` each, with the manifest (``manifest.txt``). With ``valid_only``, failed
+    records go to the ``rejects`` file instead, and ``<rejects>.reasons.jsonl`` says why.
     ``executor`` runs the pieces as in :func:`validator.preflight` (and is not shut down).
+    ``max_failures``/``max_failure_rate``: the gate's tolerance (see :mod:`validator.gate`).
     With ``repair``, repaired records are written repaired (``validator.repair``), the others
     byte for byte.
     """
+    tolerance = Tolerance.of(max_failures, max_failure_rate)
     if valid_only and not rejects:
-        raise UsageError("--valid-only needs --rejects FILE: failed records must go somewhere")
+        raise UsageError("valid_only needs a rejects file: failed records must go somewhere")
     if rejects and not valid_only:
-        raise UsageError("--rejects goes with --valid-only")
+        raise UsageError("rejects goes with valid_only")
     checked = options.check(
         pieces=pieces,
         piece_size=piece_size,
@@ -501,7 +660,7 @@ def split(
     size = checked.piece_size
     if size is not None and size > max_job:
         raise UsageError(
-            f"--piece-size ({size:,} bytes) is larger than --max-job-size "
+            f"piece_size ({size:,} bytes) is larger than max_job_size "
             f"({max_job:,}): a piece must fit in a job"
         )
     if size is None and pieces is None:
@@ -510,31 +669,30 @@ def split(
     sources = [os.fspath(s) for s in sources]
     if "-" in sources:
         raise UsageError("split reads files or S3, not standard input (it reads them twice)")
-    dest = Destination(to, settings=settings, s3_client=s3_client)
-    if dest.exists(MANIFEST):
-        if not overwrite:
-            raise UsageError(
-                f"{dest.path(MANIFEST)} exists: {to} holds an earlier split; "
-                "use --overwrite to replace it, or another --to"
-            )
-        _remove_previous(dest)
-    elif not dest.is_s3 and os.path.isdir(to) and os.listdir(to) and not overwrite:
-        raise UsageError(f"{to} is not empty; use --overwrite to write into it anyway")
     rejects_dest = None
     rejects_name = None
     if rejects:
         if rejects.startswith("s3://"):
             head, _, tail = rejects.rstrip("/").rpartition("/")
             rejects_dest = Destination(head, settings=settings, s3_client=s3_client)
+        elif atomic.is_stream(rejects):
+            # -, /dev/stdout, /dev/fd/N, a FIFO or a device: streamed to, as named
+            rejects_dest = Destination("", settings=settings, s3_client=s3_client)
+            tail = rejects
         else:
             rejects_dest = Destination(
                 os.path.dirname(os.path.abspath(rejects)), settings=settings, s3_client=s3_client
             )
             tail = os.path.basename(rejects)
+            if os.path.isdir(rejects):
+                raise UsageError(f"--rejects {rejects}: is a folder; give a file name")
+            if rejects_dest.exists(tail) and not overwrite:
+                raise UsageError(f"--rejects {rejects} exists; use --overwrite to replace it")
         rejects_name = tail
-        if rejects_dest.exists(rejects_name) and not overwrite:
-            raise UsageError(f"{rejects} exists; use --overwrite to replace it")
+        if rejects_dest.is_s3 and rejects_dest.exists(rejects_name) and not overwrite:
+            raise UsageError(f"--rejects {rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
+    dest = Destination(to, settings=settings, s3_client=s3_client)
     options.check_not_a_source(failures_out, "failures_out", listing.files)
     options.check_not_a_source(repairs_out, "repairs_out", listing.files)
     # An output file may run a quarter past the piece size (pieces are cut at records), never
@@ -555,9 +713,11 @@ def split(
     shown = listing.sources
     definition = {"S3Url": shown[0] if len(shown) == 1 else shown, "Format": listing.format}
     try:
+        dest.claim(to)
+        _check_destination(dest, to, overwrite)
         with (
-            _atomic_output(failures_out) as out,
-            _atomic_output(repairs_out, "repairs_out") as changes,
+            atomic_output(failures_out) as out,
+            atomic_output(repairs_out, "--repairs-out", "repairs_out") as changes,
         ):
             report = run(
                 listing,
@@ -577,62 +737,91 @@ def split(
                 repair=repair,
                 repairs_out=changes,
             )
-        if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
+            report.tolerance = tolerance
+            if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
+                splitter.abort()
+                dest.rollback()
+                if rejects_dest:
+                    rejects_dest.rollback()
+                return SplitResult(report, None, [])
+            reject_files = splitter.close_rejects()
+            input_records = report.total_processed
+            written_records = sum(p["Records"] for p in splitter.pieces)
+            manifest = {
+                "Format": listing.format,
+                "Destination": to,
+                "MaxJobSize": max_job,
+                "ValidOnly": valid_only,
+                "Jobs": [{**j, "Url": dest.path(j["Job"]) + "/"} for j in splitter.jobs],
+                "Pieces": splitter.pieces,
+                "Rejects": reject_files,
+                "Totals": {
+                    "InputRecords": input_records,
+                    "PieceRecords": written_records,
+                    "RejectedRecords": splitter.rejected,
+                    "PieceBytes": sum(p["Bytes"] for p in splitter.pieces),
+                    "Jobs": len(splitter.jobs),
+                    "Pieces": len(splitter.pieces),
+                },
+            }
+            with dest.open(MANIFEST, "the manifest") as m:
+                m.write(redact.data(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"))
+        dest.release()
+    except BaseException as exc:
+        with signals.critical():
             splitter.abort()
-            dest.rollback()
+            left = dest.rollback()
             if rejects_dest:
-                rejects_dest.rollback()
-            return SplitResult(report, None, [])
-        reject_files = splitter.close_rejects()
-        input_records = report.total_processed
-        written_records = sum(p["Records"] for p in splitter.pieces)
-        manifest = {
-            "Format": listing.format,
-            "Destination": to,
-            "MaxJobSize": max_job,
-            "ValidOnly": valid_only,
-            "Jobs": [{**j, "Url": dest.path(j["Job"]) + "/"} for j in splitter.jobs],
-            "Pieces": splitter.pieces,
-            "Rejects": reject_files,
-            "Totals": {
-                "InputRecords": input_records,
-                "PieceRecords": written_records,
-                "RejectedRecords": splitter.rejected,
-                "PieceBytes": sum(p["Bytes"] for p in splitter.pieces),
-                "Jobs": len(splitter.jobs),
-                "Pieces": len(splitter.pieces),
-            },
-        }
-        with dest.open(MANIFEST) as m:
-            m.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-    except KeyboardInterrupt as exc:
-        splitter.abort()
-        dest.rollback()
-        if rejects_dest:
-            rejects_dest.rollback()
-        raise Interrupted("interrupted: the partial split was removed") from exc
-    except BaseException:
-        splitter.abort()
-        dest.rollback()
-        if rejects_dest:
-            rejects_dest.rollback()
-        raise
+                left += rejects_dest.rollback()
+        raise _after_rollback(exc, left) from (exc if isinstance(exc, KeyboardInterrupt) else None)
     return SplitResult(report, manifest, list(dest.written))
 
 
-def _remove_previous(dest: Destination) -> None:
+def _check_destination(dest: Destination, to: str, overwrite: bool) -> None:
+    """Refuse to write over an earlier split or into a folder holding other files (unless
+    --overwrite); with --overwrite, remove the earlier split first."""
+    for name in (MANIFEST, *LEGACY_MANIFESTS):
+        if dest.exists(name):
+            if not overwrite:
+                raise UsageError(
+                    f"{dest.path(name)} exists: {to} holds an earlier split; "
+                    "use --overwrite to replace it, or another --to"
+                )
+            _remove_previous(dest, name)
+            return
+    if not dest.is_s3 and not overwrite and set(os.listdir(dest.root)) - {CLAIM}:
+        raise UsageError(f"{to} is not empty; use --overwrite to write into it anyway")
+
+
+def _after_rollback(exc: BaseException, left: list[str]) -> BaseException:
+    """The error to raise once the partial outputs are removed: one line, saying so."""
+    if isinstance(exc, KeyboardInterrupt):
+        kind = Terminated if isinstance(exc, signals.SigTerm) else Interrupted
+        what = "terminated" if kind is Terminated else "interrupted"
+        exc = kind(f"{what}: the partial split was removed")
+    if not isinstance(exc, PreflightError):
+        return exc
+    if left:
+        shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
+        exc.args = (f"{exc}; the clean-up failed too, and these are left: {shown}",)
+    elif not isinstance(exc, Interrupted) and exc.exit_code != UsageError.exit_code:
+        exc.args = (f"{exc}; the split was not written (what it had written was removed)",)
+    return exc
+
+
+def _remove_previous(dest: Destination, name: str = MANIFEST) -> None:
     """With --overwrite: remove what the earlier split's manifest lists, then the manifest."""
     try:
         if dest.is_s3:
-            body = dest.client.get_object(Bucket=dest.bucket, Key=dest.prefix + MANIFEST)["Body"]
+            body = dest.client.get_object(Bucket=dest.bucket, Key=dest.prefix + name)["Body"]
             old = orjson.loads(body.read())
         else:
-            old = orjson.loads(Path(dest.path(MANIFEST)).read_bytes())
-    except Exception:
-        return
+            old = orjson.loads(Path(dest.path(name)).read_bytes())
+    except Exception:  # not a manifest of ours: only the manifest goes
+        old = {}
     for p in old.get("Pieces", []):
         dest.remove(p["Path"])
-    dest.remove(MANIFEST)
+    dest.remove(name)
     if not dest.is_s3:
         for j in old.get("Jobs", []):
             shutil.rmtree(dest.path(j["Job"]), ignore_errors=True)

@@ -1,0 +1,158 @@
+"""Signals at random moments of a split with worker processes: SIGINT to the process, SIGINT to
+its whole process group (a terminal's Ctrl-C), SIGTERM. Each ends within seconds with its exit
+code (130, 143) and one stderr line, leaves no file behind and no process alive; a split the
+signal came too late for is whole. A parent killed outright takes its workers with it."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+HEADER = "Id,ChannelType,Address,Attributes.note\n"
+# The command, with worker processes even for a small file (as test_engine does).
+LAUNCH = (
+    "import sys, validator.engine as e; e.IN_PROCESS_BELOW = 0; "
+    "from validator.cli import main; main(sys.argv[1:])"
+)
+SEEDS = (1, 2)
+DEADLINE = 30  # seconds a signalled run may take to end: it never hangs
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("signals") / "in.csv"
+    rows = (
+        f"{i},SMS,+1206{i:07d},n{i}\n" if i % 7 else f"{i},SMS,555-{i:04d},n\n"
+        for i in range(120_000)
+    )
+    path.write_text(HEADER + "".join(rows))
+    return path
+
+
+def start(source: Path, work: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-c", LAUNCH, "split", str(source), "--to", str(work / "out")]
+    args += ["--piece-size", "96KiB", "--workers", "2", "--valid-only"]
+    args += ["--rejects", str(work / "rejects.csv"), "--failures-out", str(work / "f.jsonl")]
+    args += ["--output", "text", "--no-progress"]
+    return subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+def wait_for_start(proc: subprocess.Popen[bytes], work: Path) -> None:
+    """Until the split has claimed its destination (it is past start-up, writing)."""
+    claim = work / "out" / ".pinpoint-preflight-split"
+    until = time.monotonic() + DEADLINE
+    while not claim.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        assert time.monotonic() < until, "the split never started"
+        time.sleep(0.01)
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
+    """Every live (not zombie) process of the session the command started."""
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (OSError, psutil.Error):
+            continue
+    return out
+
+
+def everything_left(work: Path) -> list[str]:
+    return sorted(str(p.relative_to(work)) for p in work.rglob("*"))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("how", ["SIGINT", "SIGINT to the group", "SIGTERM"])
+def test_a_signal_at_a_random_moment_leaves_nothing(source, tmp_path, how, seed):
+    rng = random.Random(f"{how}-{seed}")
+    proc = start(source, tmp_path)
+    sid = proc.pid  # start_new_session: the command leads its own session and group
+    try:
+        wait_for_start(proc, tmp_path)
+        time.sleep(rng.uniform(0, 2.0))
+        workers = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        if how == "SIGINT":
+            proc.send_signal(signal.SIGINT)
+        elif how == "SIGTERM":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(sid, signal.SIGINT)
+        code = proc.wait(DEADLINE)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            os.killpg(sid, signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in err
+    left_alive = session_processes(sid)
+    assert left_alive == [], f"{len(workers)} workers at the signal; alive after: {left_alive}"
+    if code in (0, 1):  # the signal came after the split was whole: it must be whole
+        assert err == ""
+        assert (tmp_path / "out" / "manifest.txt").exists()
+        assert not (tmp_path / "out" / ".pinpoint-preflight-split").exists()
+        return
+    want = 143 if how == "SIGTERM" else 130
+    what = "terminated" if how == "SIGTERM" else "interrupted"
+    assert code == want, (code, err)
+    assert err == f"pinpoint-preflight: error: {what}: the partial split was removed\n"
+    assert everything_left(tmp_path) == []
+
+
+def test_workers_die_with_a_parent_killed_outright(source, tmp_path):
+    proc = start(source, tmp_path)
+    sid = proc.pid
+    try:
+        wait_for_start(proc, tmp_path)
+        until = time.monotonic() + DEADLINE
+        while not psutil.Process(proc.pid).children() and time.monotonic() < until:
+            time.sleep(0.01)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers, "no worker process started"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(DEADLINE)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == []
+        assert session_processes(sid) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(sid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_sigterm_during_validate_removes_the_failures_out(source, tmp_path):
+    args = [sys.executable, "-c", LAUNCH, "validate", str(source), "--pieces", "40"]
+    args += ["--workers", "2", "--failures-out", str(tmp_path / "f.jsonl"), "--no-progress"]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        until = time.monotonic() + DEADLINE
+        while not list(tmp_path.glob(".f.jsonl.partial-*")):  # the run has begun writing
+            assert proc.poll() is None and time.monotonic() < until
+            time.sleep(0.01)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(DEADLINE)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert session_processes(proc.pid) == []
+    if code == 1:  # finished first: the file is whole
+        assert len((tmp_path / "f.jsonl").read_text().splitlines()) == 120_000 // 7 + 1
+        return
+    assert (code, err) == (143, "pinpoint-preflight: error: terminated\n")
+    assert everything_left(tmp_path) == []

@@ -1,0 +1,171 @@
+"""Signals: SIGTERM is handled like Ctrl-C, a few short steps are never cut in half, and worker
+processes die with the command.
+
+- :func:`handle_sigterm` makes SIGTERM raise :class:`SigTerm` (a ``KeyboardInterrupt``), so every
+  clean-up that runs on Ctrl-C runs on SIGTERM too; the CLI then exits 143 instead of 130.
+- :func:`critical` holds SIGINT and SIGTERM back while a file is given its name or removed, so
+  that an output is never renamed without being recorded for removal.
+- :func:`worker_init` runs first in every worker process: the worker ignores SIGINT and SIGTERM
+  (a terminal's Ctrl-C reaches the whole process group; the parent decides and stops the
+  workers), asks Linux to kill it when its parent dies (``PR_SET_PDEATHSIG``), and exits at once
+  if the parent is already gone. :func:`stop_pool` kills a pool's workers when the run fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+class SigTerm(KeyboardInterrupt):
+    """SIGTERM arrived: handled as Ctrl-C is (exit 143)."""
+
+
+# The last of SIGINT/SIGTERM received while :func:`handle_sigterm` was in force (typer turns a
+# KeyboardInterrupt into a bare exit code 130; this says which signal it was).
+last_signal: int | None = None
+# False once the command's work has ended: a signal then only ends a process already ending.
+accepting = True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global last_signal
+    last_signal = signal.SIGTERM
+    if accepting:
+        raise SigTerm
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global last_signal
+    last_signal = signal.SIGINT
+    if accepting:
+        raise KeyboardInterrupt
+
+
+def done() -> None:
+    """The work is over (outputs whole or removed): later signals are not raised."""
+    global accepting
+    accepting = False
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def handle_sigterm() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`SigTerm` in the main thread."""
+    if not _main_thread():
+        yield
+        return
+    global last_signal, accepting
+    last_signal = None
+    accepting = True
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous_int = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for a short step; they are delivered when it ends."""
+    if not _main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def worker_init(parent: int) -> None:
+    """The initializer of every worker process (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The command died before the request above took effect (under the forkserver, the
+    # worker's own parent is the server, which itself ends with the command).
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        os._exit(1)
+    except OSError:
+        pass
+
+
+def pool_options() -> dict[str, Any]:
+    """Keyword arguments for ``ProcessPoolExecutor``: workers that die with this process."""
+    return {"initializer": worker_init, "initargs": (os.getpid(),)}
+
+
+def stop_pool(executor: Executor) -> None:
+    """Stop a pool at once: queued work cancelled, worker processes killed and reaped."""
+    procs: list[Any] = []
+    manager: threading.Thread | None = None
+    if isinstance(executor, ProcessPoolExecutor):
+        inner: Any = executor  # its private parts, as CPython 3.9-3.13 name them
+        procs = list((inner._processes or {}).values())
+        manager = inner._executor_manager_thread
+        queue = inner._call_queue
+        if queue is not None:
+            # Its feeder thread may be blocked writing to a pipe no worker reads any more:
+            # never wait for it (the pool's clean-up would, and so would the exit).
+            queue.cancel_join_thread()
+    with critical():
+        executor.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.kill()
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(5)
+        if manager is not None:
+            # The pool's own thread ends once it has seen its workers gone, unless a worker was
+            # killed in the middle of sending a result: then it waits forever for the rest of
+            # it. Do not let the interpreter's exit wait for it too (it would hang).
+            manager.join(1)
+            if manager.is_alive():
+                _detach(manager)
+
+
+def _detach(thread: threading.Thread) -> None:
+    """Leave a stuck thread of a stopped pool out of the joins at interpreter exit."""
+    with contextlib.suppress(Exception):
+        from concurrent.futures import process
+
+        process._threads_wakeups.pop(thread, None)
+    with contextlib.suppress(Exception):
+        threading._shutdown_locks.discard(thread._tstate_lock)  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def pool(executor: Executor) -> Iterator[Executor]:
+    """Use ``executor``; wait for it when the block ends well, kill its workers if not."""
+    try:
+        yield executor
+    except BaseException:
+        stop_pool(executor)
+        raise
+    executor.shutdown(wait=True)
