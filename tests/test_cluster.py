@@ -80,7 +80,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 f.write(b'x2,SMS,"+1206555\n0101",u2\n')
             else:
                 f.write(b'{"Id": "x1", "ChannelType": "SMS",\n')
-                f.write(b"[1]\n")
+                f.write(b"null\n")
         out[fmt] = path
     return out
 
