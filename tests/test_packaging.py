@@ -53,6 +53,5 @@ def test_every_third_party_import_is_a_declared_dependency():
             continue
         if not owners & _declared():
             missing[module] = sorted(owners)
-    # Dask is the [dask] extra: validator/cluster.py imports it only when --scheduler asks.
-    assert missing == {"distributed": ["distributed"]}
+    assert missing == {}
     assert "dask" in _declared("dask")
