@@ -185,7 +185,7 @@ def test_split_rejects_to_standard_output(tmp_path):
         "split", str(src), "--to", str(tmp_path / "out"), "--valid-only", "--rejects", "-",
         "--output", "text",
     )  # fmt: skip
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 0, r.stderr  # failures all in the rejects: split --valid-only passes
     assert r.stdout.startswith(HEADER + b"2,SMS,555\n")
     written = files_under(tmp_path / "out")
     assert written == ["job-0001", "job-0001/part-00001-in.csv", "manifest.txt"]
@@ -276,7 +276,7 @@ def test_split_on_a_full_disk_removes_everything_whatever_fills_it(tmp_path, sma
             )  # fmt: skip
             assert files_under(small_disk) == [], kib
         else:
-            assert code == 1, captured.err
+            assert code == 0, captured.err  # every failure went to the rejects: the gate passes
             manifest = json.loads((out / "manifest.txt").read_text())
             listed = {p["Path"] for p in manifest["Pieces"]} | {"manifest.txt"}
             on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}

@@ -35,9 +35,12 @@ def run_cli(
             code += f"b.MAX_LINE = {max_line}\n"
         if rss_to is not None:
             code += (
-                "import atexit, resource\n"
-                f"atexit.register(lambda: open({str(rss_to)!r}, 'w').write("
-                "str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+                # VmHWM is this program's own peak: ru_maxrss would keep the forked parent's
+                # (pytest's) size across the exec.
+                "import atexit\n"
+                f"atexit.register(lambda: open({str(rss_to)!r}, 'w').write(next("
+                "line.split()[1] for line in open('/proc/self/status') "
+                "if line.startswith('VmHWM:'))))\n"
             )
         code += f"from validator.cli import main\nmain({list(args)!r})\n"
         cmd = [sys.executable, "-c", code]

@@ -58,7 +58,7 @@ def create_import_jobs_command(
     manifest: str = typer.Option(
         ...,
         "--manifest",
-        help="A split's destination (s3://bucket/prefix/) or its manifest.json.",
+        help="A split's destination (s3://bucket/prefix/) or its manifest.txt.",
         show_default=False,
     ),
     import_job_request: str = typer.Option(

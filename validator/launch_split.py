@@ -1,4 +1,4 @@
-"""Launching a split: one import job per job folder of a split's ``manifest.json``, in order,
+"""Launching a split: one import job per job folder of a split's ``manifest.txt``, in order,
 never more than ``max_concurrent`` at once (Pinpoint allows 2 concurrent import jobs per
 account), waiting for jobs to end as it goes; and ``get-import-job``.
 
@@ -39,12 +39,16 @@ def read_manifest(
     location: str, *, settings: AwsSettings | None = None, s3_client: Any = None
 ) -> dict[str, Any]:
     """A split's manifest: ``location`` is the split's destination (folder or ``s3://``
-    prefix) or its ``manifest.json``."""
+    prefix) or its ``manifest.txt``."""
     from validator import s3
 
-    name = (
-        location if location.endswith("manifest.json") else location.rstrip("/") + "/manifest.json"
+    # A split writes manifest.txt (no reader takes it for endpoint data); manifest.json is the
+    # name older splits used.
+    named = location.endswith(("/manifest.txt", "/manifest.json")) or location in (
+        "manifest.txt",
+        "manifest.json",
     )
+    name = location if named else location.rstrip("/") + "/manifest.txt"
     try:
         if name.startswith("s3://"):
             bucket, key = s3.parse_url(name)
@@ -58,7 +62,7 @@ def read_manifest(
                 body = fh.read()
     except FileNotFoundError:
         raise UsageError(
-            f"{name}: no such manifest; give a split's --to or its manifest.json"
+            f"{name}: no such manifest; give a split's --to or its manifest.txt"
         ) from None
     except OSError as exc:
         raise UsageError(f"{name}: cannot read the manifest: {exc.strerror or exc}") from exc
