@@ -30,6 +30,7 @@ def test_all_is_pinned():
         "ServiceError",
         "SourceError",
         "SplitResult",
+        "Terminated",
         "Tolerance",
         "UsageError",
         "create_import_job",
