@@ -8,10 +8,13 @@ from typing import Any
 
 import typer
 
-from validator import launch, launch_split
 from validator.errors import UsageError
 from validator.render import RENDERERS
 from validator.settings import AwsSettings
+
+# Pinpoint's quota of concurrent import jobs per account (launch_split holds the same number; it
+# is not imported here so that no command pays for botocore but the ones that call Pinpoint).
+MAX_CONCURRENT_IMPORT_JOBS = 2
 
 OUTPUT_HELP = (
     f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the profile's output "
@@ -41,6 +44,7 @@ def get_import_job_command(
     region: str | None = typer.Option(None, "--region", help="The AWS region."),
 ) -> None:
     """Print an import job's status, as aws pinpoint get-import-job does."""
+    from validator import launch, launch_split  # botocore: for these commands only
     from validator.cli import _check_output
 
     _check_output(output, query, profile)
@@ -69,7 +73,7 @@ def create_import_jobs_command(
         show_default=False,
     ),
     max_concurrent: int = typer.Option(
-        launch_split.MAX_CONCURRENT_IMPORT_JOBS,
+        MAX_CONCURRENT_IMPORT_JOBS,
         "--max-concurrent",
         help="Import jobs running at once (Pinpoint's quota is 2 per account).",
     ),
@@ -91,6 +95,7 @@ def create_import_jobs_command(
 ) -> None:
     """Create an import job for every job folder of a split, in order, at most 2 at once,
     waiting as it goes. Exit 0 when every job COMPLETED, 1 when one FAILED."""
+    from validator import launch, launch_split  # botocore: for these commands only
     from validator.cli import _check_output
 
     _check_output(output, query, profile)
