@@ -144,7 +144,9 @@ def _rows_of(fmt: str, rows: int, name: str, sizes: list[int], files: list[str])
 
 def test_only_whole_small_files_are_packed_in_source_order(tmp_path):
     parts, _, _ = _tree(tmp_path, "CSV")
-    listing = validator.engine.list_sources([str(parts)], "CSV")
+    from validator.engine import list_sources
+
+    listing = list_sources([str(parts)], "CSV")
     from validator.piece import PieceTask
     from validator.pieces import plan_pieces
 
@@ -179,3 +181,43 @@ def test_packed_s3_objects_fetched_side_by_side_give_the_same_report(tmp_path, m
     assert (tmp_path / "packed.ndjson").read_bytes() == (tmp_path / "alone.ndjson").read_bytes()
     local = validator.preflight(str(parts), format="CSV", workers=1).to_dict()
     assert packed.to_dict()["FailuresByCode"] == local["FailuresByCode"]
+
+
+def _details(report: validator.Report) -> list[tuple]:
+    return [
+        (d.source, d.line, d.field, d.code, d.value, d.suggestion)
+        for d in [*report.failure_problems, *report.warning_problems]
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "JSON"])
+def test_packed_files_carry_the_offending_values_of_one_task_per_file(tmp_path, monkeypatch, fmt):
+    # Each file keeps its own budget of values (its first records with an error or a
+    # warning), whether it was checked alone or in a table with the other files of its pack.
+    parts, _, _ = _tree(tmp_path, fmt)
+    monkeypatch.setattr(pack, "PACK_BYTES", 30000)  # packs of several files
+    packed = validator.preflight(str(parts), format=fmt, workers=1)
+    monkeypatch.setattr(pack, "PACK_FILE_BELOW", 0)
+    alone = validator.preflight(str(parts), format=fmt, workers=1)
+    assert _details(packed) == _details(alone)
+    assert sum(v[4] is not None for v in _details(packed)) > 20
+
+
+def test_a_pack_whose_files_change_column_layout_checks_each_run_in_order(tmp_path, monkeypatch):
+    # Files of two headers: each run of one layout is checked as one table, and every file's
+    # problems, values and keys are those it has alone.
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    short = "Id,ChannelType,Address,User.UserId\n"
+    for k in range(8):
+        rows = [_row(k * 40 + j) for j in range(40)]
+        if k % 3 == 1:
+            rows = [",".join(r.rstrip("\n").split(",")[:4]) + "\n" for r in rows]
+        (parts / f"part-{k}.csv").write_text((short if k % 3 == 1 else HEADER) + "".join(rows))
+    packed = validator.preflight(str(parts), format="CSV", workers=1)
+    monkeypatch.setattr(pack, "PACK_FILE_BELOW", 0)
+    alone = validator.preflight(str(parts), format="CSV", workers=1)
+    assert _comparable(packed) == _comparable(alone)
+    assert _details(packed) == _details(alone)
+    assert packed.to_dict()["TotalProcessed"] == 8 * 40
+    assert packed.to_dict()["TotalFailures"] > 20

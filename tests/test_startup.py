@@ -31,14 +31,30 @@ sys.stderr.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules
 
 S3_STACK = ("boto3", "botocore", "smart_open", "s3transfer")
 ONLY_WHEN_USED = ("yaml", "jmespath")
+# Not needed to check a small local CSV: the time-zone list (only when a Demographic.Timezone
+# value is checked), the NDJSON reader and msgspec, the repair stage, the process pool.
+NOT_FOR_A_SMALL_CSV = (
+    "zoneinfo",
+    "validator.read_json",
+    "validator.json_struct",
+    "msgspec",
+    "validator.repair",
+    "concurrent.futures.process",
+    "multiprocessing",
+)
 
 
 def run_probe(*args: str) -> tuple[int, set[str], subprocess.CompletedProcess[str]]:
+    code, modules, r = run_probe_modules(*args)
+    return code, {m.split(".")[0] for m in modules}, r
+
+
+def run_probe_modules(*args: str) -> tuple[int, set[str], subprocess.CompletedProcess[str]]:
     r = subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120
     )
     last = json.loads(r.stderr.rstrip("\n").rsplit("\n", 1)[-1])
-    return last["code"], {m.split(".")[0] for m in last["modules"]}, r
+    return last["code"], set(last["modules"]), r
 
 
 def test_validate_of_a_small_local_csv_imports_no_s3_yaml_jmespath_or_process_pool():
@@ -48,6 +64,42 @@ def test_validate_of_a_small_local_csv_imports_no_s3_yaml_jmespath_or_process_po
     assert code == 0, r.stderr
     assert json.loads(r.stdout)["TotalProcessed"] == 5
     assert sorted(top & {*S3_STACK, *ONLY_WHEN_USED}) == []
+
+
+def test_validate_of_a_small_local_csv_imports_no_time_zones_json_reader_repair_or_pool():
+    code, modules, r = run_probe_modules(
+        "validate", str(DATA / "aws_docs_example.csv"), "--no-progress", "--workers", "1"
+    )
+    assert code == 0, r.stderr
+    assert sorted(modules & set(NOT_FOR_A_SMALL_CSV)) == []
+
+
+def test_time_zones_json_reader_and_repair_are_imported_when_used(tmp_path):
+    # a Demographic.Timezone value to check, NDJSON, --repair: each loads what it needs, and
+    # the verdict on the time zone is the same as ever
+    path = tmp_path / "tz.json"
+    path.write_text(
+        '{"ChannelType":"SMS","Address":"+12065550100","Demographic":{"Timezone":"Europe/Zurich"}}\n'
+        '{"ChannelType":"SMS","Address":"+12065550101","Demographic":{"Timezone":"Mars/Base"}}\n'
+    )
+    code, modules, r = run_probe_modules("validate", str(path), "--no-progress", "--repair")
+    assert code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert (report["TotalFailures"], report["TotalWarnings"]) == (0, 1)
+    assert [(d["line"], d["code"]) for d in report["WarningDetails"]] == [(2, "TIMEZONE")]
+    assert {"zoneinfo", "validator.read_json", "msgspec", "validator.repair"} <= modules
+
+
+def test_import_validator_loads_no_numpy_or_pyarrow():
+    # so that the command line sets itself up (one BLAS thread) before they load
+    r = subprocess.run(
+        [sys.executable, "-c", "import sys, validator; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    top = {m.split(".")[0] for m in json.loads(r.stdout.replace("'", '"'))}
+    assert sorted(top & {"numpy", "pyarrow"}) == []
 
 
 def test_validate_with_process_workers_still_imports_no_s3_stack(tmp_path):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from validator.details import ProblemDetail
-from validator.engine import preflight
 from validator.errors import (
     ConfigError,
     ImportJobFailed,
@@ -30,13 +28,15 @@ from validator.errors import (
     UsageError,
 )
 from validator.gate import Tolerance
-from validator.report import REPORT_VERSION, Report
-from validator.ruletable import explain, rules
 from validator.settings import AwsSettings
 
 if TYPE_CHECKING:
+    from validator.details import ProblemDetail
+    from validator.engine import preflight
     from validator.launch import create_import_job
     from validator.launch_split import get_import_job, launch_manifest
+    from validator.report import REPORT_VERSION, Report
+    from validator.ruletable import explain, rules
     from validator.write import SplitResult, split
 
 __all__ = [
@@ -66,9 +66,16 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-# The later stages (split, launch) are imported only when asked for: the command line starts
-# faster without them. help(validator) and dir() list them all the same.
+# Imported when first asked for: ``import validator`` (and so ``import validator.cli``) loads
+# no numpy or pyarrow, so the command line can set up before they load, and the later stages
+# (split, launch) only when used. help(validator) and dir() list them all the same.
 _LAZY = {
+    "ProblemDetail": "validator.details",
+    "preflight": "validator.engine",
+    "REPORT_VERSION": "validator.report",
+    "Report": "validator.report",
+    "explain": "validator.ruletable",
+    "rules": "validator.ruletable",
     "split": "validator.write",
     "SplitResult": "validator.write",
     "create_import_job": "validator.launch",

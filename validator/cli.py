@@ -14,6 +14,10 @@ import signal
 import sys
 from typing import Annotated, Any
 
+# The command line never multiplies matrices: one BLAS thread, set before numpy loads (OpenBLAS
+# starts a thread per core when numpy is imported: ~50 ms of a small validate's start-up).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import typer
 
 from validator import cli_coerce, engine, redact, signals

@@ -15,7 +15,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
 from itertools import chain
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from validator import options, signals
 from validator.atomic import atomic_output
@@ -26,10 +26,12 @@ from validator.model import PieceResult
 from validator.pack import pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
 from validator.pieces import FilePlan, parse_size, plan_pieces
-from validator.repair import RepairLog, RepairOptions
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings
 from validator.source import Listing, job_empty_message, list_sources
+
+if TYPE_CHECKING:
+    from validator.repair import RepairOptions
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 
@@ -113,7 +115,11 @@ def run(
     """
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
-    repair_log = RepairLog(repair, repairs_out) if repair is not None else None
+    repair_log = None
+    if repair is not None:
+        from validator.repair import RepairLog  # only with --repair
+
+        repair_log = RepairLog(repair, repairs_out)
     folder = Folder(report, strict=strict, failures_out=failures_out, repairs=repair_log)
     for source, code, message in listing.warnings:
         folder.job_problem(source, code, message)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
-from validator import repair, schema
+from validator import schema
 from validator.crossrecord import JobRules
 from validator.details import detail
 from validator.model import PieceResult, Problem
 from validator.pieces import FilePlan
-from validator.repair import RepairLog
 from validator.report import FIRST, Report
 from validator.source import SourceFile
+
+if TYPE_CHECKING:
+    from validator.repair import RepairLog
 
 
 def _problem_text(p: Problem) -> str:
@@ -146,7 +148,13 @@ class Folder:
     ) -> PieceOutcome:
         source = res.piece.file.display
         # a repaired record that fails after all goes out unrepaired, with its own problems
-        problems = repair.undo_failed(res.problems, self.cross.piece(res), res.repairs, self._fails)
+        cross = self.cross.piece(res)
+        if res.repairs:  # only then: repair's module is not needed to check
+            from validator import repair
+
+            problems = repair.undo_failed(res.problems, cross, res.repairs, self._fails)
+        else:
+            problems = res.problems + cross
         problems.sort(key=lambda p: p.record if p.record is not None else -1)
         by_record: dict[int, list[Problem]] = {}
         for p in problems:

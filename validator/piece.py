@@ -8,25 +8,30 @@ that the fold, in source order, never sees the records themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
+import io
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from validator import check, read_csv, read_json, repair, schema
+from validator import check as checks
+from validator import read_csv, schema
 from validator.crossrecord import hash_strings
 from validator.details import ValueBudget
-from validator.model import Piece, PieceKeys, PieceResult, Problem, RecordSpans
+from validator.model import Batch, Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.read_csv import Columns
-from validator.repair import PieceRepairs, RepairOptions
 from validator.report import FIRST
 from validator.settings import AwsSettings
 from validator.source import open_binary
+
+if TYPE_CHECKING:
+    from validator.repair import RepairOptions
 
 
 @dataclass(frozen=True)
@@ -67,115 +72,234 @@ def _keys(
     return hash_strings(col)[rows], records[rows], lines[rows], rows
 
 
-def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
-    """Read and check one piece. Runs in a worker process; returns only plain data."""
-    rules = schema.load()
-    piece = task.piece
-    result = PieceResult(piece)
-    first_piece = piece.start == 0
-    read_from = piece.header_end if first_piece else piece.start
-    line0 = 1 if first_piece and task.fmt == "CSV" else 0
-    length = -1 if piece.end < 0 else piece.end - read_from
-    push = pa.array(sorted(rules.push_channel_types), pa.string())  # typed: no dateutil import
-    user_keys, user_records, user_lines, user_push = [], [], [], []
-    id_keys, id_records, id_lines = [], [], []
-    lines_seen: list[int] = []
-    budget = ValueBudget(FIRST)  # the report's offending values: each piece's first records
-    repairs = PieceRepairs()
-    byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
-    with ExitStack() as stack:
-        stream: IO[bytes] = stack.enter_context(
-            open_binary(piece.file, read_from, settings=task.settings, s3_client=s3_client)
-        )
+class Reading:
+    """One task as it is read and checked: its result so far, the keys of its checked rows,
+    the lines it has seen, the budget of offending values and, with --repair, its repairs.
+
+    ``run_piece`` checks each batch as it is read (a piece alone); ``pack.run_pack`` reads the
+    batches of many small files and checks them together. Both go through ``batches`` and
+    ``check``, so a file gives the same result either way."""
+
+    def __init__(self, task: PieceTask) -> None:
+        self.task = task
+        piece = task.piece
+        first_piece = piece.start == 0
+        self.read_from = piece.header_end if first_piece else piece.start
+        self.line0 = 1 if first_piece and task.fmt == "CSV" else 0
+        self.length = -1 if piece.end < 0 else piece.end - self.read_from
+        self.result = PieceResult(piece)
+        self.users: list[tuple[np.ndarray, ...]] = []  # (hashes, records, lines, push) per part
+        self.ids: list[tuple[np.ndarray, ...]] = []
+        self.lines_seen: list[int] = []
+        self.budget = ValueBudget(FIRST)  # the report's offending values: the first records
+        self.repairs: Any = None
+        if task.repair is not None:  # only then: repair's module is not needed to check
+            from validator.repair import PieceRepairs
+
+            self.repairs = PieceRepairs()
+
+    def open(self, s3_client: Any = None, data: bytes | None = None) -> Any:
+        """The piece's bytes from where its records start: ``data`` when already fetched."""
+        if data is not None:
+            return nullcontext(io.BytesIO(data))
+        t = self.task
+        return open_binary(t.piece.file, self.read_from, settings=t.settings, s3_client=s3_client)
+
+    def batches(self, stream: IO[bytes], rules: schema.Schema) -> Iterator[Batch]:
+        """The piece's batches as they are read, each batch's structural problems kept as it
+        comes; at the end, the reader's counts."""
+        task, result = self.task, self.result
+        byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
         if task.fmt == "CSV":
             assert task.columns is not None
-            batches: Iterator[tuple[Any, Any]] = read_csv.read_piece(
+            read: Iterator[tuple[Batch, Any]] = read_csv.read_piece(
                 stream,
-                length,
+                self.length,
                 task.columns,
-                offset=read_from,
-                line=line0,
+                offset=self.read_from,
+                line=self.line0,
                 keep_spans=byte_ranges,
             )
         else:
-            batches = read_json.read_piece(
-                stream, length, offset=read_from, line=line0, keep_spans=byte_ranges
+            from validator import read_json  # only for NDJSON: msgspec and its structs
+
+            read = read_json.read_piece(
+                stream, self.length, offset=self.read_from, line=self.line0, keep_spans=byte_ranges
             )
         reader = None
-        for batch, reader in batches:  # noqa: B007 - the last reader has the counts
+        for batch, reader in read:  # noqa: B007 - the last reader has the counts
             for p in batch.problems:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
-            table = batch.table
-            findings = check.check_batch(table, task.fmt)
-            if task.repair is not None:
-                findings = repair.repair_batch(
-                    table,
-                    findings,
-                    task.fmt,
-                    task.repair,
-                    batch.records,
-                    batch.lines,
-                    batch.starts,
-                    batch.ends,
-                    repairs,
-                )
-            keep = budget.rows(findings, rules.severity)  # rows whose values the report shows
-            for finding in findings:
-                severity = rules.severity(finding.code)
-                recs = batch.records[finding.rows]
-                lns = batch.lines[finding.rows]
-                values = budget.values(table, finding, keep)
-                result.problems.extend(
-                    Problem(int(r), int(ln), finding.field, finding.code, m, severity, v)
-                    for r, ln, m, v in zip(
-                        recs.tolist(), lns.tolist(), finding.messages, values, strict=True
-                    )
-                )
-            if "User.UserId" in table.column_names:
-                k, r, ln, rows = _keys(table, "User.UserId", batch.records, batch.lines)
-                user_keys.append(k)
-                user_records.append(r)
-                user_lines.append(ln)
-                if "ChannelType" in table.column_names:
-                    is_push = pc.fill_null(pc.is_in(table.column("ChannelType"), push), False)
-                    user_push.append(np.asarray(is_push)[rows])
-                else:
-                    user_push.append(np.zeros(len(rows), bool))
-            if "Id" in table.column_names:
-                k, r, ln, _ = _keys(table, "Id", batch.records, batch.lines)
-                id_keys.append(k)
-                id_records.append(r)
-                id_lines.append(ln)
             result.attribute_names |= (
-                _custom_names(table) if batch.attribute_names is None else batch.attribute_names
+                _custom_names(batch.table)
+                if batch.attribute_names is None
+                else batch.attribute_names
             )
             if len(batch.lines):
-                lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
-            lines_seen += [p.line for p in batch.problems if p.line is not None]
+                self.lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
+            self.lines_seen += [p.line for p in batch.problems if p.line is not None]
+            yield batch
         if reader is not None:
             result.records = reader.record
             result.newlines = reader.line
             result.quote_trouble = reader.quote_trouble
             result.quotes = reader.quotes
-            result.bytes_read = reader.offset - read_from
+            result.bytes_read = reader.offset - self.read_from
             if task.keep_spans and reader.spans:
                 lines, starts, ends = (np.concatenate(x) for x in zip(*reader.spans, strict=True))
                 result.spans = RecordSpans(lines, starts, ends)
         else:
-            result.newlines = line0
-    if lines_seen:
-        result.first_line, result.last_line = min(lines_seen), max(lines_seen)
-    repair.finish_piece(
-        result,
-        repairs,
-        task.fmt,
-        dict(task.columns.scalars) if task.columns is not None else None,
-        partial(open_binary, piece.file, settings=task.settings, s3_client=s3_client)
-        if task.keep_spans
-        else None,
-    )
+            result.newlines = self.line0
 
-    result.users = PieceKeys.build(user_keys, user_records, user_lines, user_push)
-    result.ids = PieceKeys.build(id_keys, id_records, id_lines)
-    return result
+    def finish(self, s3_client: Any = None) -> PieceResult:
+        """The result, with its keys in source order (and its repairs, when it has any)."""
+        result, task = self.result, self.task
+        if self.lines_seen:
+            result.first_line, result.last_line = min(self.lines_seen), max(self.lines_seen)
+        if self.repairs is not None:
+            from validator import repair
+
+            repair.finish_piece(
+                result,
+                self.repairs,
+                task.fmt,
+                dict(task.columns.scalars) if task.columns is not None else None,
+                partial(open_binary, task.piece.file, settings=task.settings, s3_client=s3_client)
+                if task.keep_spans
+                else None,
+            )
+        result.users = PieceKeys.build(*_parts(self.users, 4))
+        result.ids = PieceKeys.build(*_parts(self.ids, 3))
+        return result
+
+
+def _parts(parts: list[tuple[np.ndarray, ...]], n: int) -> list[list[np.ndarray]]:
+    """Parallel per-part arrays as ``n`` lists (keys, records, lines[, push])."""
+    return [[p[j] for p in parts] for j in range(n)]
+
+
+def check(members: Sequence[tuple[Reading, Batch]], fmt: str, rules: schema.Schema) -> None:
+    """Check batches of one column layout as one table, in order (consecutive batches of one
+    reading or of several); every finding, offending value and key goes back to the reading
+    (and record) its row came from."""
+    if len(members) == 1:
+        ((only, batch),) = members
+        table, records, lines = batch.table, batch.records, batch.lines
+        readings, owner = [only], None
+    else:
+        table = pa.concat_tables([b.table for _, b in members])
+        records = np.concatenate([b.records for _, b in members])
+        lines = np.concatenate([b.lines for _, b in members])
+        readings = list({id(r): r for r, _ in members}.values())
+        index = {id(r): i for i, r in enumerate(readings)}
+        owner = np.repeat(
+            np.array([index[id(r)] for r, _ in members], np.int64),
+            [b.table.num_rows for _, b in members],
+        )
+    findings = checks.check_batch(table, fmt)
+    first = readings[0]
+    if first.task.repair is not None:  # repaired pieces are never packed: one batch here
+        from validator import repair
+
+        ((_, batch),) = members
+        findings = repair.repair_batch(
+            table,
+            findings,
+            fmt,
+            first.task.repair,
+            batch.records,
+            batch.lines,
+            batch.starts,
+            batch.ends,
+            first.repairs,
+        )
+    keep = _values_kept(readings, owner, findings, rules)
+    for finding in findings:
+        severity = rules.severity(finding.code)
+        rows = np.asarray(finding.rows)
+        values = ValueBudget.values(table, finding, keep)
+        recs, lns = records[rows].tolist(), lines[rows].tolist()
+        if owner is None:
+            first.result.problems.extend(
+                Problem(int(r), int(ln), finding.field, finding.code, m, severity, v)
+                for r, ln, m, v in zip(recs, lns, finding.messages, values, strict=True)
+            )
+            continue
+        who = owner[rows].tolist()
+        for w, r, ln, m, v in zip(who, recs, lns, finding.messages, values, strict=True):
+            readings[w].result.problems.append(
+                Problem(int(r), int(ln), finding.field, finding.code, m, severity, v)
+            )
+    names = table.column_names
+    if "User.UserId" in names:
+        k, r, ln, rows = _keys(table, "User.UserId", records, lines)
+        if "ChannelType" in names:
+            push = pa.array(sorted(rules.push_channel_types), pa.string())  # typed: no dateutil
+            is_push = np.asarray(pc.fill_null(pc.is_in(table.column("ChannelType"), push), False))
+            p = is_push[rows]
+        else:
+            p = np.zeros(len(rows), bool)
+        _scatter([x.users for x in readings], owner, rows, k, r, ln, p)
+    if "Id" in names:
+        k, r, ln, rows = _keys(table, "Id", records, lines)
+        _scatter([x.ids for x in readings], owner, rows, k, r, ln)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A finding's rows that belong to one reading (what ``ValueBudget.rows`` reads)."""
+
+    code: str
+    rows: np.ndarray
+
+
+def _values_kept(
+    readings: list[Reading], owner: np.ndarray | None, findings: list[Any], rules: Any
+) -> np.ndarray:
+    """The table rows whose offending values the problems carry: each reading's budget spent
+    on its own rows, in its own record order."""
+    if owner is None:
+        return readings[0].budget.rows(findings, rules.severity)
+    mine: list[list[_Rows]] = [[] for _ in readings]
+    for finding in findings:
+        rows = np.asarray(finding.rows)
+        if not len(rows):
+            continue
+        who = owner[rows]
+        order = np.argsort(who, kind="stable")
+        who_sorted = who[order]
+        cuts = np.flatnonzero(np.diff(who_sorted)) + 1
+        for a, b in itertools.pairwise([0, *cuts.tolist(), len(rows)]):
+            mine[int(who_sorted[a])].append(_Rows(finding.code, rows[order[a:b]]))
+    kept = [r.budget.rows(f, rules.severity) for r, f in zip(readings, mine, strict=True) if f]
+    return np.concatenate(kept) if kept else np.empty(0, np.int64)
+
+
+def _scatter(
+    into: list[list[tuple[np.ndarray, ...]]],
+    owner: np.ndarray | None,
+    rows: np.ndarray,
+    *arrays: np.ndarray,
+) -> None:
+    """Parallel arrays split by owner (the rows of one owner are contiguous and in order)."""
+    if owner is None:
+        into[0].append(arrays)
+        return
+    who = owner[rows]
+    if not len(who):
+        return
+    cuts = np.flatnonzero(np.diff(who)) + 1
+    for a, b in itertools.pairwise([0, *cuts.tolist(), len(who)]):
+        into[int(who[a])].append(tuple(x[a:b] for x in arrays))
+
+
+def run_piece(task: PieceTask, s3_client: Any = None, data: bytes | None = None) -> PieceResult:
+    """Read and check one piece, each batch as it comes. Runs in a worker process; returns
+    only plain data. ``data``: the piece's bytes, when they were fetched already."""
+    rules = schema.load()
+    reading = Reading(task)
+    with reading.open(s3_client, data) as stream:
+        for batch in reading.batches(stream, rules):
+            check([(reading, batch)], task.fmt, rules)
+    return reading.finish(s3_client)

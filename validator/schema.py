@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import zoneinfo
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +67,10 @@ class ValueRule:
 
     A value passes when it is in ``enum`` / ``values`` (when given), matches ``pattern`` (when
     given) and, with ``calendar_date``, its first ten characters name a real day.
+
+    ``values`` is built on first use (``values_of``): the time-zone list walks the tz database
+    and the locale list joins every language with every country, so a run whose files hold
+    no such field never pays for them.
     """
 
     code: str
@@ -76,11 +80,28 @@ class ValueRule:
     source: str | None = None
     enum: tuple[str, ...] | None = None
     pattern: str | None = None
-    values: frozenset[str] | None = None
+    values_of: Callable[[], frozenset[str]] | None = dc_field(
+        default=None, repr=False, compare=False
+    )
     values_ref: str | None = None
     calendar_date: bool = False
     when_field: str | None = None
     when_values: frozenset[str] | None = None
+    _values: frozenset[str] | None = dc_field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def values(self) -> frozenset[str] | None:
+        """The value list (None: the rule has none), built once, on first use."""
+        if self._values is None and self.values_of is not None:
+            object.__setattr__(self, "_values", self.values_of())
+        return self._values
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled with its list built: the builder is a closure over the schema
+        kw = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        values = self.values
+        kw["values_of"] = None if values is None else functools.partial(_same, values)
+        return (functools.partial(ValueRule, **kw), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +348,8 @@ class Schema:
             sep = ref.get("separator", "")
             return frozenset(sep.join(combo) for combo in itertools.product(*parts))
         if ref == "zoneinfo":
+            import zoneinfo  # only when a time zone is checked: walks the tz database
+
             names = set(zoneinfo.available_timezones())
         elif isinstance(ref, str) and "#/" in ref:
             file_name, pointer = ref.split("#/", 1)
@@ -385,7 +408,9 @@ class Schema:
             enum=tuple(v for v in enum if v is not None) if enum is not None else None,
             # a value list makes the pattern redundant: the pattern is for other JSON Schema users
             pattern=None if values_ref is not None else node.get("pattern"),
-            values=self._value_set(values_ref, node) if values_ref is not None else None,
+            values_of=functools.partial(self._value_set, values_ref, node)
+            if values_ref is not None
+            else None,
             values_ref=values_ref
             if isinstance(values_ref, str)
             else ("join" if values_ref is not None else None),
@@ -579,6 +604,10 @@ def _types(node: dict[str, Any]) -> set[str]:
     raw = node.get("type", [])
     types = {raw} if isinstance(raw, str) else set(raw)
     return types - {"null"}
+
+
+def _same(values: frozenset[str]) -> frozenset[str]:
+    return values
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -124,7 +124,8 @@ def stop_pool(executor: Executor) -> None:
     """Stop a pool at once: queued work cancelled, worker processes killed and reaped."""
     procs: list[Any] = []
     manager: threading.Thread | None = None
-    if isinstance(executor, ProcessPoolExecutor):
+    process = sys.modules.get("concurrent.futures.process")  # imported with a process pool only
+    if process is not None and isinstance(executor, process.ProcessPoolExecutor):
         inner: Any = executor  # its private parts, as CPython 3.9-3.13 name them
         procs = list((inner._processes or {}).values())
         manager = inner._executor_manager_thread
