@@ -1047,11 +1047,11 @@ def test_dictionary_view_and_many_chunk_columns_are_read_as_strings() -> None:
 
 
 def test_numbers_parse_around_bad_text() -> None:
-    from validator.check import _parse_numbers
+    from validator.buffers import parse_numbers
 
     pattern = load_schema().number_text_pattern
     text = pa.array(["1.5"] * 10 + ["x"] + ["2"] * 10 + [None, "", "3e2"])
-    values = _parse_numbers(text, pattern)
+    values = parse_numbers(text, pattern)
     expected = [1.5] * 10 + [math.nan] + [2.0] * 10 + [math.nan, math.nan, 300.0]
     assert np.array_equal(values, np.array(expected), equal_nan=True)
 
@@ -1060,12 +1060,12 @@ def test_numbers_parse_around_bad_text() -> None:
 
 
 def _same_as_regex(pattern: str, values: list[str | None]) -> None:
-    from validator.check import _matches
+    from validator.buffers import matches
 
     arr = pa.array(values, pa.string())
     for part in (arr, arr.slice(1), arr.slice(0, max(len(arr) - 1, 0))):
         want = pc.fill_null(pc.match_substring_regex(part, pattern), False).to_pylist()
-        got = _matches(pattern, part).tolist()
+        got = matches(pattern, part).tolist()
         rows = zip(part.to_pylist(), got, want, strict=True)
         assert got == want, [(v, g, w) for v, g, w in rows if g != w]
 
@@ -1311,7 +1311,7 @@ def test_the_schema_patterns_have_their_kernels() -> None:
 
 
 def test_arrow_cast_takes_exactly_the_number_pattern_over_its_characters() -> None:
-    """What _parse_numbers relies on to skip the pattern: every string of up to 5 of
+    """What parse_numbers relies on to skip the pattern: every string of up to 5 of
     ``0 1 + - . e E`` casts to a double if and only if the pattern matches it."""
     pattern = load_schema().number_text_pattern
     texts = ["".join(p) for k in range(6) for p in itertools.product("01+-.eE", repeat=k)]
@@ -1336,7 +1336,7 @@ NUMBER_TEXT = st.one_of(
 def test_numbers_parse_as_cast_where_the_pattern_matches(
     values: list[str | None], cut: int
 ) -> None:
-    from validator.check import _parse_numbers
+    from validator.buffers import parse_numbers
 
     pattern = load_schema().number_text_pattern
     text = pa.array(values, pa.string()).slice(min(cut, len(values)))
@@ -1345,7 +1345,7 @@ def test_numbers_parse_as_cast_where_the_pattern_matches(
         matched = value is not None and pc.match_substring_regex(pa.array([value]), pattern)[0]
         want.append(pc.cast(pa.array([value]), pa.float64())[0].as_py() if matched else math.nan)
     # what _numbers keeps: finite values (a NaN or Infinity spelling may cast, to no number)
-    got = _parse_numbers(text, pattern).copy()
+    got = parse_numbers(text, pattern).copy()
     got[~np.isfinite(got)] = math.nan
     expected = np.array(want, np.float64)
     expected[~np.isfinite(expected)] = math.nan
