@@ -221,3 +221,66 @@ def test_a_pack_whose_files_change_column_layout_checks_each_run_in_order(tmp_pa
     assert _details(packed) == _details(alone)
     assert packed.to_dict()["TotalProcessed"] == 8 * 40
     assert packed.to_dict()["TotalFailures"] > 20
+
+
+def _odd_objects(fmt: str) -> dict[str, bytes]:
+    """Small objects whose heads say something: compressed, blank, a BOM, header only, a bad
+    header, a header longer than the plan's 64 KiB head read, another column layout."""
+    if fmt == "CSV":
+        long_name = "Attributes." + "x" * 70_000
+        return {
+            "a-gzip.csv": b"\x1f\x8b\x08\x00" + bytes(40),
+            "b-blank.csv": b" \n\n",
+            "c-bom.csv": b"\xef\xbb\xbf" + HEADER.encode() + _row(1).encode(),
+            "d-header-only.csv": HEADER.encode(),
+            "e-bad-header.csv": b"Id,ChannelType,Adress\n1,SMS,+12065550100\n",
+            "f-long-header.csv": f"ChannelType,Address,{long_name}\nSMS,+12065550100,x\n".encode(),
+            "g-other.csv": b"ChannelType,Address\nSMS,555 0100\nEMAIL,a@example.com\n",
+        }
+    return {
+        "a-gzip.json": b"\x1f\x8b\x08\x00" + bytes(40),
+        "b-blank.json": b" \n\n",
+        "c-bom.json": b"\xef\xbb\xbf" + _json(1).encode(),
+        "d-not-json.json": b"{nope\n" + _json(2).encode(),
+    }
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("fmt", ["CSV", "JSON"])
+def test_small_s3_objects_are_inspected_from_the_one_get_of_their_pack(
+    tmp_path, monkeypatch, s3_env, fmt
+):
+    # The plan reads no head of a small object; the pack's worker reads it from the object it
+    # fetched whole. Reports, details and --failures-out are those of the plan reading every
+    # head (a file per task), and every small object costs one GET.
+    from validator.settings import AwsSettings
+
+    parts, _, _ = _tree(tmp_path, fmt)
+    bucket = s3_env.make_bucket("inspect")
+    client = s3_env.client()
+    objects = {p.name: p.read_bytes() for p in sorted(parts.iterdir())} | _odd_objects(fmt)
+    for name, body in objects.items():
+        client.put_object(Bucket=bucket, Key=f"parts/{name}", Body=body)
+    gets: list[str] = []
+    client.meta.events.register(
+        "before-call.s3.GetObject", lambda params, **_: gets.append(params["url_path"])
+    )
+    url = f"s3://{bucket}/parts/"
+    kw = {"format": fmt, "settings": AwsSettings(endpoint_url=s3_env.endpoint_url)}
+    packed = validator.preflight(url, s3_client=client, workers=2, **kw)
+    small = [n for n, b in objects.items() if len(b)]
+    assert sorted(gets) == sorted(f"/parts/{n}" for n in small)  # one GET each
+    monkeypatch.setattr(pack, "PACK_FILE_BELOW", 0)  # heads read by the plan, a task a file
+    for workers in (1, 2):
+        out = tmp_path / f"alone-{workers}.ndjson"
+        alone = validator.preflight(url, failures_out=out, workers=workers, **kw)
+        monkeypatch.setattr(pack, "PACK_FILE_BELOW", 4 << 20)
+        mine = tmp_path / f"packed-{workers}.ndjson"
+        again = validator.preflight(url, failures_out=mine, workers=workers, **kw)
+        monkeypatch.setattr(pack, "PACK_FILE_BELOW", 0)
+        assert _comparable(again) == _comparable(alone)
+        assert _details(again) == _details(alone)
+        assert mine.read_bytes() == out.read_bytes()
+    assert _comparable(packed) == _comparable(alone)
+    codes = packed.to_dict()["FailuresByCode"]
+    assert "FILE_COMPRESSED" in codes and "FILE_EMPTY" in codes

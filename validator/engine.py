@@ -23,7 +23,7 @@ from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
 from validator.gate import Tolerance
 from validator.model import PieceResult
-from validator.pack import pack_tasks, run_pack
+from validator.pack import inspected_when_read, pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.report import Report, now_iso
@@ -132,14 +132,23 @@ def run(
             f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)",
         )
     plans = plan_pieces(
-        listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
+        listing,
+        pieces=pieces,
+        piece_size=size,
+        settings=settings,
+        s3_client=s3_client,
+        # A small S3 object is read whole by a pack: its head comes from that one GET, not
+        # from a GET of its own here (two round trips a file otherwise).
+        inspect_later=None
+        if pieces is not None or keep_spans or repair is not None
+        else partial(inspected_when_read, piece_size=size),
     )
     # A progress display (validator.progress) learns the totals before the first piece.
     starter = getattr(getattr(progress, "__self__", progress), "start", None)
     if callable(starter):
         starter(listing)
     tasks = [
-        PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair)
+        PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair, plan.inspect_later)
         for plan in plans
         for p in plan.pieces
     ]
@@ -172,9 +181,13 @@ def run(
             src = res.piece.file.display
             while current is None or current.file.display != src:
                 current = next(plan_iter)
+                if res.plan is not None and current.file.display == src:
+                    current = res.plan  # its head was read by the worker that read it
                 folder.start_file(current)
-                if not current.pieces:
+                if not current.pieces and current.file.display != src:
                     current = None
+            if not current.pieces:
+                continue  # the worker found nothing to read (compressed, empty): problems only
             # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
             # a single reader starts a record (pieces.settle_csv_boundary).
             outcome = folder.next_piece(res)

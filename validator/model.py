@@ -130,3 +130,4 @@ class PieceResult:
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
     repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)
+    plan: Any = None  # pieces.FilePlan, when the worker read the file's head (a packed S3 object)

@@ -14,16 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from validator import schema
 from validator.model import Batch, PieceResult
 from validator.piece import PieceTask, Reading, check, run_piece
+from validator.pieces import FilePlan, inspect_file
+from validator.source import SourceFile
 
 PACK_FILE_BELOW = 4 << 20  # a whole file smaller than this may share a task
 PACK_BYTES = 16 << 20  # a pack holds about this many bytes at most
 PACK_FILES = 512  # and at most this many files
 FETCH_THREADS = 8  # S3 objects of a pack fetched at once
+
+
+def inspected_when_read(f: SourceFile, piece_size: int | None = None) -> bool:
+    """A small S3 object, one piece whatever the piece size: a pack reads it whole, so the
+    worker reads its head from those bytes (one GET a file instead of two: the plan's and the
+    pack's). The plan then knows only its size (``pieces.FilePlan.inspect_later``)."""
+    small = 0 < f.size < PACK_FILE_BELOW and (piece_size is None or f.size <= piece_size)
+    return f.kind == "s3" and small
 
 
 def packable(task: PieceTask) -> bool:
@@ -67,15 +78,26 @@ def run_pack(tasks: Sequence[PieceTask], s3_client: Any = None) -> list[PieceRes
 
     The files are read in order; their batches wait until the column layout changes (or the
     pack ends), then the waiting batches are checked as one table (``piece.check``)."""
-    if len(tasks) == 1:
+    if len(tasks) == 1 and not tasks[0].inspect_later:
         return [run_piece(tasks[0], s3_client=s3_client)]
     rules = schema.load()
     fetched = _fetch_s3(tasks, s3_client)
     fmt = tasks[0].fmt
-    readings = [Reading(t) for t in tasks]
+    plans: dict[int, FilePlan] = {}
+    for i, t in enumerate(tasks):
+        if t.inspect_later:  # its head, from the object in hand
+            plans[i] = inspect_file(t.piece.file, fmt, data=fetched[i])
+    readings = [Reading(_inspected(t, plans.get(i))) for i, t in enumerate(tasks)]
     waiting: list[tuple[Reading, Batch]] = []
     for i, reading in enumerate(readings):
-        with reading.open(s3_client, fetched.pop(i, None)) as stream:
+        data = fetched.pop(i, None)
+        plan = plans.get(i)
+        if plan is not None:
+            reading.result.plan = plan
+            if not plan.readable:
+                continue  # compressed or empty: the plan's problems say so, nothing to read
+            data = data[plan.data_start :] if data is not None else None
+        with reading.open(s3_client, data) as stream:
             for batch in reading.batches(stream, rules):
                 if not batch.table.num_rows:
                     continue
@@ -86,6 +108,17 @@ def run_pack(tasks: Sequence[PieceTask], s3_client: Any = None) -> list[PieceRes
     if waiting:
         check(waiting, fmt, rules)
     return [r.finish(s3_client) for r in readings]
+
+
+def _inspected(task: PieceTask, plan: FilePlan | None) -> PieceTask:
+    """The task as its plan would have made it, once the worker read the file's head."""
+    if plan is None:
+        return task
+    p = task.piece
+    header = tuple(plan.header) if plan.header is not None else None
+    piece = replace(p, header=header, header_end=plan.data_start)
+    plan.pieces = [piece] if plan.readable else []
+    return replace(task, piece=piece, columns=plan.columns, inspect_later=False)
 
 
 def _fetch_s3(tasks: Sequence[PieceTask], s3_client: Any) -> dict[int, bytes]:

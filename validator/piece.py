@@ -44,6 +44,7 @@ class PieceTask:
     settings: AwsSettings | None
     keep_spans: bool = False
     repair: RepairOptions | None = None  # --repair: repair failing rows, check them again
+    inspect_later: bool = False  # the file's head is read from its bytes (pack.run_pack)
 
 
 def _custom_names(table: pa.Table) -> set[str]:

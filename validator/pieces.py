@@ -13,10 +13,13 @@ Each file's head is read here once: compressed content, a byte order mark, the C
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +105,9 @@ class FilePlan:
     problems: list[Problem] = field(default_factory=list)  # file-level
     readable: bool = True
     pieces: list[Piece] = field(default_factory=list)
+    # a small S3 object whose head the worker reads, from the one GET of the whole object it
+    # makes anyway (pack.run_pack): until then nothing above is known, and it has one piece
+    inspect_later: bool = False
 
 
 def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> bytes:
@@ -112,11 +118,16 @@ def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> b
 
 
 def inspect_file(
-    f: SourceFile, fmt: str, settings: AwsSettings | None = None, s3_client: Any = None
+    f: SourceFile,
+    fmt: str,
+    settings: AwsSettings | None = None,
+    s3_client: Any = None,
+    data: bytes | None = None,
 ) -> FilePlan:
-    """Read the head of a file: compression, BOM, emptiness and the CSV header."""
+    """Read the head of a file: compression, BOM, emptiness and the CSV header. ``data``: the
+    whole file, when it is in hand already (nothing is read then)."""
     plan = FilePlan(f)
-    head = _read_head(f, settings, s3_client)
+    head = data[:HEAD] if data is not None else _read_head(f, settings, s3_client)
     for magic, name in MAGIC:
         if head.startswith(magic):
             plan.readable = False
@@ -157,12 +168,17 @@ def inspect_file(
         )
         return plan
     if fmt == "CSV":
-        _inspect_csv_header(f, plan, head, settings, s3_client)
+        _inspect_csv_header(f, plan, head, settings, s3_client, data)
     return plan
 
 
 def _header_line(
-    f: SourceFile, plan: FilePlan, head: bytes, settings: AwsSettings | None, s3_client: Any
+    f: SourceFile,
+    plan: FilePlan,
+    head: bytes,
+    settings: AwsSettings | None,
+    s3_client: Any,
+    data: bytes | None = None,
 ) -> bytes | None:
     """The header line (with its newline), read on past the head when it is longer; None when
     it has no newline within ``blocks.MAX_LINE`` bytes of a file that goes on."""
@@ -172,7 +188,12 @@ def _header_line(
     if f.kind == "stdin" or len(head) < HEAD:
         return head[plan.data_start :]
     line = head[plan.data_start :]
-    with open_binary(f, len(head), settings=settings, s3_client=s3_client) as stream:
+    rest: Any = (
+        nullcontext(io.BytesIO(data[len(head) :]))
+        if data is not None
+        else open_binary(f, len(head), settings=settings, s3_client=s3_client)
+    )
+    with rest as stream:
         while len(line) <= blocks.MAX_LINE:
             chunk = stream.read(HEAD)
             if not chunk:
@@ -185,7 +206,12 @@ def _header_line(
 
 
 def _inspect_csv_header(
-    f: SourceFile, plan: FilePlan, head: bytes, settings: AwsSettings | None, s3_client: Any
+    f: SourceFile,
+    plan: FilePlan,
+    head: bytes,
+    settings: AwsSettings | None,
+    s3_client: Any,
+    data: bytes | None = None,
 ) -> None:
     first = head[plan.data_start :]
     nl = first.find(b"\n")
@@ -204,7 +230,7 @@ def _inspect_csv_header(
             )
         )
         return
-    line = _header_line(f, plan, head, settings, s3_client)
+    line = _header_line(f, plan, head, settings, s3_client, data)
     if line is None:
         plan.readable = False
         plan.problems.append(
@@ -419,17 +445,25 @@ def plan_pieces(
     settings: AwsSettings | None = None,
     s3_client: Any = None,
     one_piece: frozenset[str] = frozenset(),
+    inspect_later: Callable[[SourceFile], bool] | None = None,
 ) -> list[FilePlan]:
-    """Inspect every selected file and cut it into pieces, numbered in source order."""
+    """Inspect every selected file and cut it into pieces, numbered in source order.
+
+    ``inspect_later``: files (small S3 objects read whole by a pack) whose head is read by the
+    worker that reads them, in one piece (``FilePlan.inspect_later``)."""
     files = listing.selected
+
+    def inspect(f: SourceFile) -> FilePlan:
+        if inspect_later is not None and inspect_later(f):
+            return FilePlan(f, inspect_later=True)
+        return inspect_file(f, listing.format, settings, s3_client)
+
     if sum(f.kind == "s3" for f in files) > 1:
         # One small ranged read per object: latency-bound, so side by side, in order.
         with ThreadPoolExecutor(HEAD_READERS) as pool:
-            plans = list(
-                pool.map(lambda f: inspect_file(f, listing.format, settings, s3_client), files)
-            )
+            plans = list(pool.map(inspect, files))
     else:
-        plans = [inspect_file(f, listing.format, settings, s3_client) for f in files]
+        plans = [inspect(f) for f in files]
     readable = [p for p in plans if p.readable]
     counts = dict(
         zip((id(p) for p in readable), _count_for(readable, pieces, piece_size), strict=True)
@@ -439,7 +473,8 @@ def plan_pieces(
         if not plan.readable:
             continue
         f = plan.file
-        n = counts[id(plan)] if f.kind != "stdin" and f.display not in one_piece else 1
+        one = f.kind == "stdin" or f.display in one_piece or plan.inspect_later
+        n = 1 if one else counts[id(plan)]
         bounds: list[int] | None = []
         if n > 1:
             span = f.size - plan.data_start

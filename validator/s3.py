@@ -409,6 +409,8 @@ class _RangeReader(io.RawIOBase):
         self._view = memoryview(data)
         if len(data) < span[1] - span[0]:
             self._eof = True  # the object ended inside this range
+        elif 0 <= self._size <= span[1]:
+            self._eof = True  # the range ran to the object's known end: no read-ahead thread
 
     def _ahead(self) -> None:
         assert self._queue is not None
