@@ -168,17 +168,18 @@ def inspect_file(
         )
         return plan
     if fmt == "CSV":
-        _inspect_csv_header(f, plan, head, settings, s3_client, data)
+
+        def read_on(start: int) -> Any:  # the file from ``start``, for a header past the head
+            if data is not None:
+                return nullcontext(io.BytesIO(data[start:]))
+            return open_binary(f, start, settings=settings, s3_client=s3_client)
+
+        _inspect_csv_header(f, plan, head, read_on)
     return plan
 
 
 def _header_line(
-    f: SourceFile,
-    plan: FilePlan,
-    head: bytes,
-    settings: AwsSettings | None,
-    s3_client: Any,
-    data: bytes | None = None,
+    f: SourceFile, plan: FilePlan, head: bytes, read_on: Callable[[int], Any]
 ) -> bytes | None:
     """The header line (with its newline), read on past the head when it is longer; None when
     it has no newline within ``blocks.MAX_LINE`` bytes of a file that goes on."""
@@ -188,12 +189,7 @@ def _header_line(
     if f.kind == "stdin" or len(head) < HEAD:
         return head[plan.data_start :]
     line = head[plan.data_start :]
-    rest: Any = (
-        nullcontext(io.BytesIO(data[len(head) :]))
-        if data is not None
-        else open_binary(f, len(head), settings=settings, s3_client=s3_client)
-    )
-    with rest as stream:
+    with read_on(len(head)) as stream:
         while len(line) <= blocks.MAX_LINE:
             chunk = stream.read(HEAD)
             if not chunk:
@@ -206,12 +202,7 @@ def _header_line(
 
 
 def _inspect_csv_header(
-    f: SourceFile,
-    plan: FilePlan,
-    head: bytes,
-    settings: AwsSettings | None,
-    s3_client: Any,
-    data: bytes | None = None,
+    f: SourceFile, plan: FilePlan, head: bytes, read_on: Callable[[int], Any]
 ) -> None:
     first = head[plan.data_start :]
     nl = first.find(b"\n")
@@ -230,7 +221,7 @@ def _inspect_csv_header(
             )
         )
         return
-    line = _header_line(f, plan, head, settings, s3_client, data)
+    line = _header_line(f, plan, head, read_on)
     if line is None:
         plan.readable = False
         plan.problems.append(
