@@ -55,3 +55,12 @@ def test_every_third_party_import_is_a_declared_dependency():
             missing[module] = sorted(owners)
     assert missing == {}
     assert "dask" in _declared("dask")
+
+
+def test_the_version_the_reports_carry_is_the_installed_packages():
+    from importlib.metadata import version
+
+    import validator
+    from validator.report import tool_version
+
+    assert tool_version() == validator.__version__ == version("pinpoint-preflight")

@@ -41,6 +41,8 @@ NOT_FOR_A_SMALL_CSV = (
     "validator.repair",
     "concurrent.futures.process",
     "multiprocessing",
+    "importlib.metadata",  # the report's version is validator.__version__
+    "email",
 )
 
 
