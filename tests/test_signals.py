@@ -156,3 +156,38 @@ def test_sigterm_during_validate_removes_the_failures_out(source, tmp_path):
         return
     assert (code, err) == (143, "pinpoint-preflight: error: terminated\n")
     assert everything_left(tmp_path) == []
+
+
+# Each worker spends its first second before its initializer, as a loaded machine may make it.
+SLOW_START = (
+    "import sys, time, validator.engine as e, validator.signals as s; e.IN_PROCESS_BELOW = 0; "
+    "real = s.worker_init; "
+    "s.worker_init = lambda *a: (time.sleep(1.0), real(*a)); "
+    "from validator.cli import main; main(sys.argv[1:])"
+)
+
+
+def test_a_worker_still_starting_when_its_parent_is_killed_does_not_outlive_it(source, tmp_path):
+    """The flake of the test above, made certain: the parent is killed before a worker has asked
+    for PR_SET_PDEATHSIG, and stays a zombie (unreaped) while the worker looks for it. A zombie
+    answers kill(pid, 0), so the worker must look at its own parent pid instead."""
+    args = [sys.executable, "-c", SLOW_START, "validate", str(source), "--pieces", "8"]
+    args += ["--workers", "2", "--output", "off", "--no-progress"]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    sid = proc.pid
+    try:
+        until = time.monotonic() + DEADLINE
+        while not psutil.Process(proc.pid).children() and time.monotonic() < until:
+            time.sleep(0.01)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers, "no worker process started"
+        os.kill(proc.pid, signal.SIGKILL)  # not reaped: a zombie until proc.wait below
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == []
+        assert [p.pid for p in session_processes(sid)] == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(sid, signal.SIGKILL)
+        proc.wait()
