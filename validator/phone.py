@@ -1,6 +1,6 @@
 """Phone numbers to E.164 with Google's libphonenumber metadata (the ``phonenumbers`` package).
 
-One function, used twice: ``check.py``'s "did you mean" for an ``ADDRESS_E164`` failure (no
+One function, used twice: ``messages.py``'s "did you mean" for an ``ADDRESS_E164`` failure (no
 region: only a number that carries its own country code), and ``repair.py``'s ``PHONE_E164``
 repair (with ``--default-country`` for national numbers). The library parses, drops what it
 knows is not part of the number (punctuation, a national trunk prefix such as the ``(0)`` in

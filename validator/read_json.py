@@ -41,6 +41,7 @@ import pyarrow as pa
 from validator import check, schema
 from validator.blocks import PieceReader
 from validator.json_struct import Plan, plan
+from validator.messages import quote
 from validator.model import Batch, Problem
 
 NL, CR, LBRACE, RBRACE = 10, 13, 123, 125
@@ -106,7 +107,7 @@ def _duplicates(line: bytes) -> list[tuple[str, str]]:
                     out.append(
                         (
                             pending,
-                            f"the key {check._quote(key)} {_TWICE}",
+                            f"the key {quote(key)} {_TWICE}",
                         )
                     )
                 keys.add(key)
