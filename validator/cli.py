@@ -584,7 +584,7 @@ _register_optional_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``pinpoint-preflight`` and ``python -m validator``."""
-    code = run(argv)
+    code = run(argv, restore_signals=False)  # a signal from now to the exit changes nothing
     if code in (130, 143):
         # Interrupted, and the clean-up is done: end now, without waiting at the interpreter's
         # exit for threads of a worker pool that was stopped mid-task.
@@ -592,18 +592,22 @@ def main(argv: list[str] | None = None) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+    # The work is over and its outputs are whole: a signal during the interpreter's exit (which
+    # resets the handlers to the defaults while it frees modules) would kill it, exit -2/-15.
+    signals.hold_to_exit()
     sys.exit(code)
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, *, restore_signals: bool = True) -> int:
     """Run the command line and return the exit code (tests call this in-process).
 
     SIGTERM is handled as Ctrl-C is (partial outputs removed), and ends with 143 instead of 130.
-    Every line printed goes through :mod:`validator.redact`.
+    Every line printed goes through :mod:`validator.redact`. ``restore_signals=False`` (the
+    process's own entry point) keeps the handlers after the work, until the exit.
     """
     for arg in sys.argv[1:] if argv is None else argv:
         redact.register_url(arg)  # a user:password@ typed into a URL is masked everywhere
-    with signals.handle_sigterm():
+    with signals.handle_sigterm(restore_signals):
         try:
             code = _run(argv)
             signals.done()  # a signal from now on finds the work over: it changes nothing

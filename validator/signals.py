@@ -62,8 +62,11 @@ def _main_thread() -> bool:
 
 
 @contextlib.contextmanager
-def handle_sigterm() -> Iterator[None]:
-    """While the block runs, SIGTERM raises :class:`SigTerm` in the main thread."""
+def handle_sigterm(restore: bool = True) -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`SigTerm` in the main thread. Without
+    ``restore`` the handlers stay when it ends: a process about to exit (the command) keeps them,
+    so that a signal after :func:`done` changes nothing (the default handlers would kill it,
+    exit -15, or raise a KeyboardInterrupt that Python's exit turns into death by SIGINT)."""
     if not _main_thread():
         yield
         return
@@ -77,9 +80,10 @@ def handle_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        if previous_int is not None:
-            signal.signal(signal.SIGINT, previous_int)
+        if restore:
+            signal.signal(signal.SIGTERM, previous)
+            if previous_int is not None:
+                signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager
@@ -93,6 +97,13 @@ def critical() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def hold_to_exit() -> None:
+    """Hold SIGINT and SIGTERM back from now to the exit (the work is over: they would change
+    nothing but the exit code). SIGKILL and SIGQUIT still end a process stuck in its exit."""
+    if _main_thread() and hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
 
 
 def worker_init(parent: int, method: str = "fork", then: tuple[Any, Any] | None = None) -> None:
