@@ -151,7 +151,7 @@ def worker_tick(piece: Piece, done_bytes: int, done_records: int) -> None:
 
 class Progress:
     """Job and per-file progress: ``start``, ``begin``, ``update(result)`` per piece folded,
-    ``close()`` at the end; ``meter`` for the read loop's ticks."""
+    ``close()`` at the end; ``ticker`` gives the read loop its tick."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
