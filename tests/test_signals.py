@@ -193,3 +193,51 @@ def test_a_worker_still_starting_when_its_parent_is_killed_does_not_outlive_it(s
         if proc.poll() is None:
             os.killpg(sid, signal.SIGKILL)
         proc.wait()
+
+
+COMMAND_SCRIPT = """
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from validator import signals
+
+
+def slow_init(*args):  # a loaded machine: the worker reaches its initializer late
+    time.sleep(1.0)
+    signals.worker_init(*args)
+
+
+if __name__ == "__main__":
+    method = sys.argv[1]
+    options = {**signals.pool_options(method), "initializer": slow_init}
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(method), **options)
+    list(pool.map(time.sleep, [60, 60]))
+"""
+# The processes below the command once its workers exist: the workers, plus the forkserver and
+# multiprocessing's resource tracker where the start method has them.
+DESCENDANTS = {"fork": 2, "forkserver": 4, "spawn": 3}
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_under_every_start_method_a_late_worker_dies_with_its_parent(tmp_path, method):
+    """The same as above for each way multiprocessing starts workers (the command picks the
+    forkserver when other threads run): under the forkserver the worker's parent is the
+    server, so it asks the pipe whose write end only the command holds."""
+    script = tmp_path / "command.py"
+    script.write_text(COMMAND_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), method], start_new_session=True)
+    sid = proc.pid
+    try:
+        until = time.monotonic() + DEADLINE
+        while len(psutil.Process(proc.pid).children(recursive=True)) < DESCENDANTS[method]:
+            assert proc.poll() is None and time.monotonic() < until
+            time.sleep(0.01)
+        below = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGKILL)  # left a zombie until proc.wait below
+        _, alive = psutil.wait_procs(below, timeout=10)
+        assert alive == []
+        assert [p.pid for p in session_processes(sid)] == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(sid, signal.SIGKILL)
+        proc.wait()
