@@ -111,25 +111,34 @@ def test_a_signal_at_a_random_moment_leaves_nothing(source, tmp_path, how, seed)
     assert everything_left(tmp_path) == []
 
 
-def test_workers_die_with_a_parent_killed_outright(source, tmp_path):
-    proc = start(source, tmp_path)
-    sid = proc.pid
+def kill_outright(proc: subprocess.Popen[bytes], below: int = 1, *, reap: bool = True) -> None:
+    """Once ``below`` processes run below the command, SIGKILL it (reaped at once, or left a
+    zombie while its workers look for it): every one of them is gone within 10 s, and nothing
+    of its session is left."""
+    sid = proc.pid  # start_new_session: the command leads its own session
     try:
-        wait_for_start(proc, tmp_path)
         until = time.monotonic() + DEADLINE
-        while not psutil.Process(proc.pid).children() and time.monotonic() < until:
+        while len(psutil.Process(proc.pid).children(recursive=True)) < below:
+            assert proc.poll() is None, "the command ended before its workers started"
+            assert time.monotonic() < until, "no worker process started"
             time.sleep(0.01)
         workers = psutil.Process(proc.pid).children(recursive=True)
-        assert workers, "no worker process started"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(DEADLINE)
+        os.kill(proc.pid, signal.SIGKILL)
+        if reap:
+            proc.wait(DEADLINE)
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert alive == []
-        assert session_processes(sid) == []
+        assert [p.pid for p in session_processes(sid)] == []
     finally:
         if proc.poll() is None:
             os.killpg(sid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
+
+
+def test_workers_die_with_a_parent_killed_outright(source, tmp_path):
+    proc = start(source, tmp_path)
+    wait_for_start(proc, tmp_path)
+    kill_outright(proc)
 
 
 def test_sigterm_during_validate_removes_the_failures_out(source, tmp_path):
@@ -178,21 +187,7 @@ def test_a_worker_still_starting_when_its_parent_is_killed_does_not_outlive_it(s
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    sid = proc.pid
-    try:
-        until = time.monotonic() + DEADLINE
-        while not psutil.Process(proc.pid).children() and time.monotonic() < until:
-            time.sleep(0.01)
-        workers = psutil.Process(proc.pid).children(recursive=True)
-        assert workers, "no worker process started"
-        os.kill(proc.pid, signal.SIGKILL)  # not reaped: a zombie until proc.wait below
-        _, alive = psutil.wait_procs(workers, timeout=10)
-        assert alive == []
-        assert [p.pid for p in session_processes(sid)] == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(sid, signal.SIGKILL)
-        proc.wait()
+    kill_outright(proc, reap=False)
 
 
 COMMAND_SCRIPT = """
@@ -226,18 +221,4 @@ def test_under_every_start_method_a_late_worker_dies_with_its_parent(tmp_path, m
     script = tmp_path / "command.py"
     script.write_text(COMMAND_SCRIPT)
     proc = subprocess.Popen([sys.executable, str(script), method], start_new_session=True)
-    sid = proc.pid
-    try:
-        until = time.monotonic() + DEADLINE
-        while len(psutil.Process(proc.pid).children(recursive=True)) < DESCENDANTS[method]:
-            assert proc.poll() is None and time.monotonic() < until
-            time.sleep(0.01)
-        below = psutil.Process(proc.pid).children(recursive=True)
-        os.kill(proc.pid, signal.SIGKILL)  # left a zombie until proc.wait below
-        _, alive = psutil.wait_procs(below, timeout=10)
-        assert alive == []
-        assert [p.pid for p in session_processes(sid)] == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(sid, signal.SIGKILL)
-        proc.wait()
+    kill_outright(proc, DESCENDANTS[method], reap=False)
