@@ -19,7 +19,7 @@ from typing import Any
 
 from validator import schema
 from validator.model import Batch, PieceResult
-from validator.piece import PieceTask, Reading, check, run_piece
+from validator.piece import PieceTask, Reading, Tick, check, run_piece
 from validator.pieces import FilePlan, inspect_file
 from validator.source import SourceFile
 
@@ -72,14 +72,16 @@ def pack_tasks(tasks: Sequence[PieceTask], workers: int = 1) -> list[list[PieceT
     return packs
 
 
-def run_pack(tasks: Sequence[PieceTask], s3_client: Any = None) -> list[PieceResult]:
+def run_pack(
+    tasks: Sequence[PieceTask], s3_client: Any = None, tick: Tick | None = None
+) -> list[PieceResult]:
     """Read and check a pack of tasks; one PieceResult per task, in order, each the same as
-    ``run_piece`` gives for it alone. Runs in a worker process.
+    ``run_piece`` gives for it alone. Runs in a worker process. ``tick``: as ``run_piece``'s.
 
     The files are read in order; their batches wait until the column layout changes (or the
     pack ends), then the waiting batches are checked as one table (``piece.check``)."""
     if len(tasks) == 1 and not tasks[0].inspect_later:
-        return [run_piece(tasks[0], s3_client=s3_client)]
+        return [run_piece(tasks[0], s3_client=s3_client, tick=tick)]
     rules = schema.load()
     fetched = _fetch_s3(tasks, s3_client)
     fmt = tasks[0].fmt
@@ -98,7 +100,7 @@ def run_pack(tasks: Sequence[PieceTask], s3_client: Any = None) -> list[PieceRes
                 continue  # compressed or empty: the plan's problems say so, nothing to read
             data = data[plan.data_start :] if data is not None else None
         with reading.open(s3_client, data) as stream:
-            for batch in reading.batches(stream, rules):
+            for batch in reading.batches(stream, rules, tick):
                 if not batch.table.num_rows:
                     continue
                 if waiting and waiting[0][1].table.schema != batch.table.schema:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +32,8 @@ from validator.source import open_binary
 
 if TYPE_CHECKING:
     from validator.repair import RepairOptions
+
+Tick = Callable[[Piece, int, int], None]  # (piece, bytes read, records read) after each block
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,11 @@ class Reading:
         t = self.task
         return open_binary(t.piece.file, self.read_from, settings=t.settings, s3_client=s3_client)
 
-    def batches(self, stream: IO[bytes], rules: schema.Schema) -> Iterator[Batch]:
+    def batches(
+        self, stream: IO[bytes], rules: schema.Schema, tick: Tick | None = None
+    ) -> Iterator[Batch]:
         """The piece's batches as they are read, each batch's structural problems kept as it
-        comes; at the end, the reader's counts."""
+        comes; at the end, the reader's counts. ``tick``: as ``run_piece``'s."""
         task, result = self.task, self.result
         byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
         if task.fmt == "CSV":
@@ -128,7 +132,7 @@ class Reading:
                 stream, self.length, offset=self.read_from, line=self.line0, keep_spans=byte_ranges
             )
         reader = None
-        for batch, reader in read:  # noqa: B007 - the last reader has the counts
+        for batch, reader in read:  # the last reader has the counts
             for p in batch.problems:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
@@ -140,6 +144,8 @@ class Reading:
             if len(batch.lines):
                 self.lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
             self.lines_seen += [p.line for p in batch.problems if p.line is not None]
+            if tick is not None:
+                tick(task.piece, reader.offset - task.piece.start, reader.record)
             yield batch
         if reader is not None:
             result.records = reader.record
@@ -295,12 +301,16 @@ def _scatter(
         into[int(who[a])].append(tuple(x[a:b] for x in arrays))
 
 
-def run_piece(task: PieceTask, s3_client: Any = None, data: bytes | None = None) -> PieceResult:
+def run_piece(
+    task: PieceTask, s3_client: Any = None, tick: Tick | None = None, data: bytes | None = None
+) -> PieceResult:
     """Read and check one piece, each batch as it comes. Runs in a worker process; returns
-    only plain data. ``data``: the piece's bytes, when they were fetched already."""
+    only plain data. ``tick(piece, bytes, records)``, when given, hears after each block read
+    how far the piece is (the progress display's counter, ``validator.progress``); it changes
+    nothing else. ``data``: the piece's bytes, when they were fetched already."""
     rules = schema.load()
     reading = Reading(task)
     with reading.open(s3_client, data) as stream:
-        for batch in reading.batches(stream, rules):
+        for batch in reading.batches(stream, rules, tick):
             check([(reading, batch)], task.fmt, rules)
     return reading.finish(s3_client)

@@ -58,7 +58,7 @@ class SourceFile:
 
     display: str
     size: int
-    kind: str  # "local", "s3" or "stdin"
+    kind: str  # "local", "s3" or "stdin" (a stream read once: standard input, or a pipe at path)
     path: str | None = None  # local path
     bucket: str | None = None
     key: str | None = None
@@ -163,6 +163,17 @@ def _local_files(source: str) -> list[SourceFile]:
                 path=os.path.abspath(source),  # workers elsewhere (a cluster) open it too
                 format=format_of(shown),
                 identity=(st.st_dev, st.st_ino),
+            )
+        ]
+    if stat.S_ISFIFO(st.st_mode):  # a named pipe, or bash's <(cmd) (/dev/fd/N): as stdin
+        return [
+            SourceFile(
+                display=shown,
+                size=-1,
+                kind="stdin",
+                path=os.path.abspath(source),
+                format=format_of(shown),
+                identity=("pipe", st.st_dev, st.st_ino),
             )
         ]
     if not stat.S_ISDIR(st.st_mode):
@@ -271,8 +282,9 @@ def list_sources(
     found = _read_once(found)
     if declared is None:
         kinds = {f.format for f in found if f.format and f.duplicate_of is None}
-        if "-" in explicit and len(found) == 1:
-            raise UsageError("reading standard input needs --format CSV or --format JSON")
+        if len(found) == 1 and found[0].kind == "stdin" and found[0].format is None:
+            what = "standard input" if found[0].path is None else f"the pipe {found[0].display}"
+            raise UsageError(f"reading {what} needs --format CSV or --format JSON")
         if len(kinds) != 1:
             what = (
                 "files of both formats"
@@ -436,14 +448,23 @@ def job_empty_message(
 
 
 class _Stdin:
-    """Standard input, read once by the whole job. The head the planner reads is kept, and
-    replayed to the reader that follows (standard input can't seek back)."""
+    """Standard input (or the pipe at ``path``), read once by the whole job. The head the
+    planner reads is kept, and replayed to the reader that follows (a pipe can't seek back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None, display: str = "-") -> None:
+        self.path = path
+        self.display = display
         self.stream: IO[bytes] | None = None
         self.head = b""
 
     def _current(self) -> IO[bytes]:
+        if self.path is not None:  # a pipe: opened once (the writer may wait for it)
+            if self.stream is None:
+                try:
+                    self.stream = open(self.path, "rb", buffering=0)  # noqa: SIM115 - kept open
+                except OSError as exc:
+                    raise from_os_error(exc, self.display, action="cannot read") from exc
+            return self.stream
         stream = sys.stdin.buffer
         if stream is not self.stream:  # a new standard input (tests swap it): forget the old
             self.stream, self.head = stream, b""
@@ -492,6 +513,16 @@ class _StdinReader(io.RawIOBase):
 
 
 _stdin = _Stdin()
+_pipes: dict[str, _Stdin] = {}  # named pipes and /dev/fd/N sources, by path
+
+
+def _stream_of(f: SourceFile | None) -> _Stdin:
+    if f is None or f.path is None:
+        return _stdin
+    pipe = _pipes.get(f.path)
+    if pipe is None:
+        pipe = _pipes[f.path] = _Stdin(f.path, f.display)
+    return pipe
 
 
 class _ReadRaw(io.FileIO):
@@ -509,9 +540,10 @@ class _ReadRaw(io.FileIO):
             raise from_os_error(exc, self._display, action="cannot read") from exc
 
 
-def stdin_head(n: int) -> bytes:
-    """The first ``n`` bytes of standard input, kept for the reader that comes next."""
-    return _stdin.read_head(n)
+def stdin_head(n: int, f: SourceFile | None = None) -> bytes:
+    """The first ``n`` bytes of standard input (or of the pipe ``f``), kept for the reader
+    that comes next."""
+    return _stream_of(f).read_head(n)
 
 
 def open_binary(
@@ -531,7 +563,7 @@ def open_binary(
             raise from_os_error(exc, f.display, action="cannot read") from exc
         return fh
     if f.kind == "stdin":
-        return _stdin.open(start)
+        return _stream_of(f).open(start)
     from validator import s3
 
     return s3.open_object(f, start, settings=settings, client=s3_client)
