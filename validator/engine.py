@@ -17,7 +17,7 @@ from functools import partial
 from itertools import chain
 from typing import IO, Any
 
-from validator import options, signals
+from validator import options, signals, transport
 from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
@@ -74,11 +74,11 @@ def _workers_for(listing: Listing, tasks: list[PieceTask], workers: int | None) 
     if workers < 1:
         raise UsageError("workers must be at least 1")
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
-    from_s3 = any(f.kind == "s3" for f in listing.selected)
+    remote = any(transport.is_remote(f) for f in listing.selected)
     if (
         len(tasks) <= 1
-        or (selected_bytes < IN_PROCESS_BELOW and not from_s3)
-        or any(f.kind == "stdin" for f in listing.selected)
+        or (selected_bytes < IN_PROCESS_BELOW and not remote)
+        or any(transport.read_once(f) for f in listing.selected)
     ):
         workers = 1  # S3 objects are worth reading side by side however small: latency
     return min(workers, max(len(tasks), 1))

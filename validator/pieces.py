@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from validator import blocks, check
+from validator import blocks, check, transport
 from validator.errors import OptionError, UsageError
 from validator.model import Piece, Problem
 from validator.read_csv import (
@@ -422,7 +422,7 @@ def plan_pieces(
 ) -> list[FilePlan]:
     """Inspect every selected file and cut it into pieces, numbered in source order."""
     files = listing.selected
-    if sum(f.kind == "s3" for f in files) > 1:
+    if sum(transport.is_remote(f) for f in files) > 1:
         # One small ranged read per object: latency-bound, so side by side, in order.
         with ThreadPoolExecutor(HEAD_READERS) as pool:
             plans = list(

@@ -185,7 +185,7 @@ def list_sources(
         if not f.selected:  # a duplicate, or no regular file
             listing.files.append(f)
             continue
-        if f.display == "-" or (f.display in explicit and f.format in (None, declared)):
+        if f.display in explicit and f.format in (None, declared):
             listing.files.append(f)
             formats_seen.add(declared)
             continue
@@ -264,7 +264,7 @@ def sniff_compression(
     f: SourceFile, *, settings: AwsSettings | None = None, s3_client: Any = None
 ) -> str | None:
     """The compression of a file by its first bytes, or None (also when it can't be read)."""
-    if f.size < 0:  # standard input: read once, by the job
+    if transport.read_once(f):  # standard input: read by the job, once
         return None
     try:
         with open_binary(f, 0, settings=settings, s3_client=s3_client) as fh:

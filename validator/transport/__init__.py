@@ -4,6 +4,8 @@ In the manner of smart_open's ``transport.py``: every module here exposes the sa
 functions, and nothing outside this package asks which kind a file is. A module has
 
 - ``NAME`` (the ``SourceFile.kind`` of its files) and ``SCHEMES`` (the URL schemes it serves);
+  ``REMOTE`` (reads wait on a network: small files are still worth reading side by side) and
+  ``READ_ONCE`` (a stream: the job reads it once, never twice nor in parallel);
 - reading: ``list_source(source, *, settings)`` -> ``SourceFile``s (``[]`` or ``EmptySource``
   when nothing is there), ``names_one(source, listed)`` (the source named one file, read
   whatever its extension), ``warnings(source, listed)``, ``open_range(f, start, *, settings)``
@@ -18,7 +20,7 @@ functions, and nothing outside this package asks which kind a file is. A module 
 Errors come out as the tool's own (``validator.errors``), translated in the module.
 
 A new kind (``gs://``) is one module with these functions plus one line in ``_BUILTIN`` (or
-``register(module)`` from outside the package, as tests do).
+``register(module)`` from outside the package, as ``tests/folder_transport.py`` is).
 """
 
 from __future__ import annotations
@@ -31,15 +33,25 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from validator.source import SourceFile
 
-__all__ = ["Writer", "for_file", "for_output", "for_source", "register", "scheme_of"]
+__all__ = [
+    "Writer",
+    "for_file",
+    "for_output",
+    "for_source",
+    "is_remote",
+    "read_once",
+    "register",
+    "scheme_of",
+]
 
-# name -> module path: imported when first needed (a local run never imports boto3)
-_BUILTIN = {
-    "local": "validator.transport.local",
-    "stdin": "validator.transport.stdin",
-    "s3": "validator.transport.s3",
+# name -> (module, the URL schemes it serves): imported when first needed (a local run never
+# imports boto3). A new built-in transport is one line here.
+_BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
+    "local": ("validator.transport.local", ()),  # whatever has no scheme
+    "stdin": ("validator.transport.stdin", ()),  # "-"
+    "s3": ("validator.transport.s3", ("s3",)),
 }
-_SCHEMES = {"s3": "s3"}  # URL scheme -> transport name, for the built-in ones
+_SCHEMES = {scheme: name for name, (_, schemes) in _BUILTIN.items() for scheme in schemes}
 _loaded: dict[str, ModuleType] = {}
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -77,7 +89,7 @@ def register(module: ModuleType) -> None:
 def _named(name: str) -> ModuleType:
     module = _loaded.get(name)
     if module is None:
-        module = _loaded[name] = importlib.import_module(_BUILTIN[name])
+        module = _loaded[name] = importlib.import_module(_BUILTIN[name][0])
     return module
 
 
@@ -105,3 +117,13 @@ def for_output(location: str) -> ModuleType:
 def for_file(f: SourceFile) -> ModuleType:
     """The transport that listed ``f`` (by its ``kind``)."""
     return _named(f.kind)
+
+
+def is_remote(f: SourceFile) -> bool:
+    """Whether reading ``f`` waits on a network (its transport's ``REMOTE``)."""
+    return bool(getattr(for_file(f), "REMOTE", False))
+
+
+def read_once(f: SourceFile) -> bool:
+    """Whether ``f`` is a stream the job reads once (its transport's ``READ_ONCE``)."""
+    return bool(getattr(for_file(f), "READ_ONCE", False))

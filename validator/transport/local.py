@@ -21,6 +21,8 @@ from validator.source import SourceFile, format_of
 
 NAME = "local"
 SCHEMES: tuple[str, ...] = ()  # the default: whatever has no scheme
+REMOTE = False
+READ_ONCE = False
 
 # --- reading ---------------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from validator.source import SourceFile
 
 NAME = "s3"
 SCHEMES = ("s3",)
+REMOTE = True
+READ_ONCE = False
 
 
 def _client(settings: AwsSettings | None) -> Any:

@@ -15,6 +15,8 @@ from validator.source import SourceFile
 
 NAME = "stdin"
 SCHEMES: tuple[str, ...] = ()  # named by "-"
+REMOTE = False
+READ_ONCE = True
 
 
 def list_source(source: str, *, settings: AwsSettings | None = None) -> list[SourceFile]:
