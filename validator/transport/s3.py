@@ -100,8 +100,10 @@ def holds_other_files(root: str, ignore: Any, *, settings: AwsSettings | None = 
 
 def read_bytes(url: str, *, settings: AwsSettings | None = None) -> bytes:
     bucket, key = _where(url)
-    body = s3._call(lambda: _client(settings).get_object(Bucket=bucket, Key=key), bucket, key)
-    return bytes(body["Body"].read())
+    client = _client(settings)
+    return s3._call(
+        lambda: bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read()), bucket, key
+    )
 
 
 def claim(url: str, body: bytes, *, settings: AwsSettings | None = None) -> bool:
