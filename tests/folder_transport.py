@@ -9,7 +9,7 @@ import os
 import shutil
 from typing import IO, Any
 
-from validator.errors import EmptySource
+from validator.errors import EmptySource, UsageError
 from validator.source import SourceFile, format_of
 
 NAME = "folder"
@@ -78,6 +78,11 @@ def open_range(f: SourceFile, start: int = 0, *, settings: Any = None) -> IO[byt
 
 
 # --- writing ---------------------------------------------------------------------------------
+
+
+def prepare(url: str, *, settings: Any = None) -> None:
+    if _parts(url)[0] not in ROOTS:
+        raise UsageError(f"{url}: no folder registered under that name")
 
 
 def join(root: str, name: str) -> str:

@@ -22,6 +22,7 @@ DATA = Path(__file__).parent / "data"
 
 READING = ("list_source", "names_one", "warnings", "open_range", "display")
 WRITING = (
+    "prepare",
     "join",
     "exists",
     "remove",
@@ -134,3 +135,5 @@ def test_a_failed_split_through_a_transport_leaves_nothing(folders: Path) -> Non
             rejects="folder://out/rejects.csv",
         )
     assert not (folders / "out/two").exists()
+    with pytest.raises(UsageError, match="no folder registered"):  # before any work
+        validator.split("folder://data/in/", "folder://nowhere/x/", format="CSV")

@@ -55,6 +55,7 @@ class Destination:
         self.transport = transport.for_output(root)
         self.root = root
         self.settings = with_client(settings, s3_client)
+        self.transport.prepare(root, settings=self.settings)
         self.written: list[str] = []
         self.outputs: dict[str, transport.Writer] = {}  # committed: removed on a rollback
         self.open_writers: list[_Writer] = []

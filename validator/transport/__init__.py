@@ -10,8 +10,10 @@ functions, and nothing outside this package asks which kind a file is. A module 
   when nothing is there), ``names_one(source, listed)`` (the source named one file, read
   whatever its extension), ``warnings(source, listed)``, ``open_range(f, start, *, settings)``
   (buffered bytes from ``start``, never decompressed), ``display(location)``;
-- writing, whole or not at all: ``join(root, name)``, ``exists(url, *, settings)``,
-  ``remove(url, *, settings)``, ``open_writer(url, what, *, settings)`` -> a :class:`Writer`,
+- writing, whole or not at all: ``prepare(url, *, settings)`` (before any work: a location
+  that cannot be reached as configured fails here), ``join(root, name)``,
+  ``exists(url, *, settings)``, ``remove(url, *, settings)``,
+  ``open_writer(url, what, *, settings)`` -> a :class:`Writer`,
   ``claim(url, body, *, settings)`` (create only if absent), ``make_folder(url, *, settings,
   label)``, ``remove_folder(url, *, settings, tree)``, ``read_bytes(url, *, settings)``,
   ``holds_other_files(root, ignore, *, settings)``, ``is_folder(url)``, ``is_stream(url)``,

@@ -163,6 +163,10 @@ def open_range(f: SourceFile, start: int = 0, *, settings: AwsSettings | None = 
 # --- writing ---------------------------------------------------------------------------------
 
 
+def prepare(url: str, *, settings: AwsSettings | None = None) -> None:
+    """Nothing to check before the work: the folder is made (or refused) when claimed."""
+
+
 def join(root: str, name: str) -> str:
     return os.path.join(root, name)
 

@@ -52,6 +52,13 @@ def open_range(f: SourceFile, start: int = 0, *, settings: AwsSettings | None = 
 # --- writing ---------------------------------------------------------------------------------
 
 
+def prepare(url: str, *, settings: AwsSettings | None = None) -> None:
+    """Before any work: the URL well formed and a client built (a configuration problem is
+    said here, not halfway through a split)."""
+    s3.parse_url(url.rstrip("/") + "/")
+    _client(settings)
+
+
 def join(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 
