@@ -137,3 +137,36 @@ def test_a_failed_split_through_a_transport_leaves_nothing(folders: Path) -> Non
     assert not (folders / "out/two").exists()
     with pytest.raises(UsageError, match="no folder registered"):  # before any work
         validator.split("folder://data/in/", "folder://nowhere/x/", format="CSV")
+
+
+def test_local_writes_are_whole_or_absent(tmp_path: Path) -> None:
+    from validator.transport import local
+
+    target = str(tmp_path / "a" / "b" / "out.csv")
+    writer = local.open_writer(target, "--to")
+    assert writer.made == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]
+    writer.write(b"Id\n1\n")
+    assert not Path(target).exists()  # a temporary name until commit
+    writer.commit()
+    assert Path(target).read_bytes() == b"Id\n1\n"
+    writer.remove()
+    assert not Path(target).exists()
+    for folder in reversed(writer.made):
+        local.remove_folder(folder)
+    assert list(tmp_path.iterdir()) == []
+    again = local.open_writer(str(tmp_path / "x.csv"))
+    again.write(b"half")
+    assert again.discard() is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_claim_is_exclusive(tmp_path: Path) -> None:
+    from validator.transport import local
+
+    claim = str(tmp_path / ".claim")
+    assert local.claim(claim, b"{}") is True
+    assert local.claim(claim, b"{}") is False
+    assert local.read_bytes(claim) == b"{}"
+    local.remove(claim)
+    local.remove(claim)  # gone already: nothing to say
+    assert not local.exists(claim)
