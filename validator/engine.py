@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
-from functools import partial
 from itertools import chain
 from typing import IO, Any
 
@@ -28,7 +27,7 @@ from validator.piece import PieceTask, run_piece
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.repair import RepairLog, RepairOptions
 from validator.report import Report, now_iso
-from validator.settings import AwsSettings
+from validator.settings import AwsSettings, with_client
 from validator.source import Listing, job_empty_message, list_sources
 
 IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
@@ -125,9 +124,11 @@ def run(
             f"the selected files hold {selected_bytes:,} bytes; one import job "
             f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)",
         )
-    plans = plan_pieces(
-        listing, pieces=pieces, piece_size=size, settings=settings, s3_client=s3_client
-    )
+    # The caller's own S3 client rides on the settings (this process only: a process pool's
+    # workers build their own from the rest), so nothing below takes it apart.
+    settings = with_client(settings, s3_client)
+    own_client = settings is not None and settings.s3_client is not None
+    plans = plan_pieces(listing, pieces=pieces, piece_size=size, settings=settings)
     # A progress display (validator.progress) learns the totals before the first piece.
     starter = getattr(getattr(progress, "__self__", progress), "start", None)
     if callable(starter):
@@ -137,14 +138,12 @@ def run(
         for plan in plans
         for p in plan.pieces
     ]
-    run_packed = partial(run_pack, s3_client=s3_client)
-
     with ExitStack() as stack:
         if executor is None:
             n = _workers_for(listing, tasks, workers)
             packs = pack_tasks(tasks, n)  # many small files: several to a task
             n = 1 if len(packs) <= 1 else min(n, len(packs))
-            executor = make_executor(n, threads=s3_client is not None)
+            executor = make_executor(n, threads=own_client)
             if executor is not None:
                 stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
@@ -157,7 +156,7 @@ def run(
             check_sources(listing.selected)
         with signals.critical():  # a signal while a worker is forked is not lost
             results: Iterator[PieceResult] = chain.from_iterable(
-                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
+                executor.map(run_pack, packs) if executor is not None else map(run_pack, packs)
             )
         folder.files(listing.files)
         plan_iter = iter(plans)
@@ -183,7 +182,7 @@ def run(
         folder.job_problem(
             ", ".join(listing.sources) or str(definition.get("S3Url")),
             "JOB_EMPTY",
-            job_empty_message(listing, report.files, settings=settings, s3_client=s3_client),
+            job_empty_message(listing, report.files, settings=settings),
         )
     folder.finish()
     report.completion_date = now_iso()
