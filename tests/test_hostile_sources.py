@@ -16,8 +16,11 @@ import io
 import json
 import lzma
 import os
+import re
+import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,6 +298,64 @@ def test_json_on_standard_input_counts_from_line_1(tmp_path: Path) -> None:
     r = cli_run("validate", "-", "--format", "JSON", cwd=tmp_path, stdin=data.encode())
     assert r.returncode == 1
     assert report_of(r)["Failures"] == [f"-:2: {E164} [ADDRESS_E164]"]
+
+
+@pytest.mark.parametrize("fmt", ["CSV", "JSON"])
+@pytest.mark.parametrize("how", ["<(cat file)", "named pipe"])
+def test_a_pipe_named_as_a_source_is_streamed_as_standard_input_is(
+    tmp_path: Path, how: str, fmt: str
+) -> None:
+    """bash's ``<(cat file)`` (a /dev/fd/N pipe) and a named pipe: one piece, read once, the
+    header the header, every line number exact (they used to be refused, exit 252)."""
+    if fmt == "CSV":
+        data, lines = HEADER + GOOD + BAD + GOOD + BAD, [3, 5]
+    else:
+        bad = '{"ChannelType":"SMS","Address":"bad"}\n'
+        data, lines = JSON_LINE + bad + JSON_LINE + bad, [2, 4]
+    (tmp_path / "in.data").write_text(data)
+    if how == "named pipe":
+        os.mkfifo(tmp_path / "pipe")
+
+        def feed() -> None:
+            with open(tmp_path / "pipe", "wb") as w:  # waits for the command to open it
+                w.write(data.encode())
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        r = cli_run("validate", "pipe", "--format", fmt, "--workers", "2", cwd=tmp_path)
+        writer.join(10)
+        shown = "pipe"
+    else:
+        bash = shutil.which("bash")
+        if bash is None:
+            pytest.skip("no bash for <(...)")
+        package_root = Path(validator.__file__).resolve().parent.parent
+        r = subprocess.run(
+            [bash, "-c", f"{sys.executable} -m validator validate <(cat in.data) --format {fmt}"],
+            capture_output=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(package_root)},
+        )
+        shown = report_of(r)["Files"][0]["Source"]
+        assert re.fullmatch(r"/dev/fd/[0-9]+", shown), shown
+    assert (r.returncode, r.stderr) == (1, b"")
+    d = report_of(r)
+    assert d["TotalProcessed"] == 4
+    assert d["Failures"] == [f"{shown}:{n}: {E164} [ADDRESS_E164]" for n in lines]
+    assert [(p["FirstLine"], p["LastLine"], p["Records"]) for p in d["Pieces"]] == [
+        (lines[0] - 1, lines[1], 4)
+    ]
+    assert [(f["Source"], f["Status"]) for f in d["Files"]] == [(shown, "FAILED")]
+
+
+def test_a_pipe_needs_the_format_named(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    r = cli_run("validate", "pipe", cwd=tmp_path)
+    assert r.returncode == 252
+    assert r.stderr.decode() == (
+        f"{ERROR}reading the pipe pipe needs --format CSV or --format JSON\n"
+    )
 
 
 # --- each file read once ----------------------------------------------------------------------

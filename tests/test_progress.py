@@ -1,6 +1,7 @@
 """The progress display: on a terminal (a pty here, 40 columns wide) it shows bytes of the
 total, percent, records, rate and time left for the job, every line within the width (so
-nothing wraps into stale lines); silent in a pipe and with --quiet."""
+nothing wraps into stale lines); its counts move inside a piece, in this process and from
+worker processes; silent in a pipe and with --quiet; the report is the same either way."""
 
 from __future__ import annotations
 
@@ -30,11 +31,14 @@ def csv_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def under_pty(*args: str, columns: int = 40) -> tuple[int, str, str]:
-    """Run the command with stderr on a pty ``columns`` wide; exit code, stdout, stderr."""
+def under_pty(*args: str, columns: int = 40, launch: str | None = None) -> tuple[int, str, str]:
+    """Run the command (or ``python -c launch``) with stderr on a pty ``columns`` wide; exit
+    code, stdout, stderr."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     cmd = [EXE, *args] if EXE else [sys.executable, "-m", "validator", *args]
+    if launch is not None:
+        cmd = [sys.executable, "-c", launch, *args]
     env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, env=env
@@ -85,7 +89,7 @@ def test_on_a_wide_terminal_the_job_line_has_bytes_records_rate_and_eta(csv_file
     ]
     size = csv_file.stat().st_size / 1e6
     assert re.fullmatch(
-        rf"job +━+╸? +100% {size:.1f}/{size:.1f} MB 60,000 records [0-9.]+ [kMG]?B/s "
+        rf"job +━+╸? +100% {size:.1f}/{size:.1f} MB 60,000 records 7/7 pieces [0-9.]+ [kMG]?B/s "
         r"[0-9]:[0-9]{2}:[0-9]{2} *",
         final,
     ), final
@@ -102,3 +106,67 @@ def test_silent_in_a_pipe_and_with_quiet(csv_file):
     assert (piped.returncode, piped.stderr) == (0, "")
     code, _, err = under_pty("validate", str(csv_file), "--quiet", "--progress", "--output", "off")
     assert (code, err) == (0, "")
+
+
+# The command with the readers' blocks at 128 KiB instead of 8 MiB, so that a file of a few MB
+# is many blocks (the tick comes once a block), each of which then takes 0.1 s more, as on a slow
+# disk or a loaded machine (in the tick, after it has counted: the counts themselves are real),
+# and worker processes for any size of job.
+SLOW_BLOCKS = (
+    "import sys, time, validator.blocks as b, validator.engine as e, validator.progress as p; "
+    "b.BLOCK_SIZE = 128 << 10; e.IN_PROCESS_BELOW = 0; tick = p.Meter.tick; "
+    "p.Meter.tick = lambda *a: (tick(*a), time.sleep(0.1)) and None; "
+    "from validator.cli import main; main(sys.argv[1:])"
+)
+ROWS = 120_000
+SAME = "{P: TotalProcessed, F: Failures, D: FailureDetails, W: WarningDetails, S: Files}"
+
+
+@pytest.fixture(scope="module")
+def slow_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3.2 MB, one warning in a thousand rows: 25 blocks of 128 KiB."""
+    path = tmp_path_factory.mktemp("progress") / "audience.csv"
+    rows = (
+        f"SMS,+1{i:07d}\n" if i % 1000 == 0 else f"EMAIL,user{i:07d}@example.com\n"
+        for i in range(ROWS)
+    )
+    path.write_text("ChannelType,Address\n" + "".join(rows))
+    return path
+
+
+def shown(err: str, name: str) -> list[int]:
+    """The distinct record counts the line of ``name`` showed, in the order first shown."""
+    plain = ANSI.sub("\n", err)
+    seen = re.findall(rf"^{re.escape(name)} +\d+% [^\n]*? ([0-9,]+) rec", plain, re.M)
+    return list(dict.fromkeys(int(v.replace(",", "")) for v in seen))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [["--workers", "1"], ["--pieces", "2", "--workers", "2"]],
+    ids=["in this process", "from worker processes"],
+)
+def test_the_counts_move_inside_a_piece(slow_file, how):
+    """One piece (or two, on two worker processes): the counts used to move only when a piece
+    ended (0, then the first piece, then all). Now the job's and the file's lines show several
+    counts between, each higher than the last; the job's ends exact; the report is the one a
+    pipe gets."""
+    code, out, err = under_pty(
+        "validate", str(slow_file), "--query", SAME, *how, columns=80, launch=SLOW_BLOCKS
+    )
+    piped = subprocess.run(
+        [sys.executable, "-c", SLOW_BLOCKS, "validate", str(slow_file), "--query", SAME, *how],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (code, piped.stderr) == (piped.returncode, "")
+    assert out == piped.stdout
+    for name in ("job", slow_file.name):  # a file's line goes when the file is done
+        counts = shown(err, name)
+        assert counts == sorted(counts), (name, counts)
+        assert counts[-1] == ROWS or name != "job", (name, counts)
+        between = [c for c in counts if 0 < c < ROWS]
+        assert len(between) >= 3, (name, counts)
+    size = slow_file.stat().st_size / 1e6
+    assert f"job 100% {size:.1f} MB/{size:.1f} MB {ROWS:,} rec" in ANSI.sub("\n", err)

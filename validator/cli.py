@@ -8,11 +8,16 @@ messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import re
 import signal
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
+from functools import partial
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
@@ -323,6 +328,108 @@ def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolera
     )
 
 
+@dataclass(frozen=True)
+class JobOptions:
+    """The options validate and split share, each defined once: a field's annotation is its
+    typer parameter, its default the option's default (see :func:`_job_command`)."""
+
+    sources: Sources
+    format: Format = None
+    output: Output = None
+    query: Query = None
+    failures_out: FailuresOut = None
+    strict: Strict = False
+    workers: Workers = None
+    progress: ShowProgress = None
+    endpoint_url: EndpointUrl = None
+    profile: Profile = None
+    region: Region = None
+    no_sign_request: NoSign = False
+    pieces: Pieces = None
+    piece_size: PieceSize = None
+    max_job_size: MaxJobSize = "1GB"
+    max_failures: MaxFailures = None
+    max_failure_rate: MaxFailureRate = None
+    quiet: Quiet = False
+    html: Html = None
+    scheduler: Scheduler = None
+    repair: RepairFlag = False
+    default_country: DefaultCountry = None
+    repairs_out: RepairsOut = None
+
+
+def _job_command(order: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Make ``command(job: JobOptions, **own)`` a typer command taking the shared options and
+    its own parameters, in ``order`` (names; default: the shared ones, then its own), so that
+    its --help lists them as before."""
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        hints = get_type_hints(JobOptions, include_extras=True)
+        shared = {
+            f.name: inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if f.default is MISSING else f.default,
+                annotation=hints[f.name],
+            )
+            for f in fields(JobOptions)
+        }
+        own = dict(inspect.signature(command, eval_str=True).parameters)
+        own.pop("job")
+        names = order.split() if order else [*shared, *own]
+        assert sorted(names) == sorted([*shared, *own]), names
+        params = [
+            (own.get(n) or shared[n]).replace(kind=inspect.Parameter.KEYWORD_ONLY) for n in names
+        ]
+
+        @functools.wraps(command)
+        def run_command(**values: Any) -> None:
+            job = JobOptions(**{name: values.pop(name) for name in shared})
+            command(job, **values)
+
+        run_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run_command.__annotations__ = {p.name: p.annotation for p in params}
+        return run_command
+
+    return wrap
+
+
+def _run_job(job: JobOptions, title: str, work: Callable[..., Any]) -> None:
+    """What validate and split do around their work: check every option before any work is
+    done, run ``work(**common)`` (the keyword arguments both library calls take) with the
+    executor and the progress display, then print the report and exit 0 or 1."""
+    output = _check_output(job.output, job.query, job.profile, job.format)
+    tolerance = _tolerance(job.max_failures, job.max_failure_rate)
+    _check_html(job.html)
+    if job.pieces is not None and job.piece_size is not None:
+        raise UsageError("give --pieces or --piece-size, not both")
+    repair_options = _repair_options(job.repair, job.default_country, job.repairs_out, job.strict)
+    settings = AwsSettings(job.endpoint_url, job.profile, job.region, job.no_sign_request)
+    with (
+        executor_for(job.scheduler, job.workers) as executor,
+        Progress.maybe(False if job.quiet else job.progress) as bar,
+    ):
+        result = work(
+            pieces=job.pieces,
+            piece_size=job.piece_size,
+            max_job_size=job.max_job_size,
+            strict=job.strict,
+            workers=job.workers,
+            settings=settings,
+            failures_out=job.failures_out,
+            progress=bar.update if bar else None,
+            executor=executor,
+            repair=repair_options,
+            repairs_out=job.repairs_out,
+        )
+    getattr(result, "report", result).tolerance = tolerance
+    data = result.to_dict()
+    if job.html:
+        write_html(data, job.html)
+    _print(data, output, job.query, title)
+    raise typer.Exit(0 if result.passed else 1)
+
+
 @app.command(
     epilog=_epilog(
         "pinpoint-preflight validate endpoints.csv",
@@ -332,67 +439,13 @@ def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolera
         "pinpoint-preflight validate - --format JSON < endpoints.ndjson",
     )
 )
-def validate(
-    sources: Sources,
-    format: Format = None,
-    output: Output = None,
-    query: Query = None,
-    failures_out: FailuresOut = None,
-    strict: Strict = False,
-    workers: Workers = None,
-    progress: ShowProgress = None,
-    endpoint_url: EndpointUrl = None,
-    profile: Profile = None,
-    region: Region = None,
-    no_sign_request: NoSign = False,
-    pieces: Pieces = None,
-    piece_size: PieceSize = None,
-    max_job_size: MaxJobSize = "1GB",
-    max_failures: MaxFailures = None,
-    max_failure_rate: MaxFailureRate = None,
-    quiet: Quiet = False,
-    html: Html = None,
-    scheduler: Scheduler = None,
-    repair: RepairFlag = False,
-    default_country: DefaultCountry = None,
-    repairs_out: RepairsOut = None,
-) -> None:
+@_job_command()
+def validate(job: JobOptions) -> None:
     """Check the sources and print the report. Exit 0 when every record passes (or the
     failures are within --max-failures/--max-failure-rate), 1 if not.
     With --repair, the report is the verdict after repair and says what would change; nothing
     is written but --failures-out and --repairs-out."""
-    output = _check_output(output, query, profile, format)
-    tolerance = _tolerance(max_failures, max_failure_rate)
-    _check_html(html)
-    if pieces is not None and piece_size is not None:
-        raise UsageError("give --pieces or --piece-size, not both")
-    repair_options = _repair_options(repair, default_country, repairs_out, strict)
-    settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with (
-        executor_for(scheduler, workers) as executor,
-        Progress.maybe(False if quiet else progress) as bar,
-    ):
-        report = engine.preflight(
-            sources,
-            format,
-            pieces=pieces,
-            piece_size=piece_size,
-            strict=strict,
-            workers=workers,
-            settings=settings,
-            failures_out=failures_out,
-            max_job_size=max_job_size,
-            progress=bar.update if bar else None,
-            executor=executor,
-            repair=repair_options,
-            repairs_out=repairs_out,
-        )
-    report.tolerance = tolerance
-    data = report.to_dict()
-    if html:
-        write_html(data, html)
-    _print(data, output, query, "Validate")
-    raise typer.Exit(0 if report.passed else 1)
+    _run_job(job, "Validate", partial(engine.preflight, job.sources, job.format))
 
 
 @app.command(
@@ -403,15 +456,16 @@ def validate(
         "--rejects rejects.ndjson",
     )
 )
+@_job_command(
+    "sources to format pieces piece_size max_job_size valid_only rejects overwrite output query "
+    "failures_out strict workers progress endpoint_url profile region no_sign_request "
+    "max_failures max_failure_rate quiet html scheduler repair default_country repairs_out"
+)
 def split(
-    sources: Sources,
+    job: JobOptions,
     to: Annotated[
         str, typer.Option("--to", help="Folder or s3:// prefix for the pieces.", show_default=False)
     ],
-    format: Format = None,
-    pieces: Pieces = None,
-    piece_size: PieceSize = None,
-    max_job_size: MaxJobSize = "1GB",
     valid_only: Annotated[
         bool,
         typer.Option(
@@ -427,68 +481,24 @@ def split(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier split at --to.")
     ] = False,
-    output: Output = None,
-    query: Query = None,
-    failures_out: FailuresOut = None,
-    strict: Strict = False,
-    workers: Workers = None,
-    progress: ShowProgress = None,
-    endpoint_url: EndpointUrl = None,
-    profile: Profile = None,
-    region: Region = None,
-    no_sign_request: NoSign = False,
-    max_failures: MaxFailures = None,
-    max_failure_rate: MaxFailureRate = None,
-    quiet: Quiet = False,
-    html: Html = None,
-    scheduler: Scheduler = None,
-    repair: RepairFlag = False,
-    default_country: DefaultCountry = None,
-    repairs_out: RepairsOut = None,
 ) -> None:
     """Check the sources as validate does, and write them out in pieces grouped into job
     folders that each fit one import job, with a manifest. Exit codes as validate; with
     --valid-only, exit 0 when every failed record went to --rejects and the pieces hold only
     records that passed (unless --max-failures/--max-failure-rate is exceeded). With
     --repair, repaired records are written repaired; every other record byte for byte."""
-    output = _check_output(output, query, profile, format)
-    tolerance = _tolerance(max_failures, max_failure_rate)
-    _check_html(html)
-    if pieces is not None and piece_size is not None:
-        raise UsageError("give --pieces or --piece-size, not both")
-    repair_options = _repair_options(repair, default_country, repairs_out, strict)
     from validator.write import split as run_split
 
-    settings = AwsSettings(endpoint_url, profile, region, no_sign_request)
-    with (
-        executor_for(scheduler, workers) as executor,
-        Progress.maybe(False if quiet else progress) as bar,
-    ):
-        result = run_split(
-            sources,
-            to,
-            format,
-            pieces=pieces,
-            piece_size=piece_size,
-            max_job_size=max_job_size,
-            valid_only=valid_only,
-            rejects=rejects,
-            overwrite=overwrite,
-            strict=strict,
-            workers=workers,
-            settings=settings,
-            failures_out=failures_out,
-            progress=bar.update if bar else None,
-            executor=executor,
-            repair=repair_options,
-            repairs_out=repairs_out,
-        )
-    result.report.tolerance = tolerance
-    data = result.to_dict()
-    if html:
-        write_html(data, html)
-    _print(data, output, query, "Split")
-    raise typer.Exit(0 if result.passed else 1)
+    work = partial(
+        run_split,
+        job.sources,
+        to,
+        job.format,
+        valid_only=valid_only,
+        rejects=rejects,
+        overwrite=overwrite,
+    )
+    _run_job(job, "Split", work)
 
 
 @app.command(
@@ -584,7 +594,7 @@ _register_optional_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``pinpoint-preflight`` and ``python -m validator``."""
-    code = run(argv)
+    code = run(argv, restore_signals=False)  # a signal from now to the exit changes nothing
     if code in (130, 143):
         # Interrupted, and the clean-up is done: end now, without waiting at the interpreter's
         # exit for threads of a worker pool that was stopped mid-task.
@@ -592,18 +602,22 @@ def main(argv: list[str] | None = None) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+    # The work is over and its outputs are whole: a signal during the interpreter's exit (which
+    # resets the handlers to the defaults while it frees modules) would kill it, exit -2/-15.
+    signals.hold_to_exit()
     sys.exit(code)
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, *, restore_signals: bool = True) -> int:
     """Run the command line and return the exit code (tests call this in-process).
 
     SIGTERM is handled as Ctrl-C is (partial outputs removed), and ends with 143 instead of 130.
-    Every line printed goes through :mod:`validator.redact`.
+    Every line printed goes through :mod:`validator.redact`. ``restore_signals=False`` (the
+    process's own entry point) keeps the handlers after the work, until the exit.
     """
     for arg in sys.argv[1:] if argv is None else argv:
         redact.register_url(arg)  # a user:password@ typed into a URL is masked everywhere
-    with signals.handle_sigterm():
+    with signals.handle_sigterm(restore_signals):
         try:
             code = _run(argv)
             signals.done()  # a signal from now on finds the work over: it changes nothing

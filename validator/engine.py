@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
+from functools import partial
 from itertools import chain
 from typing import IO, Any
 
@@ -35,12 +36,16 @@ IN_PROCESS_BELOW = 16 << 20  # smaller jobs are not worth starting processes for
 __all__ = ["IN_PROCESS_BELOW", "PieceOutcome", "PieceTask", "preflight", "run", "run_piece"]
 
 
-def make_executor(workers: int, *, threads: bool) -> Executor | None:
+def make_executor(
+    workers: int, *, threads: bool, shared: Callable[[Any], Any] | None = None
+) -> Executor | None:
     """The seam: None runs in this process; otherwise a pool that maps in order.
 
     Workers are forked when this process has no other thread (nothing to deadlock on, and the
     caller's ``__main__`` is not imported again, so a script without a main guard works). With
     other threads running, a fork could copy a held lock: the forkserver starts them instead.
+    ``shared(context)``, for a process pool, gives what each worker's initializer calls next
+    (the progress display's shared counter: ``progress.Meter.shared``).
     """
     if workers <= 1:
         return None
@@ -51,16 +56,16 @@ def make_executor(workers: int, *, threads: bool) -> Executor | None:
 
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
-        return ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("fork"), **signals.pool_options()
-        )
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
+        method = "fork"
+    elif "forkserver" in methods:
+        method = "forkserver"
+    else:
+        method = "spawn"
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
         ctx.set_forkserver_preload(["validator.engine"])
-        return ProcessPoolExecutor(workers, mp_context=ctx, **signals.pool_options())
-    return ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), **signals.pool_options()
-    )
+    then = shared(ctx) if shared is not None else None
+    return ProcessPoolExecutor(workers, mp_context=ctx, **signals.pool_options(method, then))
 
 
 def default_workers() -> int:
@@ -129,21 +134,28 @@ def run(
     settings = with_client(settings, s3_client)
     own_client = settings is not None and settings.s3_client is not None
     plans = plan_pieces(listing, pieces=pieces, piece_size=size, settings=settings)
-    # A progress display (validator.progress) learns the totals before the first piece.
-    starter = getattr(getattr(progress, "__self__", progress), "start", None)
-    if callable(starter):
-        starter(listing)
     tasks = [
         PieceTask(p, listing.format, plan.columns, settings, keep_spans, repair)
         for plan in plans
         for p in plan.pieces
     ]
+    # A progress display (validator.progress) learns the totals before the first piece, gives
+    # the read loop a tick, and starts drawing once the workers are started.
+    display: Any = getattr(progress, "__self__", progress)
+    if callable(getattr(display, "start", None)):
+        display.start(listing, [t.piece for t in tasks])
+    ticker = getattr(display, "ticker", None)
+    tick = None
+
     with ExitStack() as stack:
         if executor is None:
             n = _workers_for(listing, tasks, workers)
             packs = pack_tasks(tasks, n)  # many small files: several to a task
             n = 1 if len(packs) <= 1 else min(n, len(packs))
-            executor = make_executor(n, threads=own_client)
+            processes = n > 1 and not own_client
+            tick = ticker(processes) if callable(ticker) else None
+            shared = display.meter.shared if processes and tick is not None else None
+            executor = make_executor(n, threads=own_client, shared=shared)
             if executor is not None:
                 stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
@@ -154,10 +166,13 @@ def run(
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
+        run_packed = partial(run_pack, tick=tick)
         with signals.critical():  # a signal while a worker is forked is not lost
             results: Iterator[PieceResult] = chain.from_iterable(
-                executor.map(run_pack, packs) if executor is not None else map(run_pack, packs)
+                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
             )
+        if callable(getattr(display, "begin", None)):
+            display.begin()
         folder.files(listing.files)
         plan_iter = iter(plans)
         current: FilePlan | None = None

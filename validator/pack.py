@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from validator import check, read_csv, read_json, schema
-from validator.model import Batch, PieceKeys, PieceResult, Problem, RecordSpans
+from validator.model import Batch, Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.piece import PieceTask, _custom_names, _keys, run_piece
 from validator.source import open_binary
 
@@ -80,14 +80,18 @@ class _Read:
     lines_seen: list[int] = field(default_factory=list)
 
 
-def run_pack(tasks: Sequence[PieceTask], s3_client: Any = None) -> list[PieceResult]:
+def run_pack(
+    tasks: Sequence[PieceTask],
+    s3_client: Any = None,
+    tick: Callable[[Piece, int, int], None] | None = None,
+) -> list[PieceResult]:
     """Read and check a pack of tasks; one PieceResult per task, in order, each the same as
-    ``run_piece`` gives for it alone. Runs in a worker process."""
+    ``run_piece`` gives for it alone. Runs in a worker process. ``tick``: as ``run_piece``'s."""
     if len(tasks) == 1:
-        return [run_piece(tasks[0], s3_client=s3_client)]
+        return [run_piece(tasks[0], s3_client=s3_client, tick=tick)]
     rules = schema.load()
     fetched = _fetch_s3(tasks, s3_client)
-    reads = [_read(t, fetched.get(i), s3_client) for i, t in enumerate(tasks)]
+    reads = [_read(t, fetched.get(i), s3_client, tick) for i, t in enumerate(tasks)]
     for r in reads:
         for b in r.batches:
             for p in b.problems:
@@ -113,7 +117,12 @@ def _fetch_s3(tasks: Sequence[PieceTask], s3_client: Any) -> dict[int, bytes]:
         return dict(zip(wanted, pool.map(get, wanted), strict=True))
 
 
-def _read(task: PieceTask, data: bytes | None, s3_client: Any) -> _Read:
+def _read(
+    task: PieceTask,
+    data: bytes | None,
+    s3_client: Any,
+    tick: Callable[[Piece, int, int], None] | None = None,
+) -> _Read:
     piece = task.piece
     result = PieceResult(piece)
     read_from = piece.header_end
@@ -137,7 +146,7 @@ def _read(task: PieceTask, data: bytes | None, s3_client: Any) -> _Read:
                 stream, -1, offset=read_from, line=line0, keep_spans=task.keep_spans
             )
         reader = None
-        for batch, reader in batches:  # noqa: B007 - the last reader has the counts
+        for batch, reader in batches:  # the last reader has the counts
             out.batches.append(batch)
             result.attribute_names |= (
                 _custom_names(batch.table)
@@ -147,6 +156,8 @@ def _read(task: PieceTask, data: bytes | None, s3_client: Any) -> _Read:
             if len(batch.lines):
                 out.lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
             out.lines_seen += [p.line for p in batch.problems if p.line is not None]
+            if tick is not None:
+                tick(piece, reader.offset - piece.start, reader.record)
         if reader is not None:
             result.records = reader.record
             result.newlines = reader.line

@@ -8,7 +8,7 @@ that the fold, in source order, never sees the records themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -67,8 +67,12 @@ def _keys(
     return hash_strings(col)[rows], records[rows], lines[rows], rows
 
 
-def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
-    """Read and check one piece. Runs in a worker process; returns only plain data."""
+def run_piece(
+    task: PieceTask, s3_client: Any = None, tick: Callable[[Piece, int, int], None] | None = None
+) -> PieceResult:
+    """Read and check one piece. Runs in a worker process; returns only plain data.
+    ``tick(piece, bytes, records)``, when given, hears after each block read how far the piece
+    is (the progress display's counter, ``validator.progress``); it changes nothing else."""
     rules = schema.load()
     piece = task.piece
     result = PieceResult(piece)
@@ -102,7 +106,7 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
                 stream, length, offset=read_from, line=line0, keep_spans=byte_ranges
             )
         reader = None
-        for batch, reader in batches:  # noqa: B007 - the last reader has the counts
+        for batch, reader in batches:  # the last reader has the counts
             for p in batch.problems:
                 p.severity = rules.severity(p.code)
             result.problems.extend(batch.problems)
@@ -153,6 +157,8 @@ def run_piece(task: PieceTask, s3_client: Any = None) -> PieceResult:
             if len(batch.lines):
                 lines_seen += [int(batch.lines[0]), int(batch.lines[-1])]
             lines_seen += [p.line for p in batch.problems if p.line is not None]
+            if tick is not None:
+                tick(piece, reader.offset - piece.start, reader.record)
         if reader is not None:
             result.records = reader.record
             result.newlines = reader.line

@@ -106,7 +106,7 @@ class FilePlan:
 
 def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> bytes:
     if f.kind == "stdin":
-        return stdin_head(HEAD)  # kept: the piece's reader gets these bytes again
+        return stdin_head(HEAD, f)  # kept: the piece's reader gets these bytes again
     with open_binary(f, 0, settings=settings, s3_client=s3_client) as stream:
         return stream.read(HEAD)
 

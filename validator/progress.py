@@ -1,26 +1,45 @@
 """A progress display on stderr for people at a terminal, drawn by rich.
 
-For the job and for the file being read: bytes done of the total, percent, records so far,
-rate and time left. rich redraws it 4 times a second in place (the elapsed time, rate and
-ETA move between pieces) and lays each line out within the terminal's width, so a narrow
-terminal never wraps it into stale lines. Silent when stderr is not a terminal (unless
-``--progress`` asks for it) and with ``--quiet``.
+For the job and for each file being read: bytes done of the total, percent, records so far,
+rate and time left (and, on a wide terminal, pieces done of the total). rich redraws it 4 times
+a second in place and lays each line out within the terminal's width, so a narrow terminal never
+wraps it into stale lines. Silent when stderr is not a terminal (unless ``--progress`` asks for
+it) and with ``--quiet``.
 
-The engine calls the display with each piece's result as it is folded, and ``start`` with the
-listing before the first piece, when the total is known.
+The counts move inside a piece (pieces are up to 64 MiB), not only when one ends. The read loop
+(``piece.run_piece`` and ``pack.run_pack``) calls a ``tick(piece, bytes, records)`` after each
+block it reads, with what it has read of that piece so far; a :class:`Meter` turns the calls
+into per-file counts:
+
+- in this process (``--workers 1``, or a thread pool), in a plain array;
+- in a process pool, in a shared ``multiprocessing.Array`` the workers get at start-up
+  (:func:`attach`, through the pool's initializer) and add to under its lock, once a block;
+
+and each redraw reads them. A Dask cluster gets no tick: its counts move a piece at a time,
+with pieces done of the total. What the fold sees (``update``, each piece's result in source
+order) is the floor of every count, so nothing ever goes back and the last line is exact.
+
+The engine calls ``start`` with the listing and the pieces before any is read, ``begin`` once
+its worker processes are started (the redraw thread starts then, so the workers are still
+forked from a process of one thread), and the display with each piece's result as it is folded.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
-from validator.model import PieceResult
+import numpy as np
+
+from validator.model import Piece, PieceResult
 
 REFRESH_PER_SECOND = 4
 WIDE = 110  # columns from which each value has a column of its own, with a bar
+
+Tick = Callable[[Piece, int, int], None]  # (piece, bytes read of it so far, records so far)
 
 
 def _columns(width: int) -> list[Any]:
@@ -48,6 +67,7 @@ def _columns(width: int) -> list[Any]:
             TaskProgressColumn(table_column=cell()),
             DownloadColumn(table_column=cell()),
             TextColumn("{task.fields[records]} records", table_column=cell()),
+            TextColumn("{task.fields[pieces]} pieces", table_column=cell()),
             TransferSpeedColumn(table_column=cell()),
             TimeRemainingColumn(table_column=cell()),
         ]
@@ -76,70 +96,190 @@ def _columns(width: int) -> list[Any]:
     return [Compact(table_column=Column(no_wrap=True, overflow="ellipsis", max_width=width - 1))]
 
 
+class Meter:
+    """Bytes and records read so far, per file of the job (by its place in ``files``).
+
+    ``tick`` is the read loop's hook: it is given the totals of one piece so far and adds what
+    is new since that piece's last tick. ``counts`` is any array of ``2 * len(files)`` int64
+    (a plain one, or a shared ``multiprocessing.Array``) and ``lock`` guards it.
+    """
+
+    def __init__(self, files: Sequence[str], counts: Any = None, lock: Any = None) -> None:
+        self.index = {name: i for i, name in enumerate(files)}
+        self.counts = np.zeros(2 * len(files), np.int64) if counts is None else counts
+        self.lock = lock if lock is not None else threading.Lock()
+        self.seen: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def tick(self, piece: Piece, done_bytes: int, done_records: int) -> None:
+        i = self.index.get(piece.file.display)
+        if i is None:
+            return
+        key = (piece.file.display, piece.start)
+        old_bytes, old_records = self.seen.get(key, (0, 0))
+        self.seen[key] = (done_bytes, done_records)
+        with self.lock:
+            self.counts[2 * i] += done_bytes - old_bytes
+            self.counts[2 * i + 1] += done_records - old_records
+
+    def snapshot(self) -> np.ndarray:
+        """(bytes, records) per file, as a ``(files, 2)`` array of its own."""
+        with self.lock:
+            return np.frombuffer(self.counts, np.int64).reshape(-1, 2).copy()
+
+    def shared(self, context: Any) -> tuple[Callable[..., None], tuple[Any, ...]]:
+        """Move the counts into memory the workers of a pool made from ``context`` share: the
+        function and arguments their initializer calls (:func:`attach`)."""
+        counts = context.Array("q", len(self.counts))  # zeroed, with its own lock
+        self.counts, self.lock = counts.get_obj(), counts.get_lock()
+        return attach, (counts, list(self.index))
+
+
+_worker_meter: Meter | None = None
+
+
+def attach(counts: Any, files: list[str]) -> None:
+    """In a worker process, at start-up: its ticks go to the shared ``counts``."""
+    global _worker_meter
+    _worker_meter = Meter(files, counts.get_obj(), counts.get_lock())
+
+
+def worker_tick(piece: Piece, done_bytes: int, done_records: int) -> None:
+    """The tick a process pool's tasks carry (a module function pickles by name)."""
+    if _worker_meter is not None:
+        _worker_meter.tick(piece, done_bytes, done_records)
+
+
 class Progress:
-    """Job and per-file progress; ``update(result)`` per piece, ``close()`` at the end."""
+    """Job and per-file progress: ``start``, ``begin``, ``update(result)`` per piece folded,
+    ``close()`` at the end; ``ticker`` gives the read loop its tick."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         from rich.console import Console
         from rich.progress import Progress as RichProgress
 
+        display = self
+
+        class Bar(RichProgress):
+            def get_renderables(self) -> Any:
+                if not display.pulling:  # (adding a line redraws: not again from here)
+                    display.pull()  # the counts as they are now, at every redraw
+                return super().get_renderables()
+
+        self.lock = threading.RLock()
+        self.meter: Meter | None = None
+        self.pulling = False
         self.stream = stream or sys.stderr
         self.console = Console(file=self.stream, force_terminal=True, highlight=False)
-        self.bar = RichProgress(
+        self.bar = Bar(
             *_columns(self.console.width),
             console=self.console,
             refresh_per_second=REFRESH_PER_SECOND,
             transient=False,
             expand=False,
         )
-        self.job = self.bar.add_task("job", total=None, records="0")
-        self.files: dict[str, Any] = {}
-        self.sizes: dict[str, int] = {}
-        self.records = 0
+        self.job = self.bar.add_task("job", total=None, records="0", pieces="0/0")
+        self.files: list[str] = []  # displays of the selected files, in order
+        self.names: dict[str, int] = {}
+        self.sizes = np.zeros(0, np.int64)
+        self.pieces = np.zeros(0, np.int64)  # planned, per file
+        self.folded = np.zeros((0, 3), np.int64)  # bytes, records, pieces the fold has seen
+        self.tasks: dict[int, Any] = {}  # file -> its line, while it is being read
+        self.finished = np.zeros(0, bool)  # every piece of the file folded
         self.shown = False
 
-    def _file_task(self, display: str, size: int | None) -> Any:
-        task = self.files.get(display)
-        if task is None:
-            name = display.rsplit("/", 1)[-1] or display
-            task = self.bar.add_task(name, total=size if size and size > 0 else None, records="0")
-            self.files[display] = task
-        return task
+    def start(self, listing: Any, pieces: Sequence[Piece] | None = None) -> None:
+        """The totals, before the first piece: every selected file's size, and its pieces."""
+        with self.lock:
+            self.files = [f.display for f in listing.selected]
+            self.names = {name: i for i, name in enumerate(self.files)}
+            self.sizes = np.array([max(f.size, 0) for f in listing.selected], np.int64)
+            self.pieces = np.zeros(len(self.files), np.int64)
+            for p in pieces or ():
+                i = self.names.get(p.file.display)
+                if i is not None:
+                    self.pieces[i] += 1
+            self.folded = np.zeros((len(self.files), 3), np.int64)
+            self.finished = np.zeros(len(self.files), bool)
+            self.meter = Meter(self.files)
+            total = int(self.sizes.sum())
+            self.bar.update(self.job, total=total or None, pieces=f"0/{int(self.pieces.sum())}")
 
-    def start(self, listing: Any) -> None:
-        """The totals, before the first piece: every selected file's size."""
-        selected = [f for f in listing.selected if f.size and f.size > 0]
-        self.sizes = {f.display: f.size for f in selected}
-        total = sum(self.sizes.values())
-        self.bar.update(self.job, total=total or None)
-        self._show()
-
-    def _show(self) -> None:
+    def begin(self) -> None:
+        """Start drawing (the redraw thread): after the engine has started its workers."""
         if not self.shown:
             self.bar.start()
             self.shown = True
 
     def update(self, result: PieceResult) -> None:
-        self._show()
-        file = result.piece.file
-        self.records += result.records
-        task = self._file_task(file.display, self.sizes.get(file.display, file.size))
-        done = self.bar.tasks[self._index(task)].completed + result.bytes_read
-        records = int(self.bar.tasks[self._index(task)].fields["records"].replace(",", ""))
-        self.bar.update(task, completed=done, records=f"{records + result.records:,}")
-        self.bar.update(self.job, advance=result.bytes_read, records=f"{self.records:,}")
-        total = self.sizes.get(file.display)
-        if total and done >= total:  # a file done: its line goes, the job's stays
-            self.bar.update(task, visible=False)
+        """A piece's result, as the fold takes it."""
+        self.begin()
+        with self.lock:
+            i = self.names.get(result.piece.file.display)
+            if i is None:
+                return
+            self.folded[i] += (result.bytes_read, result.records, 1)
+            if self.pieces[i] and self.folded[i, 2] >= self.pieces[i]:
+                self.finished[i] = True  # every piece of it folded: exactly done
+                self.folded[i, 0] = max(self.folded[i, 0], self.sizes[i])
+                task = self.tasks.pop(i, None)
+                if task is not None:  # a file done: its line goes, the job's stays
+                    self.bar.remove_task(task)
+            if self.meter is not None:  # the job's line now (a file's at the next redraw)
+                self._job(np.maximum(self.meter.snapshot(), self.folded[:, :2]))
 
     __call__ = update
 
-    def _index(self, task: Any) -> int:
-        return next(i for i, t in enumerate(self.bar.tasks) if t.id == task)
+    def pull(self) -> None:
+        """Bring the lines up to date with the meter and the fold (each at its higher count).
+        Called by every redraw, under rich's own lock, which is always taken first: so it is
+        never called from here while ``self.lock`` is held (adding a line redraws)."""
+        with self.lock:
+            if self.meter is None or self.pulling:
+                return
+            self.pulling = True
+            try:
+                self._pull(self.meter.snapshot())
+            finally:
+                self.pulling = False
+
+    def _job(self, done: np.ndarray) -> None:
+        """The job's line (never redraws: rich's lock is not taken under ``self.lock``)."""
+        self.bar.update(
+            self.job,
+            completed=int(done[:, 0].sum()),
+            records=f"{int(done[:, 1].sum()):,}",
+            pieces=f"{int(self.folded[:, 2].sum())}/{int(self.pieces.sum())}",
+        )
+
+    def _pull(self, live: np.ndarray) -> None:
+        done = np.maximum(live, self.folded[:, :2])
+        self._job(done)
+        reading = ((done[:, 0] > 0) | (self.folded[:, 2] > 0)) & ~self.finished
+        for i in np.flatnonzero(reading).tolist():
+            task = self.tasks.get(i)
+            if task is None:
+                name = self.files[i].rsplit("/", 1)[-1] or self.files[i]
+                size = int(self.sizes[i])
+                task = self.bar.add_task(name, total=size or None, records="0", pieces="")
+                self.tasks[i] = task
+            self.bar.update(
+                task,
+                completed=int(done[i, 0]),
+                records=f"{int(done[i, 1]):,}",
+                pieces=f"{int(self.folded[i, 2])}/{int(self.pieces[i])}",
+            )
+
+    def ticker(self, processes: bool) -> Tick | None:
+        """The read loop's hook: this process's meter, or (``processes``) the function a
+        process pool's tasks carry, whose workers :meth:`Meter.shared` attaches."""
+        if self.meter is None:
+            return None
+        return worker_tick if processes else self.meter.tick
 
     def close(self) -> None:
         if self.shown:
-            for task in self.files.values():
+            self.bar.refresh()  # the last counts
+            for task in self.tasks.values():
                 self.bar.update(task, visible=False)
             self.bar.stop()
             self.shown = False

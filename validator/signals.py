@@ -62,8 +62,11 @@ def _main_thread() -> bool:
 
 
 @contextlib.contextmanager
-def handle_sigterm() -> Iterator[None]:
-    """While the block runs, SIGTERM raises :class:`SigTerm` in the main thread."""
+def handle_sigterm(restore: bool = True) -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`SigTerm` in the main thread. Without
+    ``restore`` the handlers stay when it ends: a process about to exit (the command) keeps them,
+    so that a signal after :func:`done` changes nothing (the default handlers would kill it,
+    exit -15, or raise a KeyboardInterrupt that Python's exit turns into death by SIGINT)."""
     if not _main_thread():
         yield
         return
@@ -77,9 +80,10 @@ def handle_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        if previous_int is not None:
-            signal.signal(signal.SIGINT, previous_int)
+        if restore:
+            signal.signal(signal.SIGTERM, previous)
+            if previous_int is not None:
+                signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager
@@ -95,8 +99,17 @@ def critical() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def worker_init(parent: int) -> None:
-    """The initializer of every worker process (see the module docstring)."""
+def hold_to_exit() -> None:
+    """Hold SIGINT and SIGTERM back from now to the exit (the work is over: they would change
+    nothing but the exit code). SIGKILL and SIGQUIT still end a process stuck in its exit."""
+    if _main_thread() and hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+
+
+def worker_init(parent: int, method: str = "fork", then: tuple[Any, Any] | None = None) -> None:
+    """The initializer of every worker process (see the module docstring). ``parent`` is the
+    command's pid, ``method`` the pool's start method; ``then``, a function and its arguments
+    to call last (the progress display's shared counter)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
@@ -105,19 +118,33 @@ def worker_init(parent: int) -> None:
 
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # The command died before the request above took effect (under the forkserver, the
-    # worker's own parent is the server, which itself ends with the command).
-    try:
-        os.kill(parent, 0)
-    except ProcessLookupError:
+    # The command may have died before the request above took effect: then it never fires.
+    if not _command_alive(parent, method):
         os._exit(1)
-    except OSError:
-        pass
+    if then is not None:
+        function, args = then
+        function(*args)
 
 
-def pool_options() -> dict[str, Any]:
-    """Keyword arguments for ``ProcessPoolExecutor``: workers that die with this process."""
-    return {"initializer": worker_init, "initargs": (os.getpid(),)}
+def _command_alive(parent: int, method: str) -> bool:
+    """Whether the command that started this worker is still alive, asked after
+    ``PR_SET_PDEATHSIG``. Not ``os.kill(parent, 0)``: a command killed outright stays a zombie
+    until its own parent reaps it, and a zombie answers that it exists (the worker then outlived
+    it, asleep on its queue). The kernel re-parents a dead process's children at once, so a
+    worker the command itself forked or spawned compares its parent; under the forkserver the
+    parent is the server, and the command holds the write end of the worker's sentinel pipe."""
+    if method != "forkserver":
+        return os.getppid() == parent
+    import multiprocessing
+
+    command = multiprocessing.parent_process()
+    return command is None or command.is_alive()
+
+
+def pool_options(method: str = "fork", then: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``ProcessPoolExecutor`` (whose context starts processes by
+    ``method``): workers that die with this process (and then call ``then``, if given)."""
+    return {"initializer": worker_init, "initargs": (os.getpid(), method, then)}
 
 
 def stop_pool(executor: Executor) -> None:

@@ -57,7 +57,7 @@ class SourceFile:
 
     display: str
     size: int
-    kind: str  # "local", "s3" or "stdin"
+    kind: str  # "local", "s3" or "stdin" (a stream read once: standard input, or a pipe at path)
     path: str | None = None  # local path
     bucket: str | None = None
     key: str | None = None
@@ -165,8 +165,9 @@ def list_sources(
     found = _read_once(found)
     if declared is None:
         kinds = {f.format for f in found if f.format and f.duplicate_of is None}
-        if "-" in explicit and len(found) == 1:
-            raise UsageError("reading standard input needs --format CSV or --format JSON")
+        if len(found) == 1 and transport.read_once(found[0]) and found[0].format is None:
+            what = "standard input" if found[0].path is None else f"the pipe {found[0].display}"
+            raise UsageError(f"reading {what} needs --format CSV or --format JSON")
         if len(kinds) != 1:
             what = (
                 "files of both formats"
@@ -185,7 +186,7 @@ def list_sources(
         if not f.selected:  # a duplicate, or no regular file
             listing.files.append(f)
             continue
-        if f.display in explicit and f.format in (None, declared):
+        if transport.read_once(f) or (f.display in explicit and f.format in (None, declared)):
             listing.files.append(f)
             formats_seen.add(declared)
             continue
@@ -327,11 +328,12 @@ def job_empty_message(
     return f"no {fmt} file to read{seen}: {hint}" + (f" ({empties})" if empties else "")
 
 
-def stdin_head(n: int) -> bytes:
-    """The first ``n`` bytes of standard input, kept for the reader that comes next."""
+def stdin_head(n: int, f: SourceFile | None = None) -> bytes:
+    """The first ``n`` bytes of standard input (or of the pipe ``f``), kept for the reader
+    that comes next."""
     from validator.transport import stdin
 
-    return stdin.head(n)
+    return stdin.head(n, f)
 
 
 def open_binary(

@@ -66,6 +66,10 @@ def list_source(source: str, *, settings: AwsSettings | None = None) -> list[Sou
                 identity=(st.st_dev, st.st_ino),
             )
         ]
+    if stat.S_ISFIFO(st.st_mode):  # a named pipe, or bash's <(cmd) (/dev/fd/N): as stdin
+        from validator.transport import stdin
+
+        return [stdin.pipe_file(shown, os.path.abspath(source), st.st_dev, st.st_ino)]
     if not stat.S_ISDIR(st.st_mode):
         raise UsageError(
             f"{shown}: {_kind_of(st.st_mode)}, not a file or folder (for a pipe, use - and "

@@ -1,5 +1,6 @@
-"""Standard input (``-``), read once by the whole job: the head the planner reads is kept and
-replayed to the reader that follows, as standard input can't seek back.
+"""Standard input (``-``) and pipes (a FIFO, bash's ``<(cmd)`` as ``/dev/fd/N``), each read
+once by the whole job: the head the planner reads is kept and replayed to the reader that
+follows, as a pipe can't seek back. The local transport lists a pipe it meets as one of these.
 
 Reading only: ``-`` as an output is standard output, a stream of the local transport.
 """
@@ -10,8 +11,9 @@ import io
 import sys
 from typing import IO, Any
 
+from validator.errors import from_os_error
 from validator.settings import AwsSettings
-from validator.source import SourceFile
+from validator.source import SourceFile, format_of
 
 NAME = "stdin"
 SCHEMES: tuple[str, ...] = ()  # named by "-"
@@ -21,6 +23,18 @@ READ_ONCE = True
 
 def list_source(source: str, *, settings: AwsSettings | None = None) -> list[SourceFile]:
     return [SourceFile(display="-", size=-1, kind=NAME, identity=("stdin",))]
+
+
+def pipe_file(shown: str, path: str, dev: int, ino: int) -> SourceFile:
+    """The ``SourceFile`` of a named pipe at ``path`` (``shown`` as the user wrote it)."""
+    return SourceFile(
+        display=shown,
+        size=-1,
+        kind=NAME,
+        path=path,
+        format=format_of(shown),
+        identity=("pipe", dev, ino),
+    )
 
 
 def names_one(source: str, listed: list[SourceFile]) -> bool:
@@ -36,14 +50,23 @@ def display(location: str) -> str:
 
 
 class _Stdin:
-    """Standard input, read once by the whole job. The head the planner reads is kept, and
-    replayed to the reader that follows (standard input can't seek back)."""
+    """Standard input (or the pipe at ``path``), read once by the whole job. The head the
+    planner reads is kept, and replayed to the reader that follows (a pipe can't seek back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None, display: str = "-") -> None:
+        self.path = path
+        self.display = display
         self.stream: IO[bytes] | None = None
         self.head = b""
 
     def _current(self) -> IO[bytes]:
+        if self.path is not None:  # a pipe: opened once (the writer may wait for it)
+            if self.stream is None:
+                try:
+                    self.stream = open(self.path, "rb", buffering=0)  # noqa: SIM115 - kept open
+                except OSError as exc:
+                    raise from_os_error(exc, self.display, action="cannot read") from exc
+            return self.stream
         stream = sys.stdin.buffer
         if stream is not self.stream:  # a new standard input (tests swap it): forget the old
             self.stream, self.head = stream, b""
@@ -92,12 +115,23 @@ class _StdinReader(io.RawIOBase):
 
 
 _stdin = _Stdin()
+_pipes: dict[str, _Stdin] = {}  # named pipes and /dev/fd/N sources, by path
 
 
-def head(n: int) -> bytes:
-    """The first ``n`` bytes of standard input, kept for the reader that comes next."""
-    return _stdin.read_head(n)
+def _stream_of(f: SourceFile | None) -> _Stdin:
+    if f is None or f.path is None:
+        return _stdin
+    pipe = _pipes.get(f.path)
+    if pipe is None:
+        pipe = _pipes[f.path] = _Stdin(f.path, f.display)
+    return pipe
+
+
+def head(n: int, f: SourceFile | None = None) -> bytes:
+    """The first ``n`` bytes of standard input (or of the pipe ``f``), kept for the reader
+    that comes next."""
+    return _stream_of(f).read_head(n)
 
 
 def open_range(f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None) -> IO[bytes]:
-    return _stdin.open(start)
+    return _stream_of(f).open(start)
