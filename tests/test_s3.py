@@ -511,6 +511,28 @@ def test_users_own_client_is_used(s3_env: S3Server, tree_bucket: str) -> None:
     assert (len(heads), len(gets)) == (1, 1)
 
 
+def test_users_own_client_reads_every_piece_and_split_writes_with_it(
+    s3_env: S3Server, tree_bucket: str
+) -> None:
+    """``s3_client=`` alone (no endpoint in settings or the environment): the listing, the
+    planner, every piece on the pool's threads and split's writes all use that client."""
+    import validator
+
+    client = s3_env.client()
+    gets = count_calls(client, "GetObject")
+    report = validator.preflight(
+        f"s3://{tree_bucket}/data/", format="CSV", s3_client=client, pieces=4, workers=2
+    )
+    assert report.to_dict()["TotalProcessed"] == 5  # a, sub, sub/c (2), sub/deeper/d
+    assert len(gets) >= 4
+    out = s3_env.make_bucket("own-client-out")
+    uploads = count_calls(client, "CompleteMultipartUpload")
+    result = validator.split(
+        f"s3://{tree_bucket}/data/", f"s3://{out}/split/", format="CSV", s3_client=client
+    )
+    assert len(uploads) == len(result.written)  # every piece and the manifest, whole
+
+
 # --- translate, without a server -------------------------------------------------------------
 
 

@@ -371,7 +371,7 @@ def calendar_ok(values: pa.Array) -> np.ndarray:
 #
 # A regex over a column costs a call per value (some 60 ns); a pattern of a few fixed character
 # classes is cheaper to test on the string buffers with numpy. A kernel gives exactly the regex's
-# answer (RE2, as ``pc.match_substring_regex`` runs it) for every string; tests/test_check.py
+# answer (RE2, as ``pc.match_substring_regex`` runs it) for every string; tests/test_buffers.py
 # checks that on generated strings. A pattern without a kernel runs as a regex (the email one:
 # its RE2 measured faster than numpy passes over the positions of '@' and '.').
 

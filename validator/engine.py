@@ -17,7 +17,7 @@ from functools import partial
 from itertools import chain
 from typing import IO, TYPE_CHECKING, Any
 
-from validator import options, signals
+from validator import options, signals, transport
 from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
@@ -27,7 +27,7 @@ from validator.pack import inspected_when_read, pack_tasks, run_pack
 from validator.piece import PieceTask, run_piece
 from validator.pieces import FilePlan, parse_size, plan_pieces
 from validator.report import Report, now_iso
-from validator.settings import AwsSettings
+from validator.settings import AwsSettings, with_client
 from validator.source import Listing, job_empty_message, list_sources
 
 if TYPE_CHECKING:
@@ -80,11 +80,11 @@ def _workers_for(listing: Listing, tasks: list[PieceTask], workers: int | None) 
     if workers < 1:
         raise UsageError("workers must be at least 1")
     selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
-    from_s3 = any(f.kind == "s3" for f in listing.selected)
+    remote = any(transport.is_remote(f) for f in listing.selected)
     if (
         len(tasks) <= 1
-        or (selected_bytes < IN_PROCESS_BELOW and not from_s3)
-        or any(f.kind == "stdin" for f in listing.selected)
+        or (selected_bytes < IN_PROCESS_BELOW and not remote)
+        or any(transport.read_once(f) for f in listing.selected)
     ):
         workers = 1  # S3 objects are worth reading side by side however small: latency
     return min(workers, max(len(tasks), 1))
@@ -135,12 +135,15 @@ def run(
             f"the selected files hold {selected_bytes:,} bytes; one import job "
             f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)",
         )
+    # The caller's own S3 client rides on the settings (this process only: a process pool's
+    # workers build their own from the rest), so nothing below takes it apart.
+    settings = with_client(settings, s3_client)
+    own_client = settings is not None and settings.s3_client is not None
     plans = plan_pieces(
         listing,
         pieces=pieces,
         piece_size=size,
         settings=settings,
-        s3_client=s3_client,
         # A small S3 object is read whole by a pack: its head comes from that one GET, not
         # from a GET of its own here (two round trips a file otherwise).
         inspect_later=None
@@ -165,10 +168,10 @@ def run(
             n = _workers_for(listing, tasks, workers)
             packs = pack_tasks(tasks, n)  # many small files: several to a task
             n = 1 if len(packs) <= 1 else min(n, len(packs))
-            processes = n > 1 and s3_client is None
+            processes = n > 1 and not own_client
             tick = ticker(processes) if callable(ticker) else None
             shared = display.meter.shared if processes and tick is not None else None
-            executor = make_executor(n, threads=s3_client is not None, shared=shared)
+            executor = make_executor(n, threads=own_client, shared=shared)
             if executor is not None:
                 stack.enter_context(signals.pool(executor))  # workers killed if the run fails
         elif workers is not None and workers < 1:
@@ -179,7 +182,7 @@ def run(
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
-        run_packed = partial(run_pack, s3_client=s3_client, tick=tick)
+        run_packed = partial(run_pack, tick=tick)
         with signals.critical():  # a signal while a worker is forked is not lost
             results: Iterator[PieceResult] = chain.from_iterable(
                 executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
@@ -214,7 +217,7 @@ def run(
         folder.job_problem(
             ", ".join(listing.sources) or str(definition.get("S3Url")),
             "JOB_EMPTY",
-            job_empty_message(listing, report.files, settings=settings, s3_client=s3_client),
+            job_empty_message(listing, report.files, settings=settings),
         )
     folder.finish()
     report.completion_date = now_iso()

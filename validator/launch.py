@@ -32,7 +32,7 @@ from botocore.parsers import ResponseParserError
 from botocore.utils import ArgumentGenerator
 from botocore.validate import ParamValidator
 
-from validator import s3
+from validator import aws, s3
 from validator.errors import (
     ConfigError,
     ImportJobFailed,
@@ -66,32 +66,8 @@ TERMINAL_STATUSES = ("COMPLETED", "FAILED")
 
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 # Errors that mean the credentials themselves are wrong, whoever answers.
-_CREDENTIAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidAccessKeyId",
-    }
-)
-_CONFIG_ERRORS = (
-    bce.NoCredentialsError,
-    bce.PartialCredentialsError,
-    bce.CredentialRetrievalError,
-    bce.ProfileNotFound,
-    bce.NoRegionError,
-    bce.InvalidRegionError,
-    bce.ConfigNotFound,
-    bce.ConfigParseError,
-    bce.InvalidConfigError,
-    bce.SSOError,
-    bce.TokenRetrievalError,
-    bce.UnknownCredentialError,
-    bce.MetadataRetrievalError,
-)
+_CREDENTIAL_CODES = frozenset(aws.CREDENTIALS_REFUSED)  # the table shared with S3
+_CONFIG_ERRORS = aws.CONFIG_ERRORS
 _UNREACHABLE_ERRORS = (bce.ConnectionError, bce.HTTPClientError)
 
 
@@ -416,21 +392,11 @@ def skeleton(kind: str = "input") -> str:
 def make_client(settings: AwsSettings | None = None) -> Any:
     """A boto3 Pinpoint client for these settings; ``AWS_ENDPOINT_URL_PINPOINT`` and the
     config files work as boto3 defines them."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    settings = settings or AwsSettings()
-    config = Config(user_agent_extra="pinpoint-preflight")
-    if settings.no_sign_request:
-        config = config.merge(Config(signature_version=UNSIGNED))
     try:
-        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
-        return session.client("pinpoint", endpoint_url=settings.endpoint_url, config=config)
+        return aws.make_client("pinpoint", settings)
     except (bce.BotoCoreError, ValueError) as exc:
-        raise translate_error(
-            exc, operation="CreateImportJob", endpoint=settings.endpoint_url
-        ) from exc
+        endpoint = settings.endpoint_url if settings is not None else None
+        raise translate_error(exc, operation="CreateImportJob", endpoint=endpoint) from exc
 
 
 def _end_of_support(endpoint: str | None) -> str:
@@ -485,11 +451,12 @@ def translate_error(
             text += "; the service had an internal error, try again later"
         return ServiceError(text, code=code or None, status=status, response=exc.response)
     if isinstance(exc, _CONFIG_ERRORS):
-        hint = {
+        hints: dict[type[Exception], str] = {
             bce.NoCredentialsError: "; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
             "give --profile, or run aws configure",
             bce.NoRegionError: "; give --region or set AWS_REGION",
-        }.get(type(exc), "")
+        }
+        hint = hints.get(type(exc), "")
         return ConfigError(f"{exc}{hint}")
     if isinstance(exc, _UNREACHABLE_ERRORS):
         return ServiceError(

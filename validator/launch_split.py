@@ -40,7 +40,8 @@ def read_manifest(
 ) -> dict[str, Any]:
     """A split's manifest: ``location`` is the split's destination (folder or ``s3://``
     prefix) or its ``manifest.txt``."""
-    from validator import s3
+    from validator import transport
+    from validator.settings import with_client
 
     # A split writes manifest.txt (no reader takes it for endpoint data); manifest.json is the
     # name older splits used.
@@ -50,16 +51,8 @@ def read_manifest(
     )
     name = location if named else location.rstrip("/") + "/manifest.txt"
     try:
-        if name.startswith("s3://"):
-            bucket, key = s3.parse_url(name)
-            client = s3_client if s3_client is not None else s3.shared_client(settings)
-            try:
-                body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except Exception as exc:
-                raise s3.translate(exc, bucket, key) from exc
-        else:
-            with open(name, "rb") as fh:
-                body = fh.read()
+        kind = transport.for_output(name)
+        body = kind.read_bytes(name, settings=with_client(settings, s3_client))
     except FileNotFoundError:
         raise UsageError(
             f"{name}: no such manifest; give a split's --to or its manifest.txt"

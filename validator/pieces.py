@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from validator import blocks, check
+from validator import blocks, check, transport
 from validator.errors import OptionError, UsageError
 from validator.model import Piece, Problem
 from validator.read_csv import (
@@ -449,7 +449,7 @@ def plan_pieces(
             return FilePlan(f, inspect_later=True)
         return inspect_file(f, listing.format, settings, s3_client)
 
-    if sum(f.kind == "s3" for f in files) > 1:
+    if sum(transport.is_remote(f) for f in files) > 1:
         # One small ranged read per object: latency-bound, so side by side, in order.
         with ThreadPoolExecutor(HEAD_READERS) as pool:
             plans = list(pool.map(inspect, files))

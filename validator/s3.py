@@ -11,7 +11,9 @@ as Pinpoint reads an ``S3Url``. Errors map as the contract says::
                        credentials refused by S3, endpoint unreachable, any other S3 error
     UsageError   252   a malformed s3:// URL or --endpoint-url
 
-Clients are not picklable: a worker process builds its own with ``make_client(settings)``.
+Clients are not picklable: a worker process builds its own with ``make_client(settings)``
+(the one factory, ``validator.aws.make_client``; the botocore error table is ``validator.aws``'s
+too, shared with Pinpoint).
 """
 
 from __future__ import annotations
@@ -26,15 +28,9 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-try:
-    import boto3
-    import botocore.exceptions as bx
-    from botocore import UNSIGNED
-    from botocore.config import Config
-except ImportError as _missing:  # pragma: no cover - both are dependencies of the package
-    raise ImportError(f"S3 sources need boto3: pip install boto3 ({_missing})") from _missing
+import botocore.exceptions as bx
 
-from validator import redact
+from validator import aws, redact
 from validator.errors import (
     ConfigError,
     EmptySource,
@@ -105,23 +101,9 @@ def make_client(settings: AwsSettings | None = None) -> Any:
     ``standard`` mode unless the user configured another (``AWS_RETRY_MODE``, ``retry_mode``);
     ``AWS_MAX_ATTEMPTS`` and ``max_attempts`` are honoured.
     """
-    settings = settings or AwsSettings()
-    redact.register_url(settings.endpoint_url)
     try:
-        session = boto3.session.Session(profile_name=settings.profile)
-        redact.register_session(session)
-        options: dict[str, Any] = {
-            "retries": {"mode": _retry_mode(session)},
-            "connect_timeout": CONNECT_TIMEOUT,
-            "user_agent_extra": "pinpoint-preflight",
-        }
-        if settings.no_sign_request:
-            options["signature_version"] = UNSIGNED
-        return session.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url,
-            config=Config(**options),
+        return aws.make_client(
+            "s3", settings, standard_retries=True, connect_timeout=CONNECT_TIMEOUT
         )
     except ValueError as exc:
         if isinstance(exc, bx.BotoCoreError):  # InvalidRegionError, UnknownEndpointError
@@ -129,7 +111,7 @@ def make_client(settings: AwsSettings | None = None) -> Any:
         if not str(exc).startswith("Invalid endpoint"):
             raise
         # An endpoint that is not a URL: a bad option value, or a bad variable or config entry.
-        if settings.endpoint_url:
+        if settings is not None and settings.endpoint_url:
             raise UsageError(
                 f"--endpoint-url {settings.endpoint_url!r} is not a URL; write it "
                 "as http(s)://host[:port]"
@@ -141,15 +123,6 @@ def make_client(settings: AwsSettings | None = None) -> Any:
         ) from exc
     except (bx.BotoCoreError, bx.ClientError) as exc:
         raise translate(exc, None, None) from exc
-
-
-def _retry_mode(session: boto3.session.Session) -> str:
-    """The user's retry mode (variable, then profile), else ``standard``; botocore's own
-    default is ``legacy``, which cannot be told apart from a choice once it has resolved."""
-    configured = os.environ.get("AWS_RETRY_MODE")
-    if not configured:
-        configured = session._session.get_scoped_config().get("retry_mode")  # the profile's
-    return str(configured or "standard")
 
 
 _shared: dict[tuple[Any, ...], Any] = {}
@@ -715,42 +688,11 @@ class ObjectWriter:
 _NO_BUCKET = ("NoSuchBucket",)
 _NO_KEY = ("NoSuchKey", "NotFound", "404")
 _DENIED = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem")
-_THROTTLED = (
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequests",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "ServiceUnavailable",
-    "503",
-)
+_THROTTLED = aws.THROTTLED
+_CONFIG_ERRORS = aws.CONFIG_ERRORS
 _CREDENTIALS_REFUSED = {
-    "InvalidAccessKeyId": "S3 does not know the access key in use",
-    "SignatureDoesNotMatch": "S3 refused the request signature: the secret key does not match "
-    "the access key",
-    "ExpiredToken": "the session token in use has expired",
-    "TokenRefreshRequired": "the session token in use has expired",
-    "InvalidToken": "the session token in use is not valid",
-    "InvalidSecurity": "S3 refused the security credentials in use",
+    code: text.format(service="S3") for code, text in aws.CREDENTIALS_REFUSED.items()
 }
-_CONFIG_ERRORS = (
-    bx.NoCredentialsError,
-    bx.PartialCredentialsError,
-    bx.CredentialRetrievalError,
-    bx.ProfileNotFound,
-    bx.ConfigNotFound,
-    bx.ConfigParseError,
-    bx.NoRegionError,
-    bx.InvalidRegionError,
-    bx.UnknownEndpointError,
-    bx.TokenRetrievalError,
-    bx.SSOError,
-    bx.UnknownCredentialError,
-    bx.InvalidConfigError,
-    bx.InvalidRetryConfigurationError,
-)
 
 
 def translate(exc: BaseException, bucket: str | None, key: str | None) -> PreflightError:
@@ -844,28 +786,9 @@ def _translate(exc: BaseException, bucket: str | None, key: str | None) -> Prefl
     )
 
 
-def _botocore_cause(exc: BaseException) -> BaseException:
-    """The botocore error inside ``exc``: itself, smart-open's ``backend_error``, or a cause."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (bx.BotoCoreError, bx.ClientError)):
-            return current
-        backend = getattr(current, "backend_error", None)  # smart_open.s3._get's wrapping
-        if isinstance(backend, BaseException):
-            return backend
-        current = current.__cause__ or current.__context__
-    return exc
-
-
-def _code(exc: bx.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: bx.ClientError) -> int | None:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return int(status) if status is not None else None
+_botocore_cause = aws.botocore_cause
+_code = aws.error_code
+_status = aws.http_status
 
 
 def _client_error(exc: bx.ClientError, where: str, bucket: str | None) -> PreflightError:

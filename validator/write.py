@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -22,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from validator import atomic, options, redact, signals
+from validator import options, redact, signals, transport
 from validator.atomic import atomic_output
 from validator.engine import PieceOutcome, run
 from validator.errors import Interrupted, PreflightError, Terminated, UsageError
@@ -31,7 +30,7 @@ from validator.model import PieceResult
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
 from validator.repair import RepairOptions
 from validator.report import Report, now_iso
-from validator.settings import AwsSettings
+from validator.settings import AwsSettings, with_client
 from validator.source import SourceFile, list_sources, open_binary
 
 COPY_CHUNK = 1 << 20
@@ -48,108 +47,43 @@ REASONS = ".reasons.jsonl"  # next to the rejects: why each record was rejected
 
 
 class Destination:
-    """Where outputs go: a local folder, or an S3 prefix. Writes are whole or not at all."""
+    """Where outputs go: a folder or a prefix of a transport (``validator.transport``, by the
+    URL scheme of ``root``). Writes are whole or not at all; :meth:`rollback` takes back
+    everything this run wrote there."""
 
     def __init__(self, root: str, *, settings: AwsSettings | None, s3_client: Any) -> None:
-        self.root = root.rstrip("/") if root.startswith("s3://") else root
-        self.is_s3 = root.startswith("s3://")
-        self.settings = settings
-        self.s3_client = s3_client
+        self.transport = transport.for_output(root)
+        self.root = root
+        self.settings = with_client(settings, s3_client)
+        self.transport.prepare(root, settings=self.settings)
         self.written: list[str] = []
-        self.outputs: dict[str, atomic.Output] = {}
+        self.outputs: dict[str, transport.Writer] = {}  # committed: removed on a rollback
         self.open_writers: list[_Writer] = []
         self.made_dirs: list[str] = []
         self.claimed = False
-        self.pending: list[tuple[str, str]] = []  # (key, upload id) an abort could not end
-        if self.is_s3:
-            from validator import s3
-
-            self.client = s3_client or s3.make_client(settings)
-            self.bucket, prefix = s3.parse_url(self.root + "/")
-            self.prefix = prefix
+        self.pending: list[str] = []  # what a discard could not take back, described
 
     def path(self, name: str) -> str:
-        return f"{self.root}/{name}" if self.is_s3 else os.path.join(self.root, name)
+        return str(self.transport.join(self.root, name))
 
     def exists(self, name: str) -> bool:
-        if self.is_s3:
-            from validator import s3
+        return bool(self.transport.exists(self.path(name), settings=self.settings))
 
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=self.prefix + name)
-            except Exception as exc:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-                if code in ("404", "NoSuchKey", "NotFound"):
-                    return False
-                raise s3.translate(exc, self.bucket, self.prefix + name) from exc
-            return True
-        return os.path.exists(self.path(name))  # a link is followed: its file is what counts
-
-    def makedirs(self, folder: str) -> None:
-        """Make ``folder`` and its missing parents, remembering them for the rollback."""
-        missing = []
-        here = os.path.abspath(folder)
-        while not os.path.isdir(here):
-            missing.append(here)
-            parent = os.path.dirname(here)
-            if parent == here:
-                break
-            here = parent
-        for d in reversed(missing):
-            with signals.critical():
-                try:
-                    os.mkdir(d)
-                except FileExistsError:
-                    if not os.path.isdir(d):
-                        raise UsageError(f"{d}: exists and is not a folder") from None
-                    continue
-                except OSError as exc:
-                    raise atomic.fs_error(exc, d) from exc
-                self.made_dirs.append(d)
+    def is_stream(self, name: str) -> bool:
+        return bool(self.transport.is_stream(self.path(name)))
 
     def claim(self, to: str) -> None:
         """Claim the destination for this run, or refuse (252) if another run holds it."""
         body = orjson.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()})
-        busy = UsageError(
-            f"{to}: another split is writing there now ({self.path(CLAIM)} exists); wait for "
-            "it, or choose another --to (if no split is running, remove that file)"
+        self.made_dirs += self.transport.make_folder(
+            self.root, settings=self.settings, label=f"--to {to}"
         )
-        if self.is_s3:
-            from validator import s3
-
-            try:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self.prefix + CLAIM, Body=body, IfNoneMatch="*"
-                )
-            except Exception as exc:
-                answer = getattr(exc, "response", {})
-                code = answer.get("Error", {}).get("Code")
-                status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (
-                    409,
-                    412,
-                ):
-                    raise busy from None
-                raise s3.translate(exc, self.bucket, self.prefix + CLAIM) from exc
-            self.claimed = True
-            return
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise UsageError(f"--to {to}: exists and is not a folder")
-        self.makedirs(self.root)
-        with signals.critical():
-            try:
-                fd = os.open(self.path(CLAIM), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                raise busy from None
-            except OSError as exc:
-                raise atomic.fs_error(exc, self.path(CLAIM), "--to") from exc
-            self.claimed = True
-        try:
-            os.write(fd, body)
-        except OSError as exc:
-            raise atomic.fs_error(exc, self.path(CLAIM), "--to") from exc
-        finally:
-            os.close(fd)
+        if not self.transport.claim(self.path(CLAIM), body, settings=self.settings):
+            raise UsageError(
+                f"{to}: another split is writing there now ({self.path(CLAIM)} exists); wait "
+                "for it, or choose another --to (if no split is running, remove that file)"
+            )
+        self.claimed = True
 
     def release(self) -> None:
         """Give the claim back (the split is whole, or was removed)."""
@@ -162,21 +96,14 @@ class Destination:
         return _Writer(self, name, what)
 
     def remove(self, name: str) -> None:
-        if self.is_s3:
-            from validator import s3
-
-            key = self.prefix + name
-            s3._call(
-                lambda: self.client.delete_object(Bucket=self.bucket, Key=key), self.bucket, key
-            )
+        out = self.outputs.pop(name, None)
+        if out is not None:
+            out.remove()
         else:
-            out = self.outputs.pop(name, None)
-            with signals.critical():
-                if out is not None:
-                    out.remove()
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.path(name))
+            self.transport.remove(self.path(name), settings=self.settings)
+
+    def read_bytes(self, name: str) -> bytes:
+        return bytes(self.transport.read_bytes(self.path(name), settings=self.settings))
 
     def rollback(self) -> list[str]:
         """Remove everything this run wrote here; what could not be removed, as paths."""
@@ -195,15 +122,10 @@ class Destination:
                     self.release()
                 except Exception:
                     left.append(self.path(CLAIM))
-            left.extend(
-                f"{self.path(key[len(self.prefix) :])} (pending multipart upload {upload})"
-                for key, upload in self.pending
-            )
-            if not self.is_s3:
-                for d in reversed(self.made_dirs):
-                    with contextlib.suppress(OSError):
-                        os.rmdir(d)
-                self.made_dirs.clear()
+            left.extend(self.pending)
+            for d in reversed(self.made_dirs):
+                self.transport.remove_folder(d, settings=self.settings)
+            self.made_dirs.clear()
         return left
 
 
@@ -215,23 +137,16 @@ class _Writer:
         self.name = name
         self.sha = hashlib.sha256()
         self.size = 0
-        self._out: Any
-        if dest.is_s3:
-            from validator import s3
-
-            self._out = s3.ObjectWriter(dest.client, dest.bucket, dest.prefix + name)
-            dest.open_writers.append(self)
-        else:
-            final = dest.path(name)
-            dest.makedirs(os.path.dirname(final) or ".")
-            stream = atomic.is_stream(final)
-            with contextlib.nullcontext() if stream else signals.critical():
-                self._out = atomic.Output(final, what)
-                dest.open_writers.append(self)  # the rollback discards it if need be
+        url = dest.path(name)
+        # opening a FIFO waits for its reader: only an atomic output opens uninterruptibly
+        with contextlib.nullcontext() if dest.is_stream(name) else signals.critical():
+            self._out = dest.transport.open_writer(url, what, settings=dest.settings)
+            dest.made_dirs += self._out.made
+            dest.open_writers.append(self)  # the rollback discards it if need be
 
     @property
     def streamed(self) -> bool:
-        return not self.dest.is_s3 and self._out.streamed
+        return bool(self._out.streamed)
 
     def write(self, data: bytes | memoryview) -> None:
         self._out.write(data)
@@ -244,8 +159,7 @@ class _Writer:
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if kind is None:
             with signals.critical():
-                if not self.dest.is_s3:
-                    self.dest.outputs[self.name] = self._out
+                self.dest.outputs[self.name] = self._out
                 self._out.commit()
                 self.dest.written.append(self.name)
                 self._closed()
@@ -257,14 +171,12 @@ class _Writer:
             self.dest.open_writers.remove(self)
 
     def discard(self) -> None:
-        """Take back what was written so far (an S3 upload aborted, a temporary file removed)."""
+        """Take back what was written so far (an upload aborted, a temporary file removed)."""
         with signals.critical():
             self._closed()
-            if self.dest.is_s3:
-                if not self._out.discard():
-                    self.dest.pending.append((self._out.key, self._out.pending))
-            else:
-                self._out.discard()
+            left = self._out.discard()
+            if left:
+                self.dest.pending.append(left)
 
 
 def _runs(
@@ -391,8 +303,8 @@ class _Splitter:
         self.reasons: _Writer | None = None
         self.rejected = 0
         self.reject_lines: dict[str, int] = {}
-        self.rejects_streamed = rejects_name is not None and atomic.is_stream(
-            rejects.path(rejects_name) if rejects is not None else rejects_name
+        self.rejects_streamed = (
+            rejects is not None and rejects_name is not None and rejects.is_stream(rejects_name)
         )
 
     def header_bytes(self, f: SourceFile, plan: FilePlan) -> bytes:
@@ -672,25 +584,15 @@ def split(
     rejects_dest = None
     rejects_name = None
     if rejects:
-        if rejects.startswith("s3://"):
-            head, _, tail = rejects.rstrip("/").rpartition("/")
-            rejects_dest = Destination(head, settings=settings, s3_client=s3_client)
-        elif atomic.is_stream(rejects):
-            # -, /dev/stdout, /dev/fd/N, a FIFO or a device: streamed to, as named
-            rejects_dest = Destination("", settings=settings, s3_client=s3_client)
-            tail = rejects
-        else:
-            rejects_dest = Destination(
-                os.path.dirname(os.path.abspath(rejects)), settings=settings, s3_client=s3_client
-            )
-            tail = os.path.basename(rejects)
-            if os.path.isdir(rejects):
+        # a stream (-, /dev/stdout, /dev/fd/N, a FIFO, a device) is written to as named
+        kind = transport.for_output(rejects)
+        head, rejects_name = kind.split_name(rejects)
+        rejects_dest = Destination(head, settings=settings, s3_client=s3_client)
+        if not kind.is_stream(rejects):
+            if kind.is_folder(rejects):
                 raise UsageError(f"--rejects {rejects}: is a folder; give a file name")
-            if rejects_dest.exists(tail) and not overwrite:
+            if rejects_dest.exists(rejects_name) and not overwrite:
                 raise UsageError(f"--rejects {rejects} exists; use --overwrite to replace it")
-        rejects_name = tail
-        if rejects_dest.is_s3 and rejects_dest.exists(rejects_name) and not overwrite:
-            raise UsageError(f"--rejects {rejects} exists; use --overwrite to replace it")
     listing = list_sources(sources, format, settings=settings, s3_client=s3_client)
     dest = Destination(to, settings=settings, s3_client=s3_client)
     options.check_not_a_source(failures_out, "failures_out", listing.files)
@@ -789,7 +691,9 @@ def _check_destination(dest: Destination, to: str, overwrite: bool) -> None:
                 )
             _remove_previous(dest, name)
             return
-    if not dest.is_s3 and not overwrite and set(os.listdir(dest.root)) - {CLAIM}:
+    if not overwrite and dest.transport.holds_other_files(
+        dest.root, {CLAIM}, settings=dest.settings
+    ):
         raise UsageError(f"{to} is not empty; use --overwrite to write into it anyway")
 
 
@@ -812,16 +716,11 @@ def _after_rollback(exc: BaseException, left: list[str]) -> BaseException:
 def _remove_previous(dest: Destination, name: str = MANIFEST) -> None:
     """With --overwrite: remove what the earlier split's manifest lists, then the manifest."""
     try:
-        if dest.is_s3:
-            body = dest.client.get_object(Bucket=dest.bucket, Key=dest.prefix + name)["Body"]
-            old = orjson.loads(body.read())
-        else:
-            old = orjson.loads(Path(dest.path(name)).read_bytes())
+        old = orjson.loads(dest.read_bytes(name))
     except Exception:  # not a manifest of ours: only the manifest goes
         old = {}
     for p in old.get("Pieces", []):
         dest.remove(p["Path"])
     dest.remove(name)
-    if not dest.is_s3:
-        for j in old.get("Jobs", []):
-            shutil.rmtree(dest.path(j["Job"]), ignore_errors=True)
+    for j in old.get("Jobs", []):
+        dest.transport.remove_folder(dest.path(j["Job"]), settings=dest.settings, tree=True)
