@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import validator
@@ -165,6 +165,7 @@ def test_the_verdict_does_not_depend_on_how_the_job_is_cut(
 
 @_settings(20)
 @given(data=files(), piece_size=st.integers(60, 900))
+@example(data=b"\n", piece_size=60)  # no record: JOB_EMPTY, nothing written
 def test_split_valid_only_and_rejects_reproduce_every_record(
     tmp_path_factory: Any, data: bytes, piece_size: int
 ) -> None:
@@ -182,6 +183,10 @@ def test_split_valid_only_and_rejects_reproduce_every_record(
         rejects=str(rejects),
     )
     out = tmp / "out"
+    if not any(line.strip() for line in data.split(b"\n")):  # JOB_EMPTY: nothing is written
+        assert not out.exists()
+        assert not rejects.exists()
+        return
     manifest = json.loads((out / "manifest.txt").read_text())
     body = b"".join((out / p["Path"]).read_bytes() for p in manifest["Pieces"])
     rejected = rejects.read_bytes() if rejects.exists() else b""
