@@ -156,25 +156,26 @@ def is_list(t: pa.DataType) -> bool:
 
 
 def flat_columns(table: pa.Table, schema: Schema) -> list[tuple[str, pa.ChunkedArray]]:
-    """Columns by dotted name, with the schema's objects and maps flattened if still nested."""
+    """Columns by dotted name, with the schema's objects and maps flattened if still nested.
+
+    A stack, not a recursive closure: a closure that calls itself is a reference cycle, which
+    kept every batch's columns alive until the cyclic collector ran (+100-150 MiB a piece)."""
     nested = set(schema.containers) | set(schema.maps)
     out: list[tuple[str, pa.ChunkedArray]] = []
-
-    def visit(name: str, col: pa.ChunkedArray) -> None:
+    todo = list(zip(table.column_names, table.columns, strict=True))[::-1]
+    while todo:
+        name, col = todo.pop()
         if col.null_count == len(col):
-            return  # no value in the batch: no rule can fail, it adds nothing to a size
+            continue  # no value in the batch: no rule can fail, it adds nothing to a size
         if col.num_chunks > 1:
             # a reader's many small blocks: one copy now beats per-chunk work in every check
             col = pa.chunked_array([col.combine_chunks()], col.type)
         col = plain(col)
         if name in nested and pa.types.is_struct(col.type):
-            for child_field, child in zip(col.type, col.flatten(), strict=True):
-                visit(f"{name}.{child_field.name}", child)
+            children = zip(col.type, col.flatten(), strict=True)
+            todo.extend((f"{name}.{f.name}", child) for f, child in list(children)[::-1])
         else:
             out.append((name, col))
-
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        visit(name, col)
     return out
 
 

@@ -325,16 +325,15 @@ def _flat(table: pa.Table, schema: Schema) -> dict[str, pa.ChunkedArray]:
     """A table's columns by dotted name, the schema's objects and maps flattened."""
     nested = set(schema.containers) | set(schema.maps)
     out: dict[str, pa.ChunkedArray] = {}
-
-    def visit(name: str, col: pa.ChunkedArray) -> None:
+    # A stack, not a recursive closure (a reference cycle that would keep the columns alive).
+    todo = list(zip(table.column_names, table.columns, strict=True))[::-1]
+    while todo:
+        name, col = todo.pop()
         if name in nested and pa.types.is_struct(col.type):
-            for child_field, child in zip(col.type, col.flatten(), strict=True):
-                visit(f"{name}.{child_field.name}", child)
+            children = zip(col.type, col.flatten(), strict=True)
+            todo.extend((f"{name}.{f.name}", child) for f, child in list(children)[::-1])
         else:
             out[name] = col
-
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        visit(name, col)
     return out
 
 
