@@ -5,6 +5,7 @@ worker processes; silent in a pipe and with --quiet; the report is the same eith
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -170,3 +171,49 @@ def test_the_counts_move_inside_a_piece(slow_file, how):
         assert len(between) >= 3, (name, counts)
     size = slow_file.stat().st_size / 1e6
     assert f"job 100% {size:.1f} MB/{size:.1f} MB {ROWS:,} rec" in ANSI.sub("\n", err)
+
+
+# A slow source: standard input fed by a process that writes 64 KiB every 50 ms (~1.3 MB/s,
+# as S3 at a few MB/s), at the readers' real 8 MiB blocks. The whole input is less than one
+# block: a count that moved once a block would show 0, then everything.
+SLOW_WRITER = (
+    "import sys, time; data = open(sys.argv[1], 'rb').read(); out = sys.stdout.buffer\n"
+    "for i in range(0, len(data), 64 << 10):\n"
+    "    out.write(data[i : i + (64 << 10)]); out.flush(); time.sleep(0.05)\n"
+)
+
+
+def test_bytes_move_as_they_are_read_from_a_slow_source(slow_file):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(slow_file)], stdout=subprocess.PIPE
+    )
+    cmd = [EXE] if EXE else [sys.executable, "-m", "validator"]
+    proc = subprocess.Popen(
+        [*cmd, "validate", "-", "--format", "CSV", "--query", "TotalProcessed"],
+        stdin=writer.stdout,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "80", "TERM": "xterm"},
+    )
+    assert writer.stdout is not None
+    writer.stdout.close()
+    os.close(slave)
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO: the child closed the pty
+        while data := os.read(master, 65536):
+            chunks.append(data)
+    os.close(master)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    assert (proc.wait(timeout=120), writer.wait(timeout=120), out) == (0, 0, f"{ROWS}\n")
+    plain = ANSI.sub("\n", b"".join(chunks).decode("utf-8", "replace"))
+    # Standard input has no known size: "job ?% 1.2 MB/? ..."; the bytes so far, in kB or MB.
+    seen = re.findall(r"^job +\?% ([0-9.]+) (kB|MB|B)/\? ", plain, re.M)
+    scale = {"B": 1, "kB": 1e3, "MB": 1e6}
+    done = list(dict.fromkeys(float(v) * scale[u] for v, u in seen))
+    size = slow_file.stat().st_size
+    between = [d for d in done if 0 < d < size * 0.95]
+    # ~2.5 s of reading, redrawn 4 times a second: at least twice a second a new count.
+    assert len(between) >= 5, done
+    assert done == sorted(done), done

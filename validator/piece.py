@@ -114,6 +114,10 @@ class Reading:
         """The piece's batches as they are read, each batch's structural problems kept as it
         comes; at the end, the reader's counts. ``tick``: as ``run_piece``'s."""
         task, result = self.task, self.result
+        if tick is not None:  # the bytes move as they arrive, not only once a block
+            from validator.progress import counting
+
+            stream = counting(stream, tick, task.piece, self.read_from - task.piece.start)
         byte_ranges = task.keep_spans or task.repair is not None  # a repair rewrites its record
         if task.fmt == "CSV":
             assert task.columns is not None

@@ -8,8 +8,11 @@ it) and with ``--quiet``.
 
 The counts move inside a piece (pieces are up to 64 MiB), not only when one ends. The read loop
 (``piece.run_piece`` and ``pack.run_pack``) calls a ``tick(piece, bytes, records)`` after each
-block it reads, with what it has read of that piece so far; a :class:`Meter` turns the calls
-into per-file counts:
+block it reads (8 MiB), with what it has read of that piece so far; and the bytes move as they
+arrive, before the block is whole: the piece's stream is wrapped in :class:`Counting`, which
+makes each read in steps of 256 KiB and ticks the bytes after each (on S3 at a few MB/s a block
+is seconds). A :class:`Meter` turns the calls into per-file counts, each the highest it was
+told:
 
 - in this process (``--workers 1``, or a thread pool), in a plain array;
 - in a process pool, in a shared ``multiprocessing.Array`` the workers get at start-up
@@ -37,6 +40,7 @@ import numpy as np
 from validator.model import Piece, PieceResult
 
 REFRESH_PER_SECOND = 4
+STEP = 256 << 10  # a read is made in steps of this size, the bytes ticked after each
 WIDE = 110  # columns from which each value has a column of its own, with a bar
 
 Tick = Callable[[Piece, int, int], None]  # (piece, bytes read of it so far, records so far)
@@ -96,12 +100,49 @@ def _columns(width: int) -> list[Any]:
     return [Compact(table_column=Column(no_wrap=True, overflow="ellipsis", max_width=width - 1))]
 
 
+class Counting:
+    """A piece's stream whose reads tick the bytes as they arrive: ``read(n)`` reads in steps
+    of at most :data:`STEP` and calls ``on_bytes(done)`` after each, ``done`` counting from
+    ``done`` at the start; it returns what one ``read(n)`` of the stream would (up to ``n``
+    bytes, fewer only at the end). Everything else (``fileno``, ``seek``) is the stream's."""
+
+    def __init__(self, stream: IO[bytes], on_bytes: Callable[[int], None], done: int = 0) -> None:
+        self._stream = stream
+        self._on_bytes = on_bytes
+        self.done = done
+
+    def read(self, n: int | None = -1) -> bytes:
+        want = -1 if n is None or n < 0 else n
+        parts: list[bytes] = []
+        while want:
+            chunk = self._stream.read(STEP if want < 0 else min(STEP, want))
+            if not chunk:
+                break
+            parts.append(chunk)
+            self.done += len(chunk)
+            self._on_bytes(self.done)
+            if want > 0:
+                want -= len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def counting(stream: IO[bytes], tick: Tick, piece: Piece, done: int) -> IO[bytes]:
+    """``stream`` with its bytes ticked as they arrive, as ``tick(piece, bytes, 0)``: the
+    records stay where the last block's tick put them (a :class:`Meter` keeps the highest)."""
+    return Counting(stream, lambda n: tick(piece, n, 0), done)  # type: ignore[return-value]
+
+
 class Meter:
     """Bytes and records read so far, per file of the job (by its place in ``files``).
 
     ``tick`` is the read loop's hook: it is given the totals of one piece so far and adds what
-    is new since that piece's last tick. ``counts`` is any array of ``2 * len(files)`` int64
-    (a plain one, or a shared ``multiprocessing.Array``) and ``lock`` guards it.
+    is new since that piece's last tick (each count the highest it was told: the bytes ticked
+    as they arrive run ahead of the block's tick, and the records come with the block).
+    ``counts`` is any array of ``2 * len(files)`` int64 (a plain one, or a shared
+    ``multiprocessing.Array``) and ``lock`` guards it.
     """
 
     def __init__(self, files: Sequence[str], counts: Any = None, lock: Any = None) -> None:
@@ -116,6 +157,9 @@ class Meter:
             return
         key = (piece.file.display, piece.start)
         old_bytes, old_records = self.seen.get(key, (0, 0))
+        done_bytes, done_records = max(done_bytes, old_bytes), max(done_records, old_records)
+        if (done_bytes, done_records) == (old_bytes, old_records):
+            return
         self.seen[key] = (done_bytes, done_records)
         with self.lock:
             self.counts[2 * i] += done_bytes - old_bytes
@@ -225,7 +269,7 @@ class Progress:
                 if task is not None:  # a file done: its line goes, the job's stays
                     self.bar.remove_task(task)
             if self.meter is not None:  # the job's line now (a file's at the next redraw)
-                self._job(np.maximum(self.meter.snapshot(), self.folded[:, :2]))
+                self._job(self._done(self.meter.snapshot()))
 
     __call__ = update
 
@@ -251,8 +295,16 @@ class Progress:
             pieces=f"{int(self.folded[:, 2].sum())}/{int(self.pieces.sum())}",
         )
 
-    def _pull(self, live: np.ndarray) -> None:
+    def _done(self, live: np.ndarray) -> np.ndarray:
+        """(bytes, records) per file: the meter's or the fold's, whichever is higher, and the
+        bytes never past the file's size (a stream may read ahead of its piece's end)."""
         done = np.maximum(live, self.folded[:, :2])
+        known = self.sizes > 0
+        done[known, 0] = np.minimum(done[known, 0], self.sizes[known])
+        return done
+
+    def _pull(self, live: np.ndarray) -> None:
+        done = self._done(live)
         self._job(done)
         reading = ((done[:, 0] > 0) | (self.folded[:, 2] > 0)) & ~self.finished
         for i in np.flatnonzero(reading).tolist():
