@@ -5,11 +5,17 @@ signal came too late for is whole. A parent killed outright takes its workers wi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
 import random
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -222,3 +228,98 @@ def test_under_every_start_method_a_late_worker_dies_with_its_parent(tmp_path, m
     script.write_text(COMMAND_SCRIPT)
     proc = subprocess.Popen([sys.executable, str(script), method], start_new_session=True)
     kill_outright(proc, DESCENDANTS[method], reap=False)
+
+
+# The command as a terminal user runs it: a thread already running when the pool starts (so the
+# workers come from the forkserver, as under an S3 client's threads), the progress display's
+# redraw thread drawing on the terminal, worker processes for any size of job.
+THREADED = (
+    "import sys, threading, time, validator.engine as e; e.IN_PROCESS_BELOW = 0; "
+    "threading.Thread(target=time.sleep, args=(600,), daemon=True).start(); "
+    "from validator.cli import main; main(sys.argv[1:])"
+)
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+@pytest.fixture(scope="module")
+def big_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """17 MB: a few seconds of work for two workers, so that the signal comes during it."""
+    path = tmp_path_factory.mktemp("signals") / "big.csv"
+    rows = (
+        f"{i},SMS,+1206{i:07d},n{i}\n" if i % 7 else f"{i},SMS,555-{i:04d},n\n"
+        for i in range(600_000)
+    )
+    path.write_text(HEADER + "".join(rows))
+    return path
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("command", ["validate", "split"])
+def test_ctrl_c_on_a_terminal_during_a_forkserver_pool_is_one_line(
+    big_source, tmp_path, command, seed
+):
+    """Ctrl-C (SIGINT to the whole group) while the forkserver's workers check pieces and the
+    progress display draws: exit 130, one line after the progress display, no traceback,
+    every output removed, no process left."""
+    rng = random.Random(f"{command}-{seed}")
+    outputs = ["--failures-out", str(tmp_path / "f.jsonl"), "--html", str(tmp_path / "r.html")]
+    if command == "split":
+        outputs += ["--to", str(tmp_path / "out"), "--valid-only"]
+        outputs += ["--rejects", str(tmp_path / "rejects.csv")]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    args = [sys.executable, "-c", THREADED, command, str(big_source), "--piece-size", "256KiB"]
+    args += ["--workers", "2", "--output", "text", *outputs]
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        start_new_session=True,
+        env={**os.environ, "COLUMNS": "80", "TERM": "xterm"},
+    )
+    os.close(slave)
+    os.set_blocking(master, False)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while data := os.read(master, 65536):
+                chunks.append(data)
+
+    sid = proc.pid
+    try:
+        until = time.monotonic() + DEADLINE
+        # The forkserver, the resource tracker and the two workers.
+        while len(psutil.Process(proc.pid).children(recursive=True)) < 4:
+            assert proc.poll() is None, b"".join(chunks).decode("utf-8", "replace")
+            assert time.monotonic() < until, "no worker process started"
+            drain()
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.1, 0.8))
+        drain()
+        os.killpg(sid, signal.SIGINT)
+        while proc.poll() is None and time.monotonic() < until + DEADLINE:
+            drain()
+            time.sleep(0.01)
+        code = proc.wait(DEADLINE)
+        drain()
+    finally:
+        if proc.poll() is None:
+            os.killpg(sid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    err = ANSI.sub("\n", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "\n")
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    # The forkserver and the resource tracker end when they see the command gone.
+    _, alive = psutil.wait_procs(session_processes(sid), timeout=10)
+    assert alive == [], [(p.pid, p.cmdline()) for p in alive]
+    if code != 130:  # the signal came after the work was done: the outputs are whole
+        assert code in (0, 1), (code, err)  # (split --valid-only: 0, the rejects took them)
+        assert (tmp_path / "r.html").exists() and (tmp_path / "f.jsonl").exists()
+        return
+    said = [line for line in err.splitlines() if line.startswith("pinpoint-preflight")]
+    removed = ": the partial split was removed" if command == "split" else ""
+    assert said == [f"pinpoint-preflight: error: interrupted{removed}"], err
+    assert [x for x in err.splitlines() if x.strip()][-1] == said[0]
+    assert everything_left(tmp_path) == []

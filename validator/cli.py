@@ -602,6 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     if code in (130, 143):
         # Interrupted, and the clean-up is done: end now, without waiting at the interpreter's
         # exit for threads of a worker pool that was stopped mid-task.
+        _release_semaphores()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -610,6 +611,18 @@ def main(argv: list[str] | None = None) -> None:
     # resets the handlers to the defaults while it frees modules) would kill it, exit -2/-15.
     signals.hold_to_exit()
     sys.exit(code)
+
+
+def _release_semaphores() -> None:
+    """Before ``os._exit``: what multiprocessing would do at a normal exit for the semaphores of
+    a process pool and of the progress display's shared counter (unlink them, and tell the
+    resource tracker). Skipped, the tracker would print a warning of "leaked semaphore objects"
+    under the interrupted line. Its finalizers of exit priority 0 and up only: none of them
+    joins a thread."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        with contextlib.suppress(Exception):
+            util._run_finalizers(0)
 
 
 def run(argv: list[str] | None = None, *, restore_signals: bool = True) -> int:
