@@ -8,16 +8,13 @@ messages. No traceback reaches the user unless PINPOINT_PREFLIGHT_DEBUG is set.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import os
 import re
 import signal
 import sys
-from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any
 
 # The command line never multiplies matrices: one BLAS thread, set before numpy loads (OpenBLAS
 # starts a thread per core when numpy is imported: ~50 ms of a small validate's start-up).
@@ -26,6 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import typer
 
 from validator import cli_coerce, engine, redact, signals
+from validator.cli_options import JobOptions, Query, RunOptions, options_command
 from validator.cluster import executor_for
 from validator.errors import (
     OptionError,
@@ -122,132 +120,6 @@ def _main(
     pieces that fit its limits, and launch the import only when they pass."""
 
 
-Sources = Annotated[
-    list[str],
-    typer.Argument(
-        help="Files, folders (read recursively), - for standard input, or s3://bucket/prefix.",
-        show_default=False,
-    ),
-]
-Format = Annotated[
-    str | None,
-    typer.Option(
-        "--format", help="CSV or JSON (newline-delimited). Default: from the file extensions."
-    ),
-]
-Output = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        help=f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the profile's "
-        "output setting, else json.",
-        show_default=False,
-    ),
-]
-MaxFailures = Annotated[
-    int | None,
-    typer.Option(
-        "--max-failures",
-        metavar="N",
-        help="The gate passes (exit 0) with at most N failed records. Default: none.",
-    ),
-]
-MaxFailureRate = Annotated[
-    str | None,
-    typer.Option(
-        "--max-failure-rate",
-        metavar="R",
-        help="The gate passes with at most this share of failed records: a fraction (0.01) "
-        "or a percentage (1%). Default: none.",
-    ),
-]
-Html = Annotated[
-    str | None,
-    typer.Option(
-        "--html",
-        metavar="PATH",
-        help="Also write a self-contained HTML page of the job (verdict, pieces chart, "
-        "codes, first failures, files) to PATH.",
-    ),
-]
-Quiet = Annotated[
-    bool,
-    typer.Option("--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."),
-]
-Query = Annotated[str | None, typer.Option("--query", help="A JMESPath query on the report.")]
-FailuresOut = Annotated[
-    str | None,
-    typer.Option(
-        "--failures-out", help="Write every problem, one JSON object per line, to this file."
-    ),
-]
-Strict = Annotated[bool, typer.Option("--strict", help="Warnings count as failures.")]
-Workers = Annotated[
-    int | None,
-    typer.Option(
-        "--workers", help="Pieces checked at once, in separate processes. Default: the cores."
-    ),
-]
-ShowProgress = Annotated[
-    bool | None,
-    typer.Option(
-        "--progress/--no-progress", help="A progress line on stderr. Default: on a terminal."
-    ),
-]
-EndpointUrl = Annotated[
-    str | None,
-    typer.Option("--endpoint-url", help="The S3 endpoint to read from (e.g. a local S3 server)."),
-]
-Profile = Annotated[str | None, typer.Option("--profile", help="The AWS profile to use.")]
-Region = Annotated[str | None, typer.Option("--region", help="The AWS region.")]
-NoSign = Annotated[
-    bool, typer.Option("--no-sign-request", help="Read public S3 data without credentials.")
-]
-Pieces = Annotated[
-    int | None, typer.Option("--pieces", help="Cut the job into about this many pieces.")
-]
-PieceSize = Annotated[
-    str | None,
-    typer.Option(
-        "--piece-size", help="Cut files into pieces of about this size (e.g. 64MiB). Default 64MiB."
-    ),
-]
-Scheduler = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        help="Check the pieces on a Dask cluster: its scheduler (tcp://host:8786), or 'local' "
-        "for a LocalCluster on this machine. Default: $DASK_SCHEDULER_ADDRESS, else local "
-        "processes. Needs pip install 'pinpoint-preflight[dask]'.",
-        show_default=False,
-    ),
-]
-MaxJobSize = Annotated[
-    str, typer.Option("--max-job-size", help="The most one import job may hold (Pinpoint: 1 GB).")
-]
-RepairFlag = Annotated[
-    bool,
-    typer.Option(
-        "--repair",
-        help="Fix what has exactly one right answer (schemas/repairs.json), then check again.",
-    ),
-]
-DefaultCountry = Annotated[
-    str | None,
-    typer.Option(
-        "--default-country",
-        help="With --repair: the country (ISO alpha-2, e.g. US) of phone numbers written "
-        "without a country code.",
-    ),
-]
-RepairsOut = Annotated[
-    str | None,
-    typer.Option(
-        "--repairs-out", help="With --repair: write every change, one JSON object per line."
-    ),
-]
-
-
 def _repair_options(
     repair: bool, default_country: str | None, repairs_out: str | None, strict: bool
 ) -> Any:
@@ -332,99 +204,54 @@ def _tolerance(max_failures: int | None, max_failure_rate: str | None) -> Tolera
     )
 
 
-@dataclass(frozen=True)
-class JobOptions:
-    """The options validate and split share, each defined once: a field's annotation is its
-    typer parameter, its default the option's default (see :func:`_job_command`)."""
-
-    sources: Sources
-    format: Format = None
-    output: Output = None
-    query: Query = None
-    failures_out: FailuresOut = None
-    strict: Strict = False
-    workers: Workers = None
-    progress: ShowProgress = None
-    endpoint_url: EndpointUrl = None
-    profile: Profile = None
-    region: Region = None
-    no_sign_request: NoSign = False
-    pieces: Pieces = None
-    piece_size: PieceSize = None
-    max_job_size: MaxJobSize = "1GB"
-    max_failures: MaxFailures = None
-    max_failure_rate: MaxFailureRate = None
-    quiet: Quiet = False
-    html: Html = None
-    scheduler: Scheduler = None
-    repair: RepairFlag = False
-    default_country: DefaultCountry = None
-    repairs_out: RepairsOut = None
+def checked(run: RunOptions, format: str | None = None) -> tuple[str, Tolerance | None]:
+    """What every command that runs a preflight checks before any work: the printing options
+    (the renderer's name) and the gate's tolerance."""
+    output = _check_output(run.output, run.query, run.profile, format)
+    return output, _tolerance(run.max_failures, run.max_failure_rate)
 
 
-def _job_command(order: str | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Make ``command(job: JobOptions, **own)`` a typer command taking the shared options and
-    its own parameters, in ``order`` (names; default: the shared ones, then its own), so that
-    its --help lists them as before."""
-
-    def wrap(command: Callable[..., None]) -> Callable[..., None]:
-        hints = get_type_hints(JobOptions, include_extras=True)
-        shared = {
-            f.name: inspect.Parameter(
-                f.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=inspect.Parameter.empty if f.default is MISSING else f.default,
-                annotation=hints[f.name],
-            )
-            for f in fields(JobOptions)
+@contextlib.contextmanager
+def running(
+    run: RunOptions, settings: AwsSettings
+) -> Iterator[tuple[dict[str, Any], Progress | None]]:
+    """The executor (local processes or a Dask cluster) and the progress display (on a
+    terminal, unless --quiet or --no-progress) while a preflight runs; yields the keyword
+    arguments every library call that runs one takes from them and from ``run``, and the
+    display."""
+    with (
+        executor_for(run.scheduler, run.workers) as executor,
+        Progress.maybe(False if run.quiet else run.progress) as bar,
+    ):
+        common = {
+            "strict": run.strict,
+            "workers": run.workers,
+            "settings": settings,
+            "failures_out": run.failures_out,
+            "progress": bar.update if bar else None,
+            "executor": executor,
         }
-        own = dict(inspect.signature(command, eval_str=True).parameters)
-        own.pop("job")
-        names = order.split() if order else [*shared, *own]
-        assert sorted(names) == sorted([*shared, *own]), names
-        params = [
-            (own.get(n) or shared[n]).replace(kind=inspect.Parameter.KEYWORD_ONLY) for n in names
-        ]
-
-        @functools.wraps(command)
-        def run_command(**values: Any) -> None:
-            job = JobOptions(**{name: values.pop(name) for name in shared})
-            command(job, **values)
-
-        run_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        run_command.__annotations__ = {p.name: p.annotation for p in params}
-        return run_command
-
-    return wrap
+        yield common, bar
 
 
 def _run_job(job: JobOptions, title: str, work: Callable[..., Any]) -> None:
     """What validate and split do around their work: check every option before any work is
     done, run ``work(**common)`` (the keyword arguments both library calls take) with the
     executor and the progress display, then print the report and exit 0 or 1."""
-    output = _check_output(job.output, job.query, job.profile, job.format)
-    tolerance = _tolerance(job.max_failures, job.max_failure_rate)
+    output, tolerance = checked(job, job.format)
     _check_html(job.html)
     if job.pieces is not None and job.piece_size is not None:
         raise UsageError("give --pieces or --piece-size, not both")
     repair_options = _repair_options(job.repair, job.default_country, job.repairs_out, job.strict)
     settings = AwsSettings(job.endpoint_url, job.profile, job.region, job.no_sign_request)
-    with (
-        executor_for(job.scheduler, job.workers) as executor,
-        Progress.maybe(False if job.quiet else job.progress) as bar,
-    ):
+    with running(job, settings) as (common, _):
         result = work(
             pieces=job.pieces,
             piece_size=job.piece_size,
             max_job_size=job.max_job_size,
-            strict=job.strict,
-            workers=job.workers,
-            settings=settings,
-            failures_out=job.failures_out,
-            progress=bar.update if bar else None,
-            executor=executor,
             repair=repair_options,
             repairs_out=job.repairs_out,
+            **common,
         )
     getattr(result, "report", result).tolerance = tolerance
     data = result.to_dict()
@@ -443,7 +270,12 @@ def _run_job(job: JobOptions, title: str, work: Callable[..., Any]) -> None:
         "pinpoint-preflight validate - --format JSON < endpoints.ndjson",
     )
 )
-@_job_command()
+@options_command(
+    JobOptions,
+    "sources format output query failures_out strict workers progress endpoint_url profile "
+    "region no_sign_request pieces piece_size max_job_size max_failures max_failure_rate quiet "
+    "html scheduler repair default_country repairs_out",
+)
 def validate(job: JobOptions) -> None:
     """Check the sources and print the report. Exit 0 when every record passes (or the
     failures are within --max-failures/--max-failure-rate), 1 if not.
@@ -460,10 +292,11 @@ def validate(job: JobOptions) -> None:
         "--rejects rejects.ndjson",
     )
 )
-@_job_command(
+@options_command(
+    JobOptions,
     "sources to format pieces piece_size max_job_size valid_only rejects overwrite output query "
     "failures_out strict workers progress endpoint_url profile region no_sign_request "
-    "max_failures max_failure_rate quiet html scheduler repair default_country repairs_out"
+    "max_failures max_failure_rate quiet html scheduler repair default_country repairs_out",
 )
 def split(
     job: JobOptions,

@@ -8,17 +8,13 @@ this raises to its exit code.
 
 from __future__ import annotations
 
-import sys
-from contextlib import ExitStack
 from typing import Any
 
 import typer
 
 from validator import redact
-from validator.cluster import executor_for
+from validator.cli_options import RunOptions, options_command
 from validator.errors import ImportJobFailed, PreflightFailed, UsageError
-from validator.progress import Progress
-from validator.render import RENDERERS
 from validator.report import render
 from validator.settings import AwsSettings
 
@@ -96,7 +92,15 @@ def _request(
     return params
 
 
+@options_command(
+    RunOptions,
+    "skeleton_kind application_id import_job_request cli_input_json cli_input_yaml dry_run wait "
+    "wait_timeout generate_cli_skeleton s3_endpoint_url output query failures_out strict "
+    "workers progress endpoint_url profile region no_sign_request max_failures "
+    "max_failure_rate quiet scheduler",
+)
 def create_import_job_command(
+    run: RunOptions,
     skeleton_kind: str | None = typer.Argument(
         None,
         metavar="[input|yaml-input|output]",
@@ -142,126 +146,63 @@ def create_import_job_command(
     s3_endpoint_url: str | None = typer.Option(
         None, "--s3-endpoint-url", help="The S3 endpoint the preflight reads S3Url from."
     ),
-    output: str | None = typer.Option(
-        None,
-        "--output",
-        help=f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the "
-        "profile's output setting, else json.",
-        show_default=False,
-    ),
-    query: str | None = typer.Option(None, "--query", help="A JMESPath query on the output."),
-    failures_out: str | None = typer.Option(
-        None, "--failures-out", metavar="PATH", help="Write every problem found, as JSON lines."
-    ),
-    strict: bool = typer.Option(False, "--strict", help="Warnings count as failures."),
-    workers: int | None = typer.Option(None, "--workers", help="Pieces checked at once."),
-    progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress on stderr (default: on a terminal)."
-    ),
     endpoint_url: str | None = typer.Option(
         None, "--endpoint-url", help="The Pinpoint endpoint (AWS_ENDPOINT_URL_PINPOINT works)."
-    ),
-    profile: str | None = typer.Option(None, "--profile", help="The AWS profile."),
-    region: str | None = typer.Option(None, "--region", help="The AWS region."),
-    no_sign_request: bool = typer.Option(
-        False, "--no-sign-request", help="Read S3Url without signing (a public bucket)."
-    ),
-    max_failures: int | None = typer.Option(
-        None,
-        "--max-failures",
-        metavar="N",
-        help="Launch when at most N records fail the preflight (Pinpoint skips them).",
-    ),
-    max_failure_rate: str | None = typer.Option(
-        None,
-        "--max-failure-rate",
-        metavar="R",
-        help="Launch when at most this share of records fails: 0.01 or 1%.",
-    ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Nothing on stderr but errors (no progress, no notes)."
-    ),
-    scheduler: str | None = typer.Option(
-        None,
-        "--scheduler",
-        help="Run the preflight on a Dask cluster (tcp://host:8786, or local); "
-        "default: $DASK_SCHEDULER_ADDRESS, else local processes.",
     ),
 ) -> None:
     """Check the import files at S3Url, then create the Pinpoint import job if they pass."""
     from validator import launch  # botocore and yaml: imported by this command only
+    from validator.cli import checked, running
 
     if skeleton_kind is not None and not generate_cli_skeleton:
         raise UsageError(f"unexpected argument {skeleton_kind!r}")
-    from validator.cli import _check_output, _tolerance
-
-    output = _check_output(output, query, profile)
+    output, tolerance = checked(run)
     if generate_cli_skeleton:
         if skeleton_kind == "output":
-            _echo(render(launch.output_skeleton(), output, query, TITLE))
+            _echo(render(launch.output_skeleton(), output, run.query, TITLE))
         else:
             redact.echo(launch.skeleton(skeleton_kind or "input"))
         return
-    tolerance = _tolerance(max_failures, max_failure_rate)
     params = _request(application_id, import_job_request, cli_input_json, cli_input_yaml)
     launch.check_request(params)  # before the client: a bad request is 252 whatever the profile
     client = (
         None
         if dry_run
         else launch.make_client(
-            AwsSettings(endpoint_url=endpoint_url, profile=profile, region=region)
+            AwsSettings(endpoint_url=endpoint_url, profile=run.profile, region=run.region)
         )
     )
-    quiet = quiet or progress is False
-    wanted = False if quiet else progress
-    bar = Progress() if (sys.stderr.isatty() if wanted is None else wanted) else None
+    quiet = run.quiet or run.progress is False  # the launch's lines are progress too
+    s3 = AwsSettings(s3_endpoint_url, run.profile, run.region, run.no_sign_request)
+    with running(run, s3) as (common, bar):
 
-    stack = ExitStack()
+        def preflight_done(report: Any) -> None:
+            if bar is not None:  # end the preflight's progress lines before the launch's
+                bar.close()
+            if not quiet and report.passed:
+                _report_line(report)
 
-    def preflight_done(report: Any) -> None:
-        nonlocal bar
-        if bar is not None:  # end the preflight's progress line before the launch's lines
-            bar.close()
-            bar = None
-        if not quiet and report.passed:
-            _report_line(report)
-
-    try:
-        executor = stack.enter_context(executor_for(scheduler, workers))
-        result = launch.create_import_job(
-            client,
-            ApplicationId=params["ApplicationId"],
-            ImportJobRequest=params["ImportJobRequest"],
-            dry_run=dry_run,
-            wait=wait,
-            wait_timeout=wait_timeout,
-            on_report=preflight_done,
-            on_progress=None if quiet else _progress_line,
-            settings=AwsSettings(
-                endpoint_url=s3_endpoint_url,
-                profile=profile,
-                region=region,
-                no_sign_request=no_sign_request,
-            ),
-            strict=strict,
-            workers=workers,
-            failures_out=failures_out,
-            progress=bar.update if bar else None,
-            max_failures=tolerance.max_failures if tolerance else None,
-            max_failure_rate=tolerance.max_failure_rate if tolerance else None,
-            executor=executor,
-        )
-    except PreflightFailed as exc:
-        _echo(render(exc.report.to_dict(), output, query, TITLE))
-        raise
-    except ImportJobFailed as exc:
-        _echo(render(_as_cli(exc.response), output, query, TITLE))
-        raise
-    finally:
-        stack.close()
-        if bar is not None:
-            bar.close()
-    _echo(render(result if dry_run else _as_cli(result), output, query, TITLE))
+        try:
+            result = launch.create_import_job(
+                client,
+                ApplicationId=params["ApplicationId"],
+                ImportJobRequest=params["ImportJobRequest"],
+                dry_run=dry_run,
+                wait=wait,
+                wait_timeout=wait_timeout,
+                on_report=preflight_done,
+                on_progress=None if quiet else _progress_line,
+                max_failures=tolerance.max_failures if tolerance else None,
+                max_failure_rate=tolerance.max_failure_rate if tolerance else None,
+                **common,
+            )
+        except PreflightFailed as exc:
+            _echo(render(exc.report.to_dict(), output, run.query, TITLE))
+            raise
+        except ImportJobFailed as exc:
+            _echo(render(_as_cli(exc.response), output, run.query, TITLE))
+            raise
+    _echo(render(result if dry_run else _as_cli(result), output, run.query, TITLE))
 
 
 def _echo(text: str) -> None:
