@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from ci_required import skip_unless_ci
 
 ROOT = Path(__file__).parent.parent
 EXE = shutil.which("pinpoint-preflight")
@@ -93,8 +94,9 @@ def test_a_bad_html_path_is_a_usage_error_before_any_work(tmp_path):
     assert "--html: no such folder" in r.stderr
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI installs it)")
 def test_chromium_renders_the_page_with_its_text(page, tmp_path):
+    if CHROMIUM is None:
+        skip_unless_ci("Chromium is not installed (CI installs it)")
     dom = subprocess.run(
         [CHROMIUM, *HEADLESS, "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
