@@ -105,10 +105,58 @@ def test_version_help_and_the_help_word():
         assert r.stdout.startswith("Usage: pinpoint-preflight")
         assert "Exit codes:" in r.stdout and "254  S3 or Pinpoint" in r.stdout
         assert "Examples:" in r.stdout
-    for command in ("validate", "split", "create-import-job", "rules", "explain"):
+    listed = cli("--help").stdout.split("Commands:\n")[1].split("\n\n")[0]
+    commands = [line.split()[0] for line in listed.splitlines() if line.startswith("  ")]
+    assert commands == [
+        "validate", "split", "rules", "explain",
+        "create-import-job", "get-import-job", "create-import-jobs",
+    ]  # fmt: skip
+    for command in commands:
         text = cli(command, "--help").stdout
-        assert "Examples:" in text and "Exit codes:" in text, command
+        assert "Examples:\n    pinpoint-preflight " in text, command
+        assert "Exit codes:\n    0    " in text and "130  interrupted (Ctrl-C)" in text, command
     text = cli("validate", "--help").stdout
     assert "json, yaml, yaml-stream, text, table, summary, github, junit, off" in " ".join(
         text.split()
+    )
+
+
+def option_blocks(help_text: str) -> dict[str, str]:
+    """Each option's lines in a --help, by its flag (the text re-flowed)."""
+    options = help_text.split("Options:\n")[1].split("\n\n")[0]
+    blocks: dict[str, list[str]] = {}
+    flag = ""
+    for line in options.splitlines():
+        if line.startswith("  -"):
+            flag = line.split()[0]
+            if flag == "-q,":
+                flag = "--quiet"
+            blocks[flag] = []
+        blocks[flag].append(line)
+    return {f: " ".join(" ".join(lines).split()) for f, lines in blocks.items()}
+
+
+SHARED = [
+    "--output", "--query", "--failures-out", "--strict", "--workers", "--progress", "--profile",
+    "--region", "--no-sign-request", "--max-failures", "--max-failure-rate", "--quiet",
+    "--scheduler",
+]  # fmt: skip
+
+
+def test_the_commands_that_run_a_preflight_share_one_definition_of_each_option():
+    """validate, split and create-import-job take the same options from one place: each
+    shared option's --help text is the same in all three (get-import-job and
+    create-import-jobs take the printing and profile ones)."""
+    helps = {c: option_blocks(cli(c, "--help").stdout) for c in ("validate", "split")}
+    helps["create-import-job"] = option_blocks(cli("create-import-job", "--help").stdout)
+    for flag in SHARED:
+        texts = {command: blocks[flag] for command, blocks in helps.items()}
+        assert len(set(texts.values())) == 1, texts
+    for command in ("get-import-job", "create-import-jobs"):
+        blocks = option_blocks(cli(command, "--help").stdout)
+        for flag in ("--output", "--query", "--profile", "--region"):
+            assert blocks[flag] == helps["validate"][flag], (command, flag)
+    assert helps["validate"]["--endpoint-url"].startswith("--endpoint-url <str> The S3 endpoint")
+    assert helps["create-import-job"]["--endpoint-url"].startswith(
+        "--endpoint-url <str> The Pinpoint endpoint"
     )

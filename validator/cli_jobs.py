@@ -8,18 +8,13 @@ from typing import Any
 
 import typer
 
+from validator.cli_options import Output, Profile, Query, Quiet, Region
 from validator.errors import UsageError
-from validator.render import RENDERERS
 from validator.settings import AwsSettings
 
 # Pinpoint's quota of concurrent import jobs per account (launch_split holds the same number; it
 # is not imported here so that no command pays for botocore but the ones that call Pinpoint).
 MAX_CONCURRENT_IMPORT_JOBS = 2
-
-OUTPUT_HELP = (
-    f"One of {', '.join(RENDERERS)}. Default: AWS_DEFAULT_OUTPUT, else the profile's output "
-    "setting, else json."
-)
 
 
 def _show(data: Any, output: str | None, query: str | None, profile: str | None, title: str) -> str:
@@ -35,13 +30,13 @@ def get_import_job_command(
         ..., "--application-id", help="The Pinpoint project (application) ID.", show_default=False
     ),
     job_id: str = typer.Option(..., "--job-id", help="The import job's ID.", show_default=False),
-    output: str | None = typer.Option(None, "--output", help=OUTPUT_HELP, show_default=False),
-    query: str | None = typer.Option(None, "--query", help="A JMESPath query on the answer."),
+    output: Output = None,
+    query: Query = None,
     endpoint_url: str | None = typer.Option(
         None, "--endpoint-url", help="The Pinpoint endpoint (AWS_ENDPOINT_URL_PINPOINT works)."
     ),
-    profile: str | None = typer.Option(None, "--profile", help="The AWS profile."),
-    region: str | None = typer.Option(None, "--region", help="The AWS region."),
+    profile: Profile = None,
+    region: Region = None,
 ) -> None:
     """Print an import job's status, as aws pinpoint get-import-job does."""
     from validator import launch, launch_split  # botocore: for these commands only
@@ -81,17 +76,17 @@ def create_import_jobs_command(
         5.0, "--poll-interval", metavar="SECONDS", help="Seconds between GetImportJob polls."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the requests; send nothing."),
-    output: str | None = typer.Option(None, "--output", help=OUTPUT_HELP, show_default=False),
-    query: str | None = typer.Option(None, "--query", help="A JMESPath query on the answer."),
+    output: Output = None,
+    query: Query = None,
     endpoint_url: str | None = typer.Option(
         None, "--endpoint-url", help="The Pinpoint endpoint (AWS_ENDPOINT_URL_PINPOINT works)."
     ),
     s3_endpoint_url: str | None = typer.Option(
         None, "--s3-endpoint-url", help="The S3 endpoint to read the manifest from."
     ),
-    profile: str | None = typer.Option(None, "--profile", help="The AWS profile."),
-    region: str | None = typer.Option(None, "--region", help="The AWS region."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Nothing on stderr but errors."),
+    profile: Profile = None,
+    region: Region = None,
+    quiet: Quiet = False,
 ) -> None:
     """Create an import job for every job folder of a split, in order, at most 2 at once,
     waiting as it goes. Exit 0 when every job COMPLETED, 1 when one FAILED."""
