@@ -99,3 +99,27 @@ def test_the_readmes_library_example_is_real_output(monkeypatch):
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     runner.run(test)
     assert runner.failures == 0 and runner.tries >= 6
+
+
+def test_the_screenshot_is_of_the_examples_as_they_are(tmp_path):
+    """The README's screenshot of the --html page says the command and what the page shows;
+    the command gives that today (when the examples change, the screenshot is taken again)."""
+    readme = (ROOT / "README.md").read_text()
+    alt = re.search(r"!\[The --html page of examples/ in (\d+) pieces: (\d+) records, (\d+) "
+                    r"failed, (\d+) warnings\]\(docs/report.png\)", readme)  # fmt: skip
+    assert alt is not None
+    assert (ROOT / "docs" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    command = "pinpoint-preflight validate examples/ --format CSV --pieces 6 --html report.html"
+    assert f"(`{command}`, then" in " ".join(readme.split())
+    query = "[TotalPieces, TotalProcessed, TotalFailures, TotalWarnings]"
+    exe = shutil.which("pinpoint-preflight")
+    args = [exe] if exe else [sys.executable, "-m", "validator"]
+    args += [*command.split()[1:-2], "--query", query, "--output", "text"]
+    done = subprocess.run(
+        args,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.split() == list(alt.groups())
