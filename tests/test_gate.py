@@ -111,6 +111,18 @@ def test_details_keep_the_first_100_failed_records_with_values_cut(tmp_path):
     assert all(len(v) == VALUE_LIMIT and v.startswith('["xxx') and v.endswith("…") for v in cut)
 
 
+def test_warning_details_keep_the_first_100_warned_records(tmp_path):
+    rows = ["ChannelType,Address,Location.Country"]
+    rows += [f"EMAIL,user{i}@example.com,DEU" for i in range(150)]
+    (tmp_path / "warned.csv").write_text("\n".join(rows) + "\n")
+    d = validator.preflight(str(tmp_path / "warned.csv"), format="CSV", pieces=3).to_dict()
+    assert (d["TotalWarnings"], len(d["Warnings"]), d["TotalFailures"]) == (150, 100, 0)
+    assert [w["line"] for w in d["WarningDetails"]] == list(range(2, 102))
+    assert {(w["code"], w["severity"], w["value"]) for w in d["WarningDetails"]} == {
+        ("COUNTRY_CODE", "warning", "DEU")
+    }
+
+
 def test_details_are_the_same_for_one_and_several_pieces_and_workers(tmp_path):
     rows = ["ChannelType,Address,Location.Country"]
     rows += [
