@@ -126,6 +126,9 @@ def test_reads_that_cannot_recover_are_254_with_one_line(
     assert not out or (out["Error"]["ExitCode"], out["Error"]["Type"]) == (254, "SourceError")
     assert len(err.splitlines()) == 1 and err.startswith("pinpoint-preflight: error: s3://")
     assert said in err
+    # Throttling and a server error are transient (a permanent one: test_gate).
+    assert err.endswith(" (a transient error: retrying may succeed)\n"), err
+    assert not out or out["Error"]["Transient"] is True
 
 
 def test_a_500_on_the_second_listing_page(proxy, s3_env):
