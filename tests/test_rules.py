@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,13 @@ def test_rules_lists_a_line_per_rule_and_takes_the_output_options():
     lines = r.stdout.splitlines()
     assert len(lines) == len(RULES)
     assert lines[0].startswith("FILE_COMPRESSED ") and " error " in lines[0]
+    address = next(line for line in lines if line.startswith("ADDRESS_E164 "))
+    assert address.split()[:3] == ["ADDRESS_E164", "error", "Address:"]
+    assert address.endswith(
+        "no spaces, dashes or brackets)  "
+        "<https://docs.aws.amazon.com/pinpoint/latest/userguide/segments-importing.html>"
+    )
+    assert all(re.search(r"  <https://[^ ]+>$", line) for line in lines), lines
     j = cli("rules", "--output", "json", "--query", "[?Severity=='warning'].Code")
     assert json.loads(j.stdout) == [r["code"] for r in RULES if r["severity"] == "warning"]
 

@@ -355,7 +355,7 @@ def rules_command(
     ] = "summary",
     query: Query = None,
 ) -> None:
-    """List every rule: code, severity, fields, what it checks (from schemas/)."""
+    """List every rule: code, severity, fields, what it checks, the source (from schemas/)."""
     from validator.ruletable import rules, rules_text
 
     name = check_output(output, query)

@@ -79,12 +79,15 @@ def explain(code: str) -> dict[str, Any]:
 
 
 def rules_text(table: list[dict[str, Any]]) -> str:
-    """One line per rule: code, severity, fields, what it checks."""
+    """One line per rule: code, severity, fields, what it checks, and the source that
+    justifies it (so that a grep for a code finds all of it)."""
     width = max(len(r["Code"]) for r in table)
     lines = []
     for r in table:
         fields = ", ".join(r["Fields"]) or r["Stage"]
-        lines.append(f"{r['Code']:<{width}}  {r['Severity']:<7}  {fields}: {r['Checks']}")
+        lines.append(
+            f"{r['Code']:<{width}}  {r['Severity']:<7}  {fields}: {r['Checks']}  <{r['Source']}>"
+        )
     return "\n".join(lines) + "\n"
 
 
