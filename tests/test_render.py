@@ -137,6 +137,18 @@ def test_json_text_and_table_are_the_aws_clis_byte_for_byte(awscli, report):
 # --- the command line ------------------------------------------------------------------------
 
 
+def test_the_commands_text_and_table_are_the_aws_clis_byte_for_byte(awscli, report):
+    """What the command prints in a pipe (80 wide, as the AWS CLI's table there), after
+    --query, is what awscli's formatters print for the same report and query."""
+    queries = ["Gate", "FailureDetails[].[line, code, value, suggestion]", "Files", "Failures"]
+    jobs = [(report, o, q, "Validate") for q in queries for o in ("text", "table")]
+    theirs = aws_render(awscli, jobs)
+    for (_, output, query, _), expected in zip(jobs, theirs, strict=True):
+        r = cli("validate", str(EXAMPLE), "--output", output, "--query", query)
+        assert (r.returncode, r.stderr) == (1, "")
+        assert r.stdout == expected, (output, query)
+
+
 def test_json_is_indented_by_4_as_the_aws_cli(report):
     r = cli("validate", str(EXAMPLE), "--query", "Gate")
     assert r.stdout.startswith('{\n    "MaxFailures": null,\n')
