@@ -8,7 +8,9 @@ SigV4 signatures still verify) to the upstream server, and answers from a script
   ``echo_headers`` copies the request's headers into the message, as a careless server might);
 - ``reset``: forward, then send the headers and half the body and reset the connection (RST);
 - ``truncate``: forward, then send the headers (full Content-Length) and half the body, and
-  close the connection.
+  close the connection;
+- ``slow``: forward, then send the body at ``rate`` bytes a second (64 KiB at a time), as a
+  slow network or a far region would.
 
 A rule matches an S3 operation (``GetObject``, ``UploadPart``, ... as :func:`operation` names
 them), optionally a key substring, lets ``skip`` matching requests through first, then fires
@@ -23,6 +25,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,7 +38,8 @@ HOST = "127.0.0.1"
 @dataclass
 class Fault:
     op: str  # an operation name, or "*"
-    action: str = "status"  # status, reset, truncate
+    action: str = "status"  # status, reset, truncate, slow
+    rate: int = 1 << 20  # slow: bytes a second
     status: int = 500
     code: str = "InternalError"
     message: str = "injected by the fault proxy"
@@ -179,6 +183,13 @@ class FaultProxy:
             return
         if fault is None:
             h.wfile.write(answer)
+            return
+        if fault.action == "slow":
+            step = 64 << 10
+            for at in range(0, len(answer), step):
+                h.wfile.write(answer[at : at + step])
+                h.wfile.flush()
+                time.sleep(step / fault.rate)
             return
         h.wfile.write(answer[: len(answer) // 2])
         h.wfile.flush()

@@ -19,6 +19,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from fault_proxy import Fault, FaultProxy
 
 EXE = shutil.which("pinpoint-preflight")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -183,6 +184,24 @@ SLOW_WRITER = (
 )
 
 
+def read_pty_of(proc: subprocess.Popen[bytes], master: int) -> str:
+    """Everything the command wrote to the pty, once it has closed it."""
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO: the child closed the pty
+        while data := os.read(master, 65536):
+            chunks.append(data)
+    os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def job_bytes_shown(err: str, total: str) -> list[float]:
+    """The distinct bytes-done the job's line showed (``total``: ``?`` or the size shown)."""
+    plain = ANSI.sub("\n", err)
+    seen = re.findall(rf"^job +[?0-9]+% ([0-9.]+) (kB|MB|B|bytes)/{re.escape(total)} ", plain, re.M)
+    scale = {"B": 1, "bytes": 1, "kB": 1e3, "MB": 1e6}
+    return list(dict.fromkeys(float(v) * scale[u] for v, u in seen))
+
+
 def test_bytes_move_as_they_are_read_from_a_slow_source(slow_file):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
@@ -200,20 +219,56 @@ def test_bytes_move_as_they_are_read_from_a_slow_source(slow_file):
     assert writer.stdout is not None
     writer.stdout.close()
     os.close(slave)
-    chunks = []
-    with contextlib.suppress(OSError):  # EIO: the child closed the pty
-        while data := os.read(master, 65536):
-            chunks.append(data)
-    os.close(master)
+    err = read_pty_of(proc, master)
     out = proc.stdout.read().decode() if proc.stdout else ""
     assert (proc.wait(timeout=120), writer.wait(timeout=120), out) == (0, 0, f"{ROWS}\n")
-    plain = ANSI.sub("\n", b"".join(chunks).decode("utf-8", "replace"))
-    # Standard input has no known size: "job ?% 1.2 MB/? ..."; the bytes so far, in kB or MB.
-    seen = re.findall(r"^job +\?% ([0-9.]+) (kB|MB|B)/\? ", plain, re.M)
-    scale = {"B": 1, "kB": 1e3, "MB": 1e6}
-    done = list(dict.fromkeys(float(v) * scale[u] for v, u in seen))
-    size = slow_file.stat().st_size
-    between = [d for d in done if 0 < d < size * 0.95]
+    # Standard input has no known size: "job ?% 1.2 MB/? ..."
+    done = job_bytes_shown(err, "?")
+    between = [d for d in done if 0 < d < slow_file.stat().st_size * 0.95]
     # ~2.5 s of reading, redrawn 4 times a second: at least twice a second a new count.
     assert len(between) >= 5, done
     assert done == sorted(done), done
+
+
+# The command with worker processes for any size of job.
+WORKERS_ALWAYS = (
+    "import sys, validator.engine as e; e.IN_PROCESS_BELOW = 0; "
+    "from validator.cli import main; main(sys.argv[1:])"
+)
+
+
+def test_bytes_move_as_they_are_read_from_a_slow_s3(tmp_path, s3_env):
+    """The same on S3 served at 2 MB/s a request (a proxy in front of the S3 test server), two
+    pieces of 6 MB on two worker processes: S3's ranged GETs (1 MiB, then 2, 4, 8) tick their
+    bytes as they come in, not once a range or once a block. (A piece's first 1 MiB is fetched
+    when it is opened, before the display's hook is on the stream: 0.5 s here.)"""
+    rows = "".join(f"EMAIL,user{i:07d}@example.com\n" for i in range(400_000))
+    path = tmp_path / "big.csv"
+    path.write_text("ChannelType,Address\n" + rows)
+    size = path.stat().st_size
+    bucket = s3_env.make_bucket("progress")
+    s3_env.client().upload_file(str(path), bucket, "in/big.csv")
+    with FaultProxy(s3_env.endpoint_url) as proxy:
+        proxy.add(Fault("GetObject", action="slow", rate=2_000_000, times=None))
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        args = [sys.executable, "-c", WORKERS_ALWAYS, "validate", f"s3://{bucket}/in/"]
+        args += ["--endpoint-url", proxy.endpoint_url, "--pieces", "2", "--workers", "2"]
+        proc = subprocess.Popen(
+            [*args, "--query", "TotalProcessed"],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "80", "TERM": "xterm"},
+        )
+        os.close(slave)
+        err = read_pty_of(proc, master)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        assert (proc.wait(timeout=120), out) == (0, "400000\n"), err
+        assert any(f.fired for f in proxy.faults)
+    done = job_bytes_shown(err, f"{size / 1e6:.1f} MB")
+    between = [d for d in done if 0 < d < size * 0.95]
+    # ~3 s of reading; a count that moved once a range would show 6 at most.
+    assert len(between) >= 8, done
+    assert done == sorted(done), done
+    assert done[-1] == round(size / 1e5) * 1e5, done  # the last line: all of it

@@ -10,8 +10,9 @@ The counts move inside a piece (pieces are up to 64 MiB), not only when one ends
 (``piece.run_piece`` and ``pack.run_pack``) calls a ``tick(piece, bytes, records)`` after each
 block it reads (8 MiB), with what it has read of that piece so far; and the bytes move as they
 arrive, before the block is whole: the piece's stream is wrapped in :class:`Counting`, which
-makes each read in steps of 256 KiB and ticks the bytes after each (on S3 at a few MB/s a block
-is seconds). A :class:`Meter` turns the calls into per-file counts, each the highest it was
+makes each read in steps of 256 KiB and ticks the bytes after each, and a stream that fetches
+ahead (S3's ranged GETs) ticks them as they come in from the network (on S3 at a few MB/s a
+block is seconds). A :class:`Meter` turns the calls into per-file counts, each the highest it was
 told:
 
 - in this process (``--workers 1``, or a thread pool), in a plain array;
@@ -131,7 +132,19 @@ class Counting:
 
 def counting(stream: IO[bytes], tick: Tick, piece: Piece, done: int) -> IO[bytes]:
     """``stream`` with its bytes ticked as they arrive, as ``tick(piece, bytes, 0)``: the
-    records stay where the last block's tick put them (a :class:`Meter` keeps the highest)."""
+    records stay where the last block's tick put them (a :class:`Meter` keeps the highest).
+
+    A stream that fetches ahead of its reader (S3's ranges, a GET of up to 8 MiB each) may say
+    as its bytes come in from the network: its ``watch(arrived)`` (see
+    ``validator.transport``) is given a hook that ticks them, up to the piece's end."""
+    length = piece.end - piece.start if piece.end >= 0 else None
+
+    def arrived(n: int) -> None:
+        tick(piece, done + n if length is None else min(done + n, length), 0)
+
+    watch = getattr(stream, "watch", None)
+    if callable(watch):
+        watch(arrived)
     return Counting(stream, lambda n: tick(piece, n, 0), done)  # type: ignore[return-value]
 
 
@@ -156,12 +169,12 @@ class Meter:
         if i is None:
             return
         key = (piece.file.display, piece.start)
-        old_bytes, old_records = self.seen.get(key, (0, 0))
-        done_bytes, done_records = max(done_bytes, old_bytes), max(done_records, old_records)
-        if (done_bytes, done_records) == (old_bytes, old_records):
-            return
-        self.seen[key] = (done_bytes, done_records)
-        with self.lock:
+        with self.lock:  # (a stream's read-ahead thread ticks too)
+            old_bytes, old_records = self.seen.get(key, (0, 0))
+            done_bytes, done_records = max(done_bytes, old_bytes), max(done_records, old_records)
+            if (done_bytes, done_records) == (old_bytes, old_records):
+                return
+            self.seen[key] = (done_bytes, done_records)
             self.counts[2 * i] += done_bytes - old_bytes
             self.counts[2 * i + 1] += done_records - old_records
 

@@ -62,6 +62,7 @@ RANGE_CHUNK = 64 << 20
 # about (AHEAD + 2) x READ_AHEAD_CHUNK whatever the object's size.
 FIRST_CHUNK = 1 << 20
 READ_AHEAD_CHUNK = 8 << 20
+ARRIVAL_STEP = 256 << 10  # a range's body is read in parts of this size, each one told
 AHEAD = 1
 # A response body that breaks off mid-way is asked for again from where it stopped, this many
 # times per range (botocore retries the GET itself; it cannot retry a body already streaming).
@@ -319,6 +320,13 @@ class _RangeReader(io.RawIOBase):
         self._stop = threading.Event()
         self._body_lock = threading.Lock()
         self._body: Any = None
+        self._origin = start
+        self._arrived: Callable[[int], None] | None = None
+
+    def watch(self, arrived: Callable[[int], None]) -> None:
+        """Call ``arrived(n)`` as the bytes come in from S3 (on the read-ahead thread too),
+        ``n`` counted from where the reader started: the progress display's hook."""
+        self._arrived = arrived
 
     # --- fetching -----------------------------------------------------------------------------
 
@@ -352,8 +360,12 @@ class _RangeReader(io.RawIOBase):
             body = response["Body"]
             with self._body_lock:
                 self._body = body
+            before = len(got)
             try:
-                data = body.read()
+                while part := body.read(ARRIVAL_STEP):
+                    got += part
+                    if self._arrived is not None:
+                        self._arrived(a + len(got) - self._origin)
             except errors:
                 if self._stop.is_set():
                     break
@@ -366,9 +378,8 @@ class _RangeReader(io.RawIOBase):
                     self._body = None
                 with contextlib.suppress(Exception):
                     body.close()
-            if not data:
+            if len(got) == before:
                 break  # the object ended early (it shrank, or its size was not known)
-            got += data
         return bytes(got)
 
     def prime(self) -> None:
@@ -587,6 +598,12 @@ class _ObjectReader(io.BufferedIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         return _call(lambda: self._inner.seek(offset, whence), self._bucket, self._key)
+
+    def watch(self, arrived: Callable[[int], None]) -> None:
+        """See ``_RangeReader.watch`` (a stream without it tells nothing)."""
+        watch = getattr(self._inner, "watch", None)
+        if callable(watch):
+            watch(arrived)
 
     def tell(self) -> int:
         return self._inner.tell()

@@ -9,7 +9,9 @@ functions, and nothing outside this package asks which kind a file is. A module 
 - reading: ``list_source(source, *, settings)`` -> ``SourceFile``s (``[]`` or ``EmptySource``
   when nothing is there), ``names_one(source, listed)`` (the source named one file, read
   whatever its extension), ``warnings(source, listed)``, ``open_range(f, start, *, settings)``
-  (buffered bytes from ``start``, never decompressed), ``display(location)``;
+  (buffered bytes from ``start``, never decompressed; a stream that fetches ahead may have
+  ``watch(arrived)``, calling ``arrived(n)`` as its bytes come in, ``n`` counted from ``start``:
+  the progress display's), ``display(location)``;
 - writing, whole or not at all: ``prepare(url, *, settings)`` (before any work: a location
   that cannot be reached as configured fails here), ``join(root, name)``,
   ``exists(url, *, settings)``, ``remove(url, *, settings)``,
