@@ -8,7 +8,9 @@ SigV4 signatures still verify) to the upstream server, and answers from a script
   ``echo_headers`` copies the request's headers into the message, as a careless server might);
 - ``reset``: forward, then send the headers and half the body and reset the connection (RST);
 - ``truncate``: forward, then send the headers (full Content-Length) and half the body, and
-  close the connection.
+  close the connection;
+- ``hold``: keep the request waiting until :meth:`FaultProxy.release` (a writer caught
+  mid-write, for a test to kill), then forward it.
 
 A rule matches an S3 operation (``GetObject``, ``UploadPart``, ... as :func:`operation` names
 them), optionally a key substring, lets ``skip`` matching requests through first, then fires
@@ -35,7 +37,7 @@ HOST = "127.0.0.1"
 @dataclass
 class Fault:
     op: str  # an operation name, or "*"
-    action: str = "status"  # status, reset, truncate
+    action: str = "status"  # status, reset, truncate, hold
     status: int = 500
     code: str = "InternalError"
     message: str = "injected by the fault proxy"
@@ -96,6 +98,8 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
+        self.released = threading.Event()  # what "hold" waits for
+        self.holding = threading.Event()  # set when a request is held
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -120,6 +124,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
@@ -131,6 +136,10 @@ class FaultProxy:
                 fresh = dataclasses.replace(f)
                 self.faults.append(fresh)
         return self
+
+    def release(self) -> None:
+        """Let held requests go on (to the upstream server)."""
+        self.released.set()
 
     def clear(self) -> None:
         with self.lock:
@@ -163,6 +172,10 @@ class FaultProxy:
             if h.command != "HEAD":
                 h.wfile.write(xml)
             return
+        if fault is not None and fault.action == "hold":
+            self.holding.set()
+            self.released.wait(120)
+            fault = None
         status, headers, answer = self._forward(h, body)
         self._log(op, key, status)
         h.send_response(status)

@@ -67,6 +67,11 @@ class ClusterExecutor(Executor):
         self.address = address
 
     @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` this executor submits to."""
+        return self._client
+
+    @property
     def width(self) -> int:
         """How many tasks the cluster runs at once now (its workers' threads)."""
         try:
