@@ -419,3 +419,126 @@ def test_split_to_a_local_folder_on_a_cluster_is_written_by_the_client(
         tree(tmp_path / "local")
     )
     assert remote.manifest is not None and len(remote.manifest["Pieces"]) == 4
+
+
+def _kill_workers_once_held(cluster: DaskCluster, proxy: Any) -> threading.Thread:
+    """When the proxy holds a part's upload (a worker caught mid-write), kill every worker
+    process (their nannies start new ones), then let the held request go."""
+    import psutil
+
+    def kill() -> None:
+        if proxy.holding.wait(120):
+            for pid in cluster.worker_pids():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    psutil.Process(pid).kill()
+        time.sleep(0.5)
+        proxy.release()
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    return killer
+
+
+def _split_cli(src: Path, bucket: str, proxy: Any, scheduler: str) -> list[str]:
+    return [
+        "split", str(src), "--to", f"s3://{bucket}/out/", "--format", "CSV", "--pieces", "9",
+        "--endpoint-url", proxy.endpoint_url, "--scheduler", scheduler, "--output", "text",
+    ]  # fmt: skip
+
+
+@pytest.mark.s3
+def test_workers_killed_mid_split_are_rerun_and_leave_no_upload_behind(
+    s3_env: S3Server, cluster: DaskCluster, executor: ClusterExecutor, data: dict[str, Path]
+) -> None:
+    """Dask reruns the write of a killed worker elsewhere: the split is whole, the same as a
+    local one, and the upload the dead worker had begun is aborted."""
+    from fault_proxy import Fault, FaultProxy
+
+    client = s3_env.client()
+    bucket = s3_env.make_bucket("rerun")
+    src = str(data["csv"])
+    with FaultProxy(s3_env.endpoint_url) as proxy:
+        settings = AwsSettings(endpoint_url=proxy.endpoint_url)
+        local = validator.split(src, f"s3://{bucket}/local/", "CSV", pieces=9, settings=settings)
+        proxy.add(Fault("UploadPart", action="hold", key="dask/job-0001/part-00002"))
+        killer = _kill_workers_once_held(cluster, proxy)
+        remote = validator.split(
+            src, f"s3://{bucket}/dask/", "CSV", pieces=9, settings=settings, executor=executor
+        )
+        killer.join()
+    assert proxy.faults[0].fired == 1
+    assert comparable(remote.report) == comparable(local.report)
+    here, there = s3_tree(client, bucket, "local/"), s3_tree(client, bucket, "dask/")
+    assert there.pop("manifest.txt") == here.pop("manifest.txt").replace(b"/local/", b"/dask/")
+    assert there == here
+    assert everything_in(client, bucket)[1] == []
+    executor.client.wait_for_workers(2, timeout=60)
+
+
+@pytest.fixture
+def fragile_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
+    """A cluster that never reruns a task whose worker died (allowed-failures 0)."""
+    env = {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+    }
+    with dask_cluster(tmp_path / "dask", workers=2, env=env) as running:
+        yield running
+
+
+@pytest.mark.s3
+def test_a_worker_killed_mid_split_leaves_nothing_and_exits_253(
+    s3_env: S3Server,
+    fragile_cluster: DaskCluster,
+    data: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fault_proxy import Fault, FaultProxy
+
+    from validator import cli
+
+    if s3_env.name == "seaweedfs":
+        pytest.skip("the clean-up is the client's doing: moto shows it")
+    client = s3_env.client()
+    bucket = s3_env.make_bucket("killed")
+    with FaultProxy(s3_env.endpoint_url) as proxy:
+        proxy.add(Fault("UploadPart", action="hold", key="out/job-0001/part-00002"))
+        killer = _kill_workers_once_held(fragile_cluster, proxy)
+        code = cli.run(_split_cli(data["csv"], bucket, proxy, fragile_cluster.address))
+        killer.join()
+    _, err = capsys.readouterr()
+    assert proxy.faults[0].fired == 1
+    assert code == 253, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"pinpoint-preflight: error: Dask workers of {fragile_cluster.address}")
+    assert err.endswith("; the split was not written (what it had written was removed)\n")
+    assert everything_in(client, bucket) == ([], [])
+
+
+@pytest.mark.s3
+def test_a_failing_s3_write_on_a_worker_leaves_nothing(
+    s3_env: S3Server,
+    cluster: DaskCluster,
+    data: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fault_proxy import Fault, FaultProxy
+
+    from validator import cli
+
+    client = s3_env.client()
+    bucket = s3_env.make_bucket("failing")
+    with FaultProxy(s3_env.endpoint_url) as proxy:
+        proxy.add(Fault("UploadPart", key="out/job-0001/part-00003", times=None))
+        code = cli.run(_split_cli(data["csv"], bucket, proxy, cluster.address))
+    _, err = capsys.readouterr()
+    assert proxy.faults[0].fired
+    assert code == 254, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"pinpoint-preflight: error: s3://{bucket}/out/job-0001/part-00003-")
+    assert "InternalError: injected by the fault proxy" in err
+    assert "; the split was not written (what it had written was removed)" in err
+    assert everything_in(client, bucket) == ([], [])

@@ -190,9 +190,13 @@ def run(
             on_executor(executor)
         run_packed = partial(run_pack, tick=tick)
         with signals.critical():  # a signal while a worker is forked is not lost
-            results: Iterator[PieceResult] = chain.from_iterable(
+            mapped = (
                 executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
             )
+        # A run that fails midway stops the map now (a cluster's client cancels what is left
+        # while it is still connected), not when the garbage collector gets to it.
+        stack.callback(getattr(mapped, "close", lambda: None))
+        results: Iterator[PieceResult] = chain.from_iterable(mapped)
         if callable(getattr(display, "begin", None)):
             display.begin()
         folder.files(listing.files)
