@@ -542,3 +542,36 @@ def test_a_failing_s3_write_on_a_worker_leaves_nothing(
     assert "InternalError: injected by the fault proxy" in err
     assert "; the split was not written (what it had written was removed)" in err
     assert everything_in(client, bucket) == ([], [])
+
+
+@pytest.mark.s3
+def test_ctrl_c_mid_split_waits_for_the_parts_in_flight_then_removes_everything(
+    s3_env: S3Server, cluster: DaskCluster, data: dict[str, Path]
+) -> None:
+    """A part still being written when Ctrl-C comes is waited for, then removed with the rest:
+    exit 130, no key, no upload."""
+    import signal
+
+    from fault_proxy import Fault, FaultProxy
+
+    client = s3_env.client()
+    bucket = s3_env.make_bucket("ctrl-c")
+    with FaultProxy(s3_env.endpoint_url) as proxy:
+        proxy.add(Fault("UploadPart", action="hold", key="out/job-0001/part-00002"))
+        args = _split_cli(data["csv"], bucket, proxy, cluster.address)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "validator", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proxy.holding.wait(120), proc.stderr
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)  # the client now waits for the held part
+        proxy.release()
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err == "pinpoint-preflight: error: interrupted: the partial split was removed\n"
+    assert ("UploadPart", f"{bucket}/out/job-0001/part-00002-endpoints.csv", 200) in proxy.log
+    assert everything_in(client, bucket) == ([], [])
