@@ -12,9 +12,13 @@ fresh client process (this file with ``--one``), --repeat times in rotating orde
 - ``pool``: a process pool of --workers: the pool's workers check and write the parts;
 - ``dask``: on the cluster: the Dask workers check the pieces and write the parts to S3;
 - ``before`` (with --before DIR, the package of an earlier commit, e.g. ``git archive``): the
-  pool checks, the client copies every byte itself (the code before the parts tasks).
+  pool checks, the client copies every byte itself (the code before the parts tasks);
+- ``before-dask`` (with --before): the same client on the cluster: the Dask workers check, the
+  client copies (the workers run this checkout's code: the check tasks did not change).
 
-Each run reports wall seconds of ``split`` in the client and the client's peak RSS (``VmHWM``).
+Each run reports wall seconds of ``split`` in the client, the client process's own CPU seconds
+(user + system, its pool's workers not included: what the client itself does, far less noisy
+than the wall on a loaded machine) and its peak RSS (``VmHWM``).
 Every mode's manifest must give the same pieces (path, bytes, sha256): exit 1 if not.
 """
 
@@ -24,6 +28,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +63,8 @@ def one(spec: dict) -> int:
             kwargs["executor"] = stack.enter_context(dask_executor(spec["scheduler"]))
         else:
             kwargs["workers"] = spec["workers"]
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0 = usage.ru_utime + usage.ru_stime
         t0 = time.perf_counter()
         result = split(
             spec["source"],
@@ -68,8 +75,10 @@ def one(spec: dict) -> int:
             **kwargs,
         )
         wall = time.perf_counter() - t0
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime - cpu0
     pieces = [(p["Path"], p["Bytes"], p["Sha256"]) for p in result.manifest["Pieces"]]
-    print(json.dumps({"wall": wall, "rss_kib": vm_hwm_kib(), "pieces": pieces}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss_kib": vm_hwm_kib(), "pieces": pieces}))
     return 0
 
 
@@ -107,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench_dask import loadavg
     from dask_cluster import dask_cluster
 
-    modes = args.modes.split(",") + (["before"] if args.before else [])
+    modes = args.modes.split(",")
+    if args.before and not any(m.startswith("before") for m in modes):
+        modes.append("before")
     with contextlib.ExitStack() as stack:
         if args.workdir:
             work = Path(args.workdir)
@@ -135,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                 "to": f"s3://bench/out-{mode}-{n}/",
                 "piece_size": args.piece_size,
                 "endpoint": server.endpoint_url,
-                "scheduler": cluster.address if mode == "dask" else None,
+                "scheduler": cluster.address if mode.endswith("dask") else None,
                 "workers": 1 if mode == "here" else args.workers,
             }
             run_env = dict(env)
-            if mode == "before":
+            if mode.startswith("before"):
                 run_env["PYTHONPATH"] = f"{args.before}{os.pathsep}{REPO}"
             return spec, run_env
 
@@ -152,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 r["load"] = os.getloadavg()[0]
                 runs[mode].append(r)
                 log(
-                    f"  {mode:6} {r['wall']:6.2f} s  {len(r['pieces'])} parts  "
-                    f"rss {r['rss_kib'] / 1024:5.0f} MiB  load {r['load']:.2f}"
+                    f"  {mode:11} {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  "
+                    f"{len(r['pieces'])} parts  rss {r['rss_kib'] / 1024:5.0f} MiB  load {r['load']:.2f}"
                 )
         log(f"load average at end: {loadavg()}")
     first = runs[modes[0]][0]["pieces"]
@@ -161,11 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     if not ok:
         log("THE PARTS DIFFER between modes")
     base = statistics.median(r["wall"] for r in runs[modes[0]])
-    print(f"{'mode':6} {'wall s':>7} {'x ' + modes[0]:>8} {'client RSS MiB':>15} {'load':>5}")
+    print(
+        f"{'mode':11} {'wall s':>7} {'x ' + modes[0]:>8} {'client CPU s':>13} "
+        f"{'client RSS MiB':>15} {'load':>5}"
+    )
     for mode, rs in runs.items():
         wall = statistics.median(r["wall"] for r in rs)
         print(
-            f"{mode:6} {wall:7.2f} {wall / base:8.2f} "
+            f"{mode:11} {wall:7.2f} {wall / base:8.2f} "
+            f"{statistics.median(r['cpu'] for r in rs):13.2f} "
             f"{statistics.median(r['rss_kib'] for r in rs) / 1024:15.0f} "
             f"{statistics.median(r['load'] for r in rs):5.2f}"
         )
