@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[mode].append(r)
                 log(
                     f"  {mode:11} {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  "
-                    f"{len(r['pieces'])} parts  rss {r['rss_kib'] / 1024:5.0f} MiB  load {r['load']:.2f}"
+                    f"{len(r['pieces'])} parts  rss {r['rss_kib'] / 1024:5.0f} MiB  "
+                    f"load {r['load']:.2f}"
                 )
         log(f"load average at end: {loadavg()}")
     first = runs[modes[0]][0]["pieces"]
