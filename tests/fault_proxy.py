@@ -10,7 +10,9 @@ SigV4 signatures still verify) to the upstream server, and answers from a script
 - ``truncate``: forward, then send the headers (full Content-Length) and half the body, and
   close the connection;
 - ``slow``: forward, then send the body at ``rate`` bytes a second (64 KiB at a time), as a
-  slow network or a far region would.
+  slow network or a far region would;
+- ``hold``: keep the request waiting until :meth:`FaultProxy.release` (a writer caught
+  mid-write, for a test to kill), then forward it.
 
 A rule matches an S3 operation (``GetObject``, ``UploadPart``, ... as :func:`operation` names
 them), optionally a key substring, lets ``skip`` matching requests through first, then fires
@@ -38,7 +40,7 @@ HOST = "127.0.0.1"
 @dataclass
 class Fault:
     op: str  # an operation name, or "*"
-    action: str = "status"  # status, reset, truncate, slow
+    action: str = "status"  # status, reset, truncate, slow, hold
     rate: int = 1 << 20  # slow: bytes a second
     status: int = 500
     code: str = "InternalError"
@@ -100,6 +102,8 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
+        self.released = threading.Event()  # what "hold" waits for
+        self.holding = threading.Event()  # set when a request is held
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,6 +128,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
@@ -135,6 +140,10 @@ class FaultProxy:
                 fresh = dataclasses.replace(f)
                 self.faults.append(fresh)
         return self
+
+    def release(self) -> None:
+        """Let held requests go on (to the upstream server)."""
+        self.released.set()
 
     def clear(self) -> None:
         with self.lock:
@@ -167,6 +176,10 @@ class FaultProxy:
             if h.command != "HEAD":
                 h.wfile.write(xml)
             return
+        if fault is not None and fault.action == "hold":
+            self.holding.set()
+            self.released.wait(120)
+            fault = None
         status, headers, answer = self._forward(h, body)
         self._log(op, key, status)
         h.send_response(status)

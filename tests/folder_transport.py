@@ -16,6 +16,8 @@ NAME = "folder"
 SCHEMES = ("folder",)
 REMOTE = False
 READ_ONCE = False
+ANYWHERE = False  # a folder of this machine
+FETCH_SMALL_WHOLE = False
 ROOTS: dict[str, str] = {}  # NAME -> local folder
 
 
@@ -138,6 +140,13 @@ def claim(url: str, body: bytes, *, settings: Any = None) -> bool:
 def remove(url: str, *, settings: Any = None) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_local(url))
+
+
+def clear_partial(root: str, urls: Any, *, settings: Any = None) -> list[str]:
+    for url in urls:  # what a writer that died left
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_local(url) + ".part")
+    return []
 
 
 class _Writer:

@@ -35,7 +35,9 @@ WRITING = (
     "is_folder",
     "is_stream",
     "split_name",
+    "clear_partial",
 )
+CAPABILITIES = ("REMOTE", "READ_ONCE", "ANYWHERE", "FETCH_SMALL_WHOLE")
 
 
 def test_the_registry_finds_a_transport_by_scheme() -> None:
@@ -53,6 +55,39 @@ def test_every_transport_has_the_same_functions(name: str) -> None:
     missing = [f for f in (*READING, *WRITING) if not callable(getattr(module, f, None))]
     assert missing == []
     assert [f for f in READING if not callable(getattr(transport.for_source("-"), f, None))] == []
+    for kind in (module, transport.for_source("-")):
+        assert [c for c in CAPABILITIES if not isinstance(getattr(kind, c, None), bool)] == []
+
+
+def test_what_a_kind_can_do_is_asked_of_its_transport(tmp_path: Path) -> None:
+    from validator.source import SourceFile
+
+    assert transport.anywhere("s3://bucket/out/") and not transport.anywhere(str(tmp_path))
+    stdin = SourceFile(display="-", size=-1, kind="stdin")
+    pipe = SourceFile(display="in.fifo", size=-1, kind="stdin", path=str(tmp_path / "in.fifo"))
+    s3_file = SourceFile(display="s3://b/k.csv", size=10, kind="s3", bucket="b", key="k.csv")
+    assert [transport.describe(f) for f in (stdin, pipe, s3_file)] == [
+        "standard input",
+        "in.fifo (a pipe)",
+        "s3://b/k.csv",
+    ]
+    assert [transport.read_once(f) for f in (stdin, s3_file)] == [True, False]
+    assert [transport.fetch_small_whole(f) for f in (stdin, s3_file)] == [False, True]
+    assert not transport.anywhere(stdin) and transport.anywhere(s3_file)
+
+
+def test_clear_partial_takes_back_what_a_dead_writer_left(tmp_path: Path) -> None:
+    """A writer whose process died leaves its temporary file: clear_partial removes it, and
+    nothing else."""
+    target = str(tmp_path / "job-0001" / "part-00001-a.csv")
+    local = transport.for_output(target)
+    writer = local.open_writer(target)
+    writer.write(b"Id\n1\n")  # never committed nor discarded: its process "died"
+    (tmp_path / "job-0001" / "other.csv").write_bytes(b"x")
+    leftovers = sorted(p.name for p in (tmp_path / "job-0001").iterdir())
+    assert len(leftovers) == 2 and leftovers[0].startswith(".part-00001-a.csv.partial-")
+    assert local.clear_partial(str(tmp_path), [target]) == []
+    assert sorted(p.name for p in (tmp_path / "job-0001").iterdir()) == ["other.csv"]
 
 
 @pytest.fixture

@@ -398,3 +398,40 @@ def test_two_splits_to_one_s3_prefix_at_once(s3_env, tmp_path):
         )
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="other/")["Contents"]}
     assert keys == {"other/.pinpoint-preflight-split"}
+
+
+def test_a_process_pool_writes_the_parts_and_the_same_bytes(tmp_path):
+    """The parts are written by the pool's workers (parts.write_parts), the rejects by the
+    caller: the same bytes as a split in this process."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    kinds = list(CSV_KINDS) * 60
+    data, _ = build(kinds, CSV_KINDS, HEADER, False, 7)
+    (tmp_path / "in.csv").write_bytes(data)
+
+    def split(where, **kwargs):
+        return validator.split(
+            str(tmp_path / "in.csv"),
+            to=str(tmp_path / where),
+            format="CSV",
+            piece_size=2000,
+            valid_only=True,
+            rejects=str(tmp_path / f"{where}-rejects.csv"),
+            **kwargs,
+        )
+
+    here = split("solo", workers=1)
+    with ProcessPoolExecutor(2) as pool:
+        pooled = split("pooled", executor=pool)
+
+    def tree(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert len(here.manifest["Pieces"]) >= 5
+    renamed = {k: v.replace(b"pooled", b"solo") for k, v in tree(tmp_path / "pooled").items()}
+    assert renamed == tree(tmp_path / "solo")
+    for name in ("rejects.csv", "rejects.csv.reasons.jsonl"):
+        assert (tmp_path / f"pooled-{name}").read_bytes() == (
+            (tmp_path / f"solo-{name}").read_bytes().replace(b"solo-rejects", b"pooled-rejects")
+        )
+    assert pooled.manifest["Totals"] == here.manifest["Totals"]

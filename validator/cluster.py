@@ -14,9 +14,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from validator.errors import ConfigError, PreflightError, UsageError
+
+if TYPE_CHECKING:
+    from validator.source import SourceFile
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT = "10s"
@@ -34,29 +37,68 @@ def scheduler_address(option: str | None) -> str | None:
     return address
 
 
-def _probe_open(path: str) -> str | None:
-    """Runs on a worker: None when ``path`` can be opened for reading there, else why not."""
+def _probe_open(f: SourceFile) -> str | None:
+    """Runs on a worker: None when ``f`` opens for reading there, else why not."""
+    from validator import transport
+
     try:
-        with open(path, "rb"):
+        with transport.for_file(f).open_range(f, 0, settings=None):
             return None
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
+    except Exception as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        return str(exc) or type(exc).__name__
 
 
 class ClusterExecutor(Executor):
     """A Dask client's executor whose failures read as the tool's errors.
 
     ``map`` yields in order, as ``concurrent.futures`` promises; the tasks are not pure (a
-    piece read twice is two tasks).
+    piece read twice is two tasks). ``workers_elsewhere``: its workers may be other machines,
+    so this machine's paths are not theirs (``split`` writes a local destination itself).
     """
+
+    workers_elsewhere = True
 
     def __init__(self, client: Any, address: str) -> None:
         self._client = client
         self._inner = client.get_executor(pure=False)
         self.address = address
 
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` this executor submits to."""
+        return self._client
+
+    @property
+    def width(self) -> int:
+        """How many tasks the cluster runs at once now (its workers' threads)."""
+        try:
+            return max(sum(self._client.nthreads().values()), 1)
+        except Exception:
+            return 1
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return self._inner.submit(fn, *args, **kwargs)
+        """As ``concurrent.futures``; a failure reads as the tool's error."""
+        inner = self._inner.submit(fn, *args, **kwargs)
+        outer: Future[Any] = Future()
+
+        def settle(done: Future[Any]) -> None:
+            if done.cancelled():
+                outer.cancel()
+                outer.set_running_or_notify_cancel()
+                return
+            exc = done.exception()
+            if exc is None:
+                outer.set_result(done.result())
+            elif isinstance(exc, PreflightError):
+                outer.set_exception(exc)
+            else:
+                outer.set_exception(_translate(exc, self.address))
+
+        inner.add_done_callback(settle)
+        return outer
 
     def map(
         self,
@@ -80,30 +122,36 @@ class ClusterExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._inner.shutdown(wait=wait)
 
-    def check_sources(self, files: Iterable[Any]) -> None:
-        """Before any piece runs: standard input cannot reach a worker, and every local file
-        must open on the workers (one line saying so, and to use s3:// sources, if not)."""
-        files = list(files)
-        if any(f.kind == "stdin" for f in files):
-            raise UsageError(
-                "standard input cannot be read by Dask workers: give a file or s3:// source"
-            )
-        self.check_readable(f.path for f in files if f.kind == "local")
+    def check_sources(self, files: Iterable[SourceFile]) -> None:
+        """Before any piece runs: a stream read once (standard input, a pipe) cannot reach a
+        worker, and every file that is not the same on every machine (a local path) must open
+        on the workers (one line saying so, and to use s3:// sources, if not)."""
+        from validator import transport
 
-    def check_readable(self, paths: Iterable[str]) -> None:
-        """Fail with one line when a worker cannot open one of these local paths."""
-        paths = list(dict.fromkeys(paths))
-        if not paths:
+        files = list(files)
+        for f in files:
+            if transport.read_once(f):
+                raise UsageError(
+                    f"{transport.describe(f)} cannot be read by Dask workers (it is read once, "
+                    "by this process): give a file or s3:// source"
+                )
+        self.check_readable([f for f in files if not transport.anywhere(f)])
+
+    def check_readable(self, files: Iterable[SourceFile]) -> None:
+        """Fail with one line when a worker cannot open one of these files."""
+        files = list({f.display: f for f in files}.values())
+        if not files:
             return
         try:
-            answers = self._client.gather(self._client.map(_probe_open, paths, pure=False))
+            answers = self._client.gather(self._client.map(_probe_open, files, pure=False))
         except Exception as exc:
             raise _translate(exc, self.address) from exc
-        for path, why in zip(paths, answers, strict=True):
+        for f, why in zip(files, answers, strict=True):
             if why is not None:
                 raise ConfigError(
-                    f"a Dask worker of {self.address} cannot open {path} ({why}): local paths "
-                    "must be readable by every worker; with a remote cluster give s3:// sources"
+                    f"a Dask worker of {self.address} cannot open {f.display} ({why}): local "
+                    "paths must be readable by every worker; with a remote cluster give s3:// "
+                    "sources"
                 )
 
 
@@ -111,7 +159,7 @@ def _translate(exc: BaseException, address: str) -> PreflightError:
     name = type(exc).__name__
     if name == "KilledWorker":
         return ConfigError(
-            f"Dask workers of {address} kept dying while checking a piece ({exc}); "
+            f"Dask workers of {address} kept dying on a task ({exc}); "
             "see the workers' logs (memory limits?)"
         )
     if name in ("CommClosedError", "CancelledError") or isinstance(exc, OSError | TimeoutError):

@@ -109,6 +109,7 @@ def run(
     executor: Executor | None = None,
     repair: RepairOptions | None = None,
     repairs_out: IO[bytes] | None = None,
+    on_executor: Callable[[Executor | None], None] | None = None,
 ) -> Report:
     """Check every selected file of ``listing``; fold the results into a Report. With
     ``repair``, failing records are repaired where they can be (``validator.repair``) and
@@ -116,6 +117,9 @@ def run(
 
     ``executor``, when given, runs the pieces (and is not shut down here); when None, one is
     chosen from ``workers`` and the size of the job, and shut down at the end.
+    ``on_piece(outcome, plan)`` hears each piece as it is folded, in source order;
+    ``on_executor(executor)``, before the first, what runs the pieces (None: this process), for
+    work of its own there (``split`` writes the pieces' parts on it).
     """
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
@@ -182,11 +186,17 @@ def run(
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
+        if on_executor is not None:
+            on_executor(executor)
         run_packed = partial(run_pack, tick=tick)
         with signals.critical():  # a signal while a worker is forked is not lost
-            results: Iterator[PieceResult] = chain.from_iterable(
+            mapped = (
                 executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
             )
+        # A run that fails midway stops the map now (a cluster's client cancels what is left
+        # while it is still connected), not when the garbage collector gets to it.
+        stack.callback(getattr(mapped, "close", lambda: None))
+        results: Iterator[PieceResult] = chain.from_iterable(mapped)
         if callable(getattr(display, "begin", None)):
             display.begin()
         folder.files(listing.files)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from validator import schema
+from validator import schema, transport
 from validator.model import Batch, PieceResult
 from validator.piece import PieceTask, Reading, Tick, check, run_piece
 from validator.pieces import FilePlan, inspect_file
@@ -34,7 +34,7 @@ def inspected_when_read(f: SourceFile, piece_size: int | None = None) -> bool:
     worker reads its head from those bytes (one GET a file instead of two: the plan's and the
     pack's). The plan then knows only its size (``pieces.FilePlan.inspect_later``)."""
     small = 0 < f.size < PACK_FILE_BELOW and (piece_size is None or f.size <= piece_size)
-    return f.kind == "s3" and small
+    return small and transport.fetch_small_whole(f)
 
 
 def packable(task: PieceTask) -> bool:
@@ -125,7 +125,7 @@ def _inspected(task: PieceTask, plan: FilePlan | None) -> PieceTask:
 
 def _fetch_s3(tasks: Sequence[PieceTask], s3_client: Any) -> dict[int, bytes]:
     """The S3 objects of a pack, whole, fetched side by side."""
-    wanted = [i for i, t in enumerate(tasks) if t.piece.file.kind == "s3"]
+    wanted = [i for i, t in enumerate(tasks) if transport.fetch_small_whole(t.piece.file)]
     if not wanted:
         return {}
 

@@ -35,8 +35,8 @@ from validator.read_csv import (
     parse_header,
     utf8_valid,
 )
-from validator.settings import AwsSettings
-from validator.source import Listing, SourceFile, open_binary, stdin_head
+from validator.settings import AwsSettings, with_client
+from validator.source import Listing, SourceFile, open_binary
 
 DEFAULT_PIECE_SIZE = 64 << 20
 HEAD_READERS = 16  # objects whose heads are read at once
@@ -111,10 +111,8 @@ class FilePlan:
 
 
 def _read_head(f: SourceFile, settings: AwsSettings | None, s3_client: Any) -> bytes:
-    if f.kind == "stdin":
-        return stdin_head(HEAD, f)  # kept: the piece's reader gets these bytes again
-    with open_binary(f, 0, settings=settings, s3_client=s3_client) as stream:
-        return stream.read(HEAD)
+    # a stream keeps its head: the piece's reader gets these bytes again
+    return transport.read_head(f, HEAD, settings=with_client(settings, s3_client))
 
 
 def inspect_file(
@@ -186,7 +184,7 @@ def _header_line(
     newline = head.find(b"\n", plan.data_start)
     if newline >= 0:
         return head[plan.data_start : newline + 1]
-    if f.kind == "stdin" or len(head) < HEAD:
+    if transport.read_once(f) or len(head) < HEAD:
         return head[plan.data_start :]
     line = head[plan.data_start :]
     with read_on(len(head)) as stream:
@@ -464,7 +462,7 @@ def plan_pieces(
         if not plan.readable:
             continue
         f = plan.file
-        one = f.kind == "stdin" or f.display in one_piece or plan.inspect_later
+        one = transport.read_once(f) or f.display in one_piece or plan.inspect_later
         n = 1 if one else counts[id(plan)]
         bounds: list[int] | None = []
         if n > 1:

@@ -328,14 +328,6 @@ def job_empty_message(
     return f"no {fmt} file to read{seen}: {hint}" + (f" ({empties})" if empties else "")
 
 
-def stdin_head(n: int, f: SourceFile | None = None) -> bytes:
-    """The first ``n`` bytes of standard input (or of the pipe ``f``), kept for the reader
-    that comes next."""
-    from validator.transport import stdin
-
-    return stdin.head(n, f)
-
-
 def open_binary(
     f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None, s3_client: Any = None
 ) -> IO[bytes]:

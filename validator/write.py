@@ -4,6 +4,14 @@ Pieces are grouped into job folders (``job-0001/``...) that each fit one import 
 half-written: a piece is written under a temporary name (on S3, a multipart upload) and only
 then given its name; if the run fails or is interrupted, everything it wrote is removed. The
 manifest is written last, so its presence means the split is whole.
+
+This is the client's side: it folds the checked pieces in source order, decides for each what
+goes where (names, job folders, the byte runs of each part), and hands that plan
+(``parts.PartsTask``) to the executor that checked the pieces: a worker copies the piece's
+bytes from the source to its parts (``parts.write_parts``). The client writes the rejects, the
+reasons and the manifest; on a failure it waits for the parts in flight and removes all of it.
+A local destination is written by this process when the pieces ran on a cluster
+(``workers_elsewhere``: their paths are not this machine's).
 """
 
 from __future__ import annotations
@@ -12,11 +20,13 @@ import contextlib
 import hashlib
 import os
 import socket
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -27,13 +37,18 @@ from validator.engine import PieceOutcome, run
 from validator.errors import Interrupted, PreflightError, Terminated, UsageError
 from validator.gate import Tolerance
 from validator.model import PieceResult
+from validator.parts import PartGroup, PartsDone, PartsTask, write_parts
 from validator.pieces import DEFAULT_PIECE_SIZE, FilePlan, parse_size
 from validator.repair import RepairOptions
 from validator.report import Report, now_iso
 from validator.settings import AwsSettings, with_client
 from validator.source import SourceFile, list_sources, open_binary
 
-COPY_CHUNK = 1 << 20
+# Parts tasks in flight per task the executor runs at once: enough to keep its workers busy,
+# few enough that a failure or Ctrl-C waits only for these before the rollback (a task that
+# runs on a cluster cannot be stopped midway: it is waited for, then its parts removed).
+IN_FLIGHT_PER_WORKER = 2
+DRAIN_TIMEOUT = 120.0  # seconds a rollback waits for the parts in flight
 # The manifest sits at the destination's root, outside the job folders, under a name no reader
 # selects as endpoint data (neither .csv nor .json/.jsonl/.ndjson): an import or a validate of
 # the whole destination reads exactly the records written. Splits before this wrote
@@ -62,6 +77,9 @@ class Destination:
         self.made_dirs: list[str] = []
         self.claimed = False
         self.pending: list[str] = []  # what a discard could not take back, described
+        # Names a task elsewhere is writing or was writing when it was lost (its worker died):
+        # a rollback removes them, and what their writers left pending.
+        self.unsure: dict[str, None] = {}
 
     def path(self, name: str) -> str:
         return str(self.transport.join(self.root, name))
@@ -102,6 +120,29 @@ class Destination:
         else:
             self.transport.remove(self.path(name), settings=self.settings)
 
+    def _remove_unsure(self) -> list[str]:
+        """Remove what tasks lost midway may have written; what is left, described."""
+        left: list[str] = []
+        names = list(self.unsure)
+        self.unsure.clear()
+        for name in names:
+            try:
+                self.remove(name)
+            except Exception:
+                try:
+                    there = self.exists(name)
+                except Exception:
+                    there = True
+                if there:
+                    left.append(self.path(name))
+        if names:
+            try:
+                urls = [self.path(n) for n in names]
+                left += self.transport.clear_partial(self.root, urls, settings=self.settings)
+            except Exception:
+                left += [f"{self.path(n)} (perhaps a pending upload)" for n in names]
+        return left
+
     def read_bytes(self, name: str) -> bytes:
         return bytes(self.transport.read_bytes(self.path(name), settings=self.settings))
 
@@ -117,6 +158,7 @@ class Destination:
                 except Exception:  # reported to the user as left behind
                     left.append(self.path(name))
             self.written.clear()
+            left += self._remove_unsure()
             if self.claimed:
                 try:
                     self.release()
@@ -195,50 +237,6 @@ def _runs(
     return list(zip(starts[lo].tolist(), ends[hi - 1].tolist(), label[lo].tolist(), strict=True))
 
 
-def _copy(
-    stream: IO[bytes],
-    pos: int,
-    runs: list[tuple[int, int, bool]],
-    outs: dict[bool, _Writer],
-    subst: dict[int, bytes] | None = None,
-) -> int:
-    """Copy byte ranges (ascending) from ``stream``, which is at ``pos``, to ``outs[label]``;
-    a run that starts at a key of ``subst`` (a repaired record) is written as its value."""
-    for start, end, label in runs:
-        if subst and start in subst:
-            skip = end - pos  # past the original bytes
-            while skip > 0:
-                got = stream.read(min(skip, COPY_CHUNK))
-                if not got:
-                    raise UsageError("the source changed while it was being split")
-                skip -= len(got)
-            data = subst[start]
-            outs[label].write(data)
-            if not data.endswith(b"\n"):
-                outs[label].write(b"\n")
-            pos = end
-            continue
-        skip = start - pos
-        while skip > 0:
-            got = stream.read(min(skip, COPY_CHUNK))
-            if not got:
-                raise UsageError("the source changed while it was being split")
-            skip -= len(got)
-        out = outs[label]
-        todo = end - start
-        chunk = b""
-        while todo:
-            chunk = stream.read(min(todo, COPY_CHUNK))
-            if not chunk:
-                raise UsageError("the source changed while it was being split")
-            out.write(chunk)
-            todo -= len(chunk)
-        pos = end
-        if chunk and not chunk.endswith(b"\n"):
-            out.write(b"\n")  # the file's last record had no newline: the next one needs one
-    return pos
-
-
 @dataclass
 class SplitResult:
     """The preflight report and what was written."""
@@ -268,6 +266,17 @@ class SplitResult:
         out = self.report.to_dict()
         out["Manifest"] = self.manifest
         return out
+
+
+@dataclass
+class _Target:
+    """Where one group of a piece's records goes: its part (name, manifest entry, job) and the
+    rejects writer of its header."""
+
+    name: str | None = None
+    entry: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
+    rejects: _Writer | None = None
 
 
 class _Splitter:
@@ -306,6 +315,9 @@ class _Splitter:
         self.rejects_streamed = (
             rejects is not None and rejects_name is not None and rejects.is_stream(rejects_name)
         )
+        self.runner: Executor | None = None  # where the parts are written (None: here)
+        self.in_flight: deque[tuple[Future[PartsDone], list[_Target]]] = deque()
+        self.limit = 1
 
     def header_bytes(self, f: SourceFile, plan: FilePlan) -> bytes:
         if self.fmt != "CSV":
@@ -319,10 +331,13 @@ class _Splitter:
 
     def _job_for(self, size: int) -> str:
         if not self.jobs or self.job_bytes + size > self.max_job:
-            self.jobs.append(
-                {"Job": f"job-{len(self.jobs) + 1:04d}", "Bytes": 0, "Records": 0, "Pieces": []}
-            )
+            job = f"job-{len(self.jobs) + 1:04d}"
+            self.jobs.append({"Job": job, "Bytes": 0, "Records": 0, "Pieces": []})
             self.job_bytes = 0
+            # made here (and taken back by the rollback): its parts may be written elsewhere
+            self.dest.made_dirs += self.dest.transport.make_folder(
+                self.dest.path(job), settings=self.dest.settings
+            )
         self.job_bytes += size
         return str(self.jobs[-1]["Job"])
 
@@ -377,13 +392,18 @@ class _Splitter:
             hi = max(int(np.searchsorted(kept, base + limit, side="right")), lo + 1)
             groups.append((lo, min(hi, n)))
             lo = min(hi, n)
-        start = int(spans.starts[0])
-        with open_binary(f, start, settings=self.settings, s3_client=self.s3_client) as stream:
-            pos = start
-            for lo, hi in groups:
-                pos = self._write_group(
-                    stream, pos, outcome, plan, header, lo, hi, to_rejects, subst, sizes
-                )
+        part_groups = []
+        targets: list[_Target] = []
+        for lo, hi in groups:
+            group, target = self._plan_group(
+                outcome, plan, header, lo, hi, to_rejects, subst, sizes
+            )
+            part_groups.append(group)
+            targets.append(target)
+        task = PartsTask(
+            f, int(spans.starts[0]), with_client(self.settings, self.s3_client), tuple(part_groups)
+        )
+        self._submit(task, targets)
 
     @staticmethod
     def _substitutions(outcome: PieceOutcome) -> dict[int, bytes]:
@@ -391,10 +411,8 @@ class _Splitter:
         repairs = outcome.result.repairs
         return dict(repairs.subst) if repairs else {}
 
-    def _write_group(
+    def _plan_group(
         self,
-        stream: IO[bytes],
-        pos: int,
         outcome: PieceOutcome,
         plan: FilePlan,
         header: bytes,
@@ -403,7 +421,9 @@ class _Splitter:
         to_rejects: np.ndarray,
         subst: dict[int, bytes],
         sizes: np.ndarray,
-    ) -> int:
+    ) -> tuple[PartGroup, _Target]:
+        """Records ``lo:hi`` of a piece: the part they go to (named now, in source order, with
+        its job folder) and its manifest entry, filled in when the part is written."""
         spans = outcome.result.spans
         assert spans is not None
         f = outcome.result.piece.file
@@ -419,44 +439,115 @@ class _Splitter:
                     alone[i - lo] = True
                     by_start[int(spans.starts[i])] = data
         runs = _runs(spans.starts[sel], spans.ends[sel], rejects_here, alone)
-        outs: dict[bool, _Writer] = {}
-        rname = ""
+        target = _Target()
         if rejects_here.any():
-            outs[True], rname = self._reject_writer(header)
-        if keep.any():
-            body = int(sizes[sel][keep].sum())
-            job = self._job_for(body + len(header) + 1)
-            self.out_count += 1
-            stem = Path(f.key or f.path or "stdin").stem
-            ext = ".csv" if self.fmt == "CSV" else ".json"
-            name = f"{job}/part-{self.out_count:05d}-{stem}{ext}"
-            with self.dest.open(name) as out:
-                if header:
-                    out.write(header)
-                outs[False] = out
-                pos = _copy(stream, pos, runs, outs, by_start)
-            lines = spans.lines[sel][keep] + outcome.line_base
-            records = int(keep.sum())
-            self.pieces.append(
-                {
-                    "Path": name,
-                    "Job": job,
-                    "Source": f.display,
-                    "FirstLine": int(lines[0]),
-                    "LastLine": int(lines[-1]),
-                    "Records": records,
-                    "Bytes": out.size,
-                    "Sha256": out.sha.hexdigest(),
-                }
-            )
-            self.jobs[-1]["Bytes"] += out.size
-            self.jobs[-1]["Records"] += records
-            self.jobs[-1]["Pieces"].append(name)
-        else:
-            pos = _copy(stream, pos, runs, outs, by_start)
-        if rejects_here.any():
+            target.rejects, rname = self._reject_writer(header)
             self._reasons(outcome, plan, header, rname, lo + np.flatnonzero(rejects_here))
-        return pos
+        if not keep.any():
+            return PartGroup(runs, None, b"", by_start), target
+        body = int(sizes[sel][keep].sum())
+        job = self._job_for(body + len(header) + 1)
+        self.out_count += 1
+        stem = Path(f.key or f.path or "stdin").stem
+        ext = ".csv" if self.fmt == "CSV" else ".json"
+        name = f"{job}/part-{self.out_count:05d}-{stem}{ext}"
+        lines = spans.lines[sel][keep] + outcome.line_base
+        records = int(keep.sum())
+        target.name = name
+        target.entry = {
+            "Path": name,
+            "Job": job,
+            "Source": f.display,
+            "FirstLine": int(lines[0]),
+            "LastLine": int(lines[-1]),
+            "Records": records,
+            "Bytes": 0,  # when written
+            "Sha256": "",
+        }
+        target.job = self.jobs[-1]
+        self.pieces.append(target.entry)
+        target.job["Records"] += records
+        target.job["Pieces"].append(name)
+        return PartGroup(runs, self.dest.path(name), header, by_start), target
+
+    # --- the parts tasks: where they run, in flight, settled in source order --------------------
+
+    def start(self, executor: Executor | None) -> None:
+        """The pieces run on ``executor`` (None: this process): the parts are written there too,
+        unless its workers are elsewhere and the destination is this machine's."""
+        elsewhere = bool(getattr(executor, "workers_elsewhere", False))
+        if executor is None or (elsewhere and not transport.anywhere(self.dest.root)):
+            self.runner = None
+            return
+        self.runner = executor
+        width = getattr(executor, "width", None) or getattr(executor, "_max_workers", None) or 1
+        self.limit = IN_FLIGHT_PER_WORKER * max(int(width), 1)
+
+    def _submit(self, task: PartsTask, targets: list[_Target]) -> None:
+        names = [t.name for t in targets if t.name is not None]
+        self.dest.unsure.update(dict.fromkeys(names))  # until the task says what it did
+        if self.runner is None:
+            self._settle(write_parts(task), targets)
+            return
+        self.in_flight.append((self.runner.submit(write_parts, task), targets))
+        while len(self.in_flight) > self.limit:
+            future, oldest = self.in_flight.popleft()
+            self._settle(future.result(), oldest)
+
+    def _settle(self, done: PartsDone, targets: list[_Target], *, failing: bool = False) -> None:
+        """What a task did, into the manifest and the rejects (in source order); its error
+        raised (unless the run is failing already)."""
+        for target, part in zip(targets, done.parts, strict=False):
+            if target.name is None or part is None:
+                continue
+            self.dest.unsure.pop(target.name, None)
+            self.dest.written.append(target.name)
+            if target.entry is not None and target.job is not None:
+                target.entry["Bytes"] = part.size
+                target.entry["Sha256"] = part.sha256
+                target.job["Bytes"] += part.size
+        if done.error is not None:
+            for target in targets[len(done.parts) :]:  # taken back by the task itself
+                if target.name is not None:
+                    self.dest.unsure.pop(target.name, None)
+            self.dest.pending += done.left
+            if failing:
+                return
+            raise done.error
+        if failing:
+            return
+        for target, rejected in zip(targets, done.rejects, strict=True):
+            if target.rejects is not None and rejected:
+                target.rejects.write(rejected)
+
+    def finish(self) -> None:
+        """Wait for every part, in order; then take back what workers that died left pending
+        (Dask reran their tasks elsewhere)."""
+        while self.in_flight:
+            future, oldest = self.in_flight.popleft()
+            self._settle(future.result(), oldest)
+        if self.runner is not None:
+            urls = [self.dest.path(n) for n in self.dest.written]
+            with contextlib.suppress(Exception):  # the split is whole: an orphan upload only
+                self.dest.transport.clear_partial(self.dest.root, urls, settings=self.dest.settings)
+
+    def drain(self) -> None:
+        """The run is failing: wait for the parts in flight (a task elsewhere cannot be stopped
+        midway), so that the rollback sees everything they wrote."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while self.in_flight:
+            future, targets = self.in_flight.popleft()
+            try:
+                done = future.result(timeout=max(deadline - time.monotonic(), 0.01))
+            except BaseException:  # lost (a worker died), or still running: its names stay unsure
+                if not future.done():
+                    self.dest.pending += [
+                        f"{self.dest.path(t.name)} (perhaps still being written by a worker)"
+                        for t in targets
+                        if t.name is not None
+                    ]
+                continue
+            self._settle(done, targets, failing=True)
 
     def _reasons(
         self, outcome: PieceOutcome, plan: FilePlan, header: bytes, rname: str, rows: np.ndarray
@@ -634,12 +725,14 @@ def split(
                 max_job_size=None,
                 keep_spans=True,
                 on_piece=splitter.piece,
+                on_executor=splitter.start,
                 progress=progress,
                 executor=executor,
                 repair=repair,
                 repairs_out=changes,
             )
             report.tolerance = tolerance
+            splitter.finish()
             if report.total_processed == 0:  # JOB_EMPTY: nothing to write, not even a manifest
                 splitter.abort()
                 dest.rollback()
@@ -671,6 +764,7 @@ def split(
         dest.release()
     except BaseException as exc:
         with signals.critical():
+            splitter.drain()
             splitter.abort()
             left = dest.rollback()
             if rejects_dest:

@@ -4,8 +4,13 @@ In the manner of smart_open's ``transport.py``: every module here exposes the sa
 functions, and nothing outside this package asks which kind a file is. A module has
 
 - ``NAME`` (the ``SourceFile.kind`` of its files) and ``SCHEMES`` (the URL schemes it serves);
-  ``REMOTE`` (reads wait on a network: small files are still worth reading side by side) and
-  ``READ_ONCE`` (a stream: the job reads it once, never twice nor in parallel);
+- what it can do, as data that the stages ask through the functions below, never by name:
+  ``REMOTE`` (reads wait on a network: small files are still worth reading side by side),
+  ``READ_ONCE`` (a stream: the job reads it once, never twice nor in parallel; its head is kept
+  for the reader that follows, ``read_head``), ``ANYWHERE`` (a location names the same data on
+  every machine: a cluster's workers read and write it as this process does; a local path they
+  may not) and ``FETCH_SMALL_WHOLE`` (a small file is best fetched whole, in one request, and
+  its head read from those bytes);
 - reading: ``list_source(source, *, settings)`` -> ``SourceFile``s (``[]`` or ``EmptySource``
   when nothing is there), ``names_one(source, listed)`` (the source named one file, read
   whatever its extension), ``warnings(source, listed)``, ``open_range(f, start, *, settings)``
@@ -19,7 +24,11 @@ functions, and nothing outside this package asks which kind a file is. A module 
   ``claim(url, body, *, settings)`` (create only if absent), ``make_folder(url, *, settings,
   label)``, ``remove_folder(url, *, settings, tree)``, ``read_bytes(url, *, settings)``,
   ``holds_other_files(root, ignore, *, settings)``, ``is_folder(url)``, ``is_stream(url)``,
-  ``split_name(url)``.
+  ``split_name(url)``, ``clear_partial(root, urls, *, settings)`` (take back writes to these
+  outputs that were cut short where no writer could discard them, a worker that died: a pending
+  multipart upload, a temporary file; what could not be, described).
+- optionally ``read_head(f, n, *, settings)`` (default: the first ``n`` bytes of ``open_range``)
+  and ``describe(f)`` (the file in words, for messages; default: its display name).
 
 Errors come out as the tool's own (``validator.errors``), translated in the module.
 
@@ -35,14 +44,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from validator.settings import AwsSettings
     from validator.source import SourceFile
 
 __all__ = [
     "Writer",
+    "anywhere",
+    "describe",
+    "fetch_small_whole",
     "for_file",
     "for_output",
     "for_source",
     "is_remote",
+    "read_head",
     "read_once",
     "register",
     "scheme_of",
@@ -131,3 +145,31 @@ def is_remote(f: SourceFile) -> bool:
 def read_once(f: SourceFile) -> bool:
     """Whether ``f`` is a stream the job reads once (its transport's ``READ_ONCE``)."""
     return bool(getattr(for_file(f), "READ_ONCE", False))
+
+
+def anywhere(where: SourceFile | str) -> bool:
+    """Whether a file (or an output location) is the same on every machine: a cluster's
+    workers reach it as this process does (its transport's ``ANYWHERE``)."""
+    module = for_output(where) if isinstance(where, str) else for_file(where)
+    return bool(getattr(module, "ANYWHERE", False))
+
+
+def fetch_small_whole(f: SourceFile) -> bool:
+    """Whether a small ``f`` is best fetched whole in one request (``FETCH_SMALL_WHOLE``)."""
+    return bool(getattr(for_file(f), "FETCH_SMALL_WHOLE", False))
+
+
+def read_head(f: SourceFile, n: int, *, settings: AwsSettings | None = None) -> bytes:
+    """The first ``n`` bytes of ``f`` (fewer at its end); a stream keeps them for its reader."""
+    module = for_file(f)
+    own = getattr(module, "read_head", None)
+    if own is not None:
+        return bytes(own(f, n, settings=settings))
+    with module.open_range(f, 0, settings=settings) as stream:
+        return bytes(stream.read(n))
+
+
+def describe(f: SourceFile) -> str:
+    """``f`` in words, for a message (standard input, a pipe, a path or URL)."""
+    own = getattr(for_file(f), "describe", None)
+    return str(own(f)) if own is not None else f.display

@@ -23,6 +23,8 @@ NAME = "local"
 SCHEMES: tuple[str, ...] = ()  # the default: whatever has no scheme
 REMOTE = False
 READ_ONCE = False
+ANYWHERE = False  # a path names a file on this machine: a cluster's workers may not have it
+FETCH_SMALL_WHOLE = False
 
 # --- reading ---------------------------------------------------------------------------------
 
@@ -259,6 +261,34 @@ def claim(url: str, body: bytes, *, settings: AwsSettings | None = None) -> bool
     finally:
         os.close(fd)
     return True
+
+
+def clear_partial(
+    root: str, urls: Iterable[str], *, settings: AwsSettings | None = None
+) -> list[str]:
+    """Remove the temporary files (``validator.atomic``) a writer of these outputs left when
+    its process died; the ones that could not be removed."""
+    left = []
+    by_folder: dict[str, list[str]] = {}
+    for url in urls:
+        real = os.path.realpath(url)
+        by_folder.setdefault(os.path.dirname(real), []).append(
+            f".{os.path.basename(real)}.partial-"
+        )
+    for folder, stems in by_folder.items():
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue  # no folder: nothing was written in it
+        for name in names:
+            if name.startswith(tuple(stems)):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(os.path.join(folder, name))
+    return left
 
 
 def remove(url: str, *, settings: AwsSettings | None = None) -> None:

@@ -8,6 +8,7 @@ process and settings (``validator.s3.shared_client``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import IO, Any
 
 from validator import s3
@@ -18,6 +19,8 @@ NAME = "s3"
 SCHEMES = ("s3",)
 REMOTE = True
 READ_ONCE = False
+ANYWHERE = True  # an object is the same from every machine (with its credentials)
+FETCH_SMALL_WHOLE = True  # a request costs a round trip: a small object in one GET
 
 
 def _client(settings: AwsSettings | None) -> Any:
@@ -126,6 +129,35 @@ def claim(url: str, body: bytes, *, settings: AwsSettings | None = None) -> bool
             return False
         raise s3.translate(exc, bucket, key) from exc
     return True
+
+
+def clear_partial(
+    root: str, urls: Iterable[str], *, settings: AwsSettings | None = None
+) -> list[str]:
+    """Abort the multipart uploads pending on these outputs' keys (a worker that died
+    mid-write leaves one; it is no object, but S3 keeps and bills its parts); the ones that
+    could not be aborted. One listing of the uploads below ``root``."""
+    wanted = {_where(u)[1] for u in urls}
+    if not wanted:
+        return []
+    bucket, prefix = _where(root.rstrip("/") + "/")
+    client = _client(settings)
+    left = []
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = s3._call(lambda: client.list_multipart_uploads(**request), bucket, prefix)
+        for upload in page.get("Uploads", []):
+            key, upload_id = upload["Key"], upload["UploadId"]
+            if key not in wanted:
+                continue  # not this run's: never touched
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except Exception:  # reported by the caller as left behind
+                left.append(f"s3://{bucket}/{key} (pending multipart upload {upload_id})")
+        if not page.get("IsTruncated"):
+            return left
+        request["KeyMarker"] = page.get("NextKeyMarker", "")
+        request["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
 
 
 def remove(url: str, *, settings: AwsSettings | None = None) -> None:

@@ -19,6 +19,8 @@ NAME = "stdin"
 SCHEMES: tuple[str, ...] = ()  # named by "-"
 REMOTE = False
 READ_ONCE = True
+ANYWHERE = False  # this process's own input: no other machine can read it
+FETCH_SMALL_WHOLE = False
 
 
 def list_source(source: str, *, settings: AwsSettings | None = None) -> list[SourceFile]:
@@ -47,6 +49,10 @@ def warnings(source: str, listed: list[SourceFile]) -> list[tuple[str, str, str]
 
 def display(location: str) -> str:
     return "-"
+
+
+def describe(f: SourceFile) -> str:
+    return "standard input" if f.path is None else f"{f.display} (a pipe)"
 
 
 class _Stdin:
@@ -131,6 +137,11 @@ def head(n: int, f: SourceFile | None = None) -> bytes:
     """The first ``n`` bytes of standard input (or of the pipe ``f``), kept for the reader
     that comes next."""
     return _stream_of(f).read_head(n)
+
+
+def read_head(f: SourceFile, n: int, *, settings: AwsSettings | None = None) -> bytes:
+    """The first ``n`` bytes, kept for the reader that comes next (a pipe can't seek back)."""
+    return head(n, f)
 
 
 def open_range(f: SourceFile, start: int = 0, *, settings: AwsSettings | None = None) -> IO[bytes]:
