@@ -183,10 +183,23 @@ def run(
         if check_sources is not None:
             check_sources(listing.selected)
         run_packed = partial(run_pack, tick=tick)
-        with signals.critical():  # a signal while a worker is forked is not lost
-            results: Iterator[PieceResult] = chain.from_iterable(
-                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
-            )
+        # An executor may run the job-wide key rules itself (a cluster: the keys stay on its
+        # workers, partitioned by hash). Its results then come once every piece is in, without
+        # keys, each with the problems its keys gave (``cross``); progress hears of each piece
+        # as it comes in.
+        run_keyed = getattr(executor, "run_keyed", None)
+        fold_progress = progress
+        results: Iterator[PieceResult]
+        if run_keyed is not None:
+            results = iter(run_keyed(run_packed, packs, progress))
+            fold_progress = None
+        else:
+            with signals.critical():  # a signal while a worker is forked is not lost
+                results = chain.from_iterable(
+                    executor.map(run_packed, packs)
+                    if executor is not None
+                    else map(run_packed, packs)
+                )
         if callable(getattr(display, "begin", None)):
             display.begin()
         folder.files(listing.files)
@@ -206,8 +219,8 @@ def run(
             # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
             # a single reader starts a record (pieces.settle_csv_boundary).
             outcome = folder.next_piece(res)
-            if progress is not None:
-                progress(res)
+            if fold_progress is not None:
+                fold_progress(res)
             if on_piece is not None:
                 on_piece(outcome, current)
         for plan in plan_iter:
