@@ -16,8 +16,10 @@ import pytest
 from dask_cluster import DaskCluster, dask_cluster
 
 import validator
+from validator import engine
 from validator.cluster import dask_executor
 from validator.model import PieceResult
+from validator.source import list_sources
 
 pytestmark = pytest.mark.dask
 distributed = pytest.importorskip("distributed")
@@ -151,9 +153,29 @@ def test_users_and_ids_across_pieces_and_files_give_the_local_report(
     assert got == expected
     assert expected["USER_ENDPOINTS"] > 100 and expected["DUPLICATE_ID"] > 100  # past the cut
     assert remote.failures_by_code["CHANNEL_TYPE"] == 95
-    # The client got no key: every result the fold took came with its key rules' problems.
-    assert all(r.users is None and r.ids is None and r.cross is not None for r in seen)
-    assert sum(len(r.cross or []) for r in seen) == sum(expected.values())
+    # What the client heard while the pieces ran: summaries, no key.
+    assert all(r.users is None and r.ids is None and not r.problems for r in seen)
+
+
+def test_the_fold_gets_no_keys_only_what_they_flagged(
+    cluster: DaskCluster, job: dict[str, Any]
+) -> None:
+    """Every result the client's fold takes comes without its PieceKeys, with its key rules'
+    problems instead (``cross``); the local fold gets the keys and counts them itself."""
+    listing = list_sources(job["json"], "JSON")
+    folded: list[PieceResult] = []
+    keep = lambda outcome, plan: folded.append(outcome.result)  # noqa: E731
+    with dask_executor(cluster.address, partitions=4) as ex:
+        report = engine.run(listing, definition={}, piece_size="16KiB", executor=ex, on_piece=keep)
+    assert len(folded) == report.total_pieces > 10
+    assert all(r.users is None and r.ids is None and r.cross is not None for r in folded)
+    assert sum(len(r.cross or []) for r in folded) == sum(job["expected"].values())
+    local: list[PieceResult] = []
+    keep = lambda outcome, plan: local.append(outcome.result)  # noqa: E731
+    engine.run(listing, definition={}, piece_size="16KiB", workers=1, on_piece=keep)
+    assert len(local) == len(folded)
+    assert all(r.users is not None and r.ids is not None and r.cross is None for r in local)
+    assert sum(len(r.users.records) for r in local if r.users is not None) == 2 * ROWS
 
 
 def test_the_lines_are_those_the_records_were_written_on(
@@ -185,9 +207,3 @@ def test_the_lines_are_those_the_records_were_written_on(
             n = int(x["message"].split()[2 if x["code"] == "USER_ENDPOINTS" else 4])
             got.append((x["source"], x["line"], x["code"], x["severity"], n))
     assert got == want
-
-
-def test_a_local_run_still_folds_the_keys_itself(job: dict[str, Any]) -> None:
-    seen: list[PieceResult] = []
-    validator.preflight(job["csv"], "CSV", piece_size="56KiB", workers=1, progress=seen.append)
-    assert seen and all(r.users is not None and r.cross is None for r in seen)

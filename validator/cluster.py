@@ -86,17 +86,18 @@ class ClusterExecutor(Executor):
         fn: Callable[[Any], list[Any]],
         tasks: Iterable[Any],
         arrived: Callable[[Any], None] | None = None,
-    ) -> list[Any]:
+    ) -> Iterator[Any]:
         """The engine's pieces with the job-wide key rules run here too (``cluster_keys``): the
-        hashed keys stay on the workers, partitioned by hash; the client gets each result
-        without them, with the problems they gave in ``cross``, once every piece is in."""
+        hashed keys stay on the workers, partitioned by hash; the client gets each result in
+        order without them, with the problems they gave in ``cross``, once every piece is in
+        (``arrived`` hears of each piece as it is done)."""
         from validator import cluster_keys
 
         try:
             parts = self.partitions or cluster_keys.default_partitions(
                 len(self._client.nthreads())
             )
-            return cluster_keys.run(self._client, fn, list(tasks), parts, arrived)
+            yield from cluster_keys.run(self._client, fn, list(tasks), parts, arrived)
         except PreflightError:
             raise
         except Exception as exc:

@@ -186,12 +186,12 @@ def run(
         # An executor may run the job-wide key rules itself (a cluster: the keys stay on its
         # workers, partitioned by hash). Its results then come once every piece is in, without
         # keys, each with the problems its keys gave (``cross``); progress hears of each piece
-        # as it comes in.
+        # as it is done (a summary of it), not as it is folded.
         run_keyed = getattr(executor, "run_keyed", None)
         fold_progress = progress
         results: Iterator[PieceResult]
         if run_keyed is not None:
-            results = iter(run_keyed(run_packed, packs, progress))
+            results = run_keyed(run_packed, packs, progress)
             fold_progress = None
         else:
             with signals.critical():  # a signal while a worker is forked is not lost
