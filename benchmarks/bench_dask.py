@@ -22,8 +22,9 @@ Each run reports:
 - wall: seconds of ``preflight`` in the client (imports and the client's connection excluded);
 - client RSS: the client process's peak RSS (``VmHWM``; the workers are other processes in
   both modes, so this is what the client itself holds);
-- result bytes: the pickled size of the PieceResults the client receives (what crosses the
-  network per piece), and of their hashed keys (users + ids arrays) alone (none on ``cluster``).
+- result bytes: the pickled size of the PieceResults the client's fold takes (what crosses the
+  network per piece), and of their hashed keys (users + ids arrays) alone (none on
+  ``cluster``, which also sends a summary of each piece as it is done: ``summary_bytes``).
 
 The overhead per piece is (median cluster wall - median local wall) / pieces. The reports of
 every mode must agree (TotalProcessed, failures and warnings by code): exit 1 if not.
@@ -94,24 +95,36 @@ def vm_hwm_kib() -> int:
 
 
 def one(spec: dict) -> int:
-    """The --one mode: run preflight once in this (fresh) process and print the figures."""
-    from validator import preflight
+    """The --one mode: run the job once in this (fresh) process and print the figures: the
+    engine's run (what ``preflight`` calls), so that the results the fold takes are seen too
+    (``on_piece``), beside what the progress display hears while the pieces run (on the
+    cluster: a summary of each piece; elsewhere the result itself)."""
+    from validator import engine
     from validator.settings import AwsSettings
+    from validator.source import list_sources
 
-    sizes: list[int] = []
+    sizes: list[int] = []  # what the fold takes, pickled (what crossed to the client)
+    heard: list[int] = []  # what the progress display was given (on the cluster, a summary)
     keys: list[int] = []
     pickling = 0.0
 
     def progress(res: Any) -> None:
         nonlocal pickling
         t = time.perf_counter()
+        heard.append(len(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)))
+        pickling += time.perf_counter() - t
+
+    def on_piece(outcome: Any, plan: Any) -> None:
+        nonlocal pickling
+        t = time.perf_counter()
+        res = outcome.result
         sizes.append(len(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)))
         keys.append(keys_bytes(res))
         pickling += time.perf_counter() - t
 
     settings = AwsSettings(endpoint_url=spec["endpoint"]) if spec["endpoint"] else None
     kwargs: dict[str, Any] = dict(
-        piece_size=spec["piece_size"], settings=settings, progress=progress, max_job_size=None
+        piece_size=spec["piece_size"], settings=settings, progress=progress, on_piece=on_piece
     )
     with contextlib.ExitStack() as stack:
         if spec["scheduler"]:
@@ -124,7 +137,8 @@ def one(spec: dict) -> int:
         else:
             kwargs["workers"] = spec["workers"]
         t0 = time.perf_counter()
-        report = preflight(spec["source"], spec["format"], **kwargs)
+        listing = list_sources([spec["source"]], spec["format"], settings=settings)
+        report = engine.run(listing, definition={"S3Url": spec["source"]}, **kwargs)
         wall = time.perf_counter() - t0 - pickling
     rep = report.to_dict() if hasattr(report, "to_dict") else dict(vars(report))
     print(
@@ -134,6 +148,7 @@ def one(spec: dict) -> int:
                 "pieces": len(sizes),
                 "rss_kib": vm_hwm_kib(),
                 "result_bytes": sizes,
+                "summary_bytes": heard,
                 "key_bytes": keys,
                 "report": {k: rep.get(k) for k in COMPARED},
             },
@@ -283,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 "gather_rss_mib": statistics.median(r["rss_kib"] for r in gat) / 1024,
                 "result_bytes_per_piece": sum(res) / pieces,
                 "gather_result_bytes_per_piece": sum(gat[0]["result_bytes"]) / pieces,
+                "summary_bytes_per_piece": sum(clu[0]["summary_bytes"]) / pieces,
                 "key_bytes_per_piece": sum(keyb) / pieces,
                 "records": loc[0]["report"]["TotalProcessed"],
                 "load": statistics.median(r["load"] for r in loc + clu),
@@ -294,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{'fmt':4} {'src':5} {'piece':>6} {'pieces':>6} {'local s':>8} {'dask s':>8} "
             f"{'gath s':>8} {'ms/pc':>7} {'gath ms':>7} {'RSS loc':>8} {'RSS cli':>8} "
-            f"{'RSS gat':>8} {'res B/pc':>10} {'gath B/pc':>10} {'key B/rec':>9} {'load':>5}"
+            f"{'RSS gat':>8} {'res B/pc':>10} {'sum B/pc':>9} {'gath B/pc':>10} {'key B/rec':>9} "
+            f"{'load':>5}"
         )
         for r in rows_out:
             print(
@@ -302,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['local_s']:8.2f} {r['cluster_s']:8.2f} {r['gather_s']:8.2f} "
                 f"{r['overhead_ms_per_piece']:7.1f} {r['gather_overhead_ms_per_piece']:7.1f} "
                 f"{r['local_rss_mib']:8.0f} {r['client_rss_mib']:8.0f} {r['gather_rss_mib']:8.0f} "
-                f"{r['result_bytes_per_piece']:10,.0f} "
+                f"{r['result_bytes_per_piece']:10,.0f} {r['summary_bytes_per_piece']:9,.0f} "
                 f"{r['gather_result_bytes_per_piece']:10,.0f} "
                 f"{r['key_bytes_per_piece'] * r['pieces'] / max(r['records'], 1):9.1f} "
                 f"{r['load']:5.2f}"

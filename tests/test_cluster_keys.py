@@ -207,3 +207,39 @@ def test_the_lines_are_those_the_records_were_written_on(
             n = int(x["message"].split()[2 if x["code"] == "USER_ENDPOINTS" else 4])
             got.append((x["source"], x["line"], x["code"], x["severity"], n))
     assert got == want
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_many_small_files_several_to_a_task_give_the_local_report(
+    cluster: DaskCluster, job: dict[str, Any], tmp_path: Path, fmt: str
+) -> None:
+    """Small whole files go several to a task (pack.py): a task's results are several pieces,
+    each with its own runs in every partition, in source order."""
+    lines = [x for path in job[fmt] for x in Path(path).read_text().splitlines(keepends=True)]
+    header = lines[0] if fmt == "csv" else ""
+    body = [x for x in lines if x != header]
+    sources = []
+    for i in range(0, len(body), 250):  # 20 files of 250 records
+        path = tmp_path / "parts" / f"part-{i // 250:02d}.{fmt}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(header + "".join(body[i : i + 250]))
+        sources.append(str(path))
+    local = validator.preflight(
+        sources, fmt.upper(), workers=1, failures_out=tmp_path / "local.ndjson"
+    )
+    seen: list[PieceResult] = []
+    with dask_executor(cluster.address, partitions=6) as ex:
+        remote = validator.preflight(
+            sources,
+            fmt.upper(),
+            executor=ex,
+            failures_out=tmp_path / "dask.ndjson",
+            progress=seen.append,
+        )
+    assert comparable(remote) == comparable(local)
+    assert (tmp_path / "dask.ndjson").read_bytes() == (tmp_path / "local.ndjson").read_bytes()
+    assert len(seen) == remote.total_pieces == 20
+    assert Counter(
+        x["code"] for x in map(json.loads, (tmp_path / "dask.ndjson").read_text().splitlines())
+        if x["code"] in job["expected"]
+    ) == job["expected"]  # fmt: skip

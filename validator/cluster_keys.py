@@ -24,6 +24,7 @@ it imports nothing of Dask itself (it is given the client).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from itertools import chain
 from typing import Any
@@ -164,5 +165,6 @@ def run(
             for f in chain(outs, summaries, heads, chain.from_iterable(collected), flags)
             if f is not None
         ]
-        if left:
-            client.cancel(left)
+        if left:  # the client may be closed already (a fold that failed, closed later)
+            with suppress(Exception):
+                client.cancel(left)
