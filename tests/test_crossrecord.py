@@ -207,3 +207,47 @@ def test_job_rules_count_across_pieces_in_the_order_given():
             "User.UserAttributes); Pinpoint allows 250",
         )
     ]
+
+
+def _problems(ps: list) -> list[tuple]:
+    return [(p.record, p.line, p.field, p.code, p.severity, p.message) for p in ps]
+
+
+@pytest.mark.parametrize("parts", [1, 2, 7, 64])
+def test_partitions_flag_what_one_count_of_the_whole_job_flags(parts: int):
+    """The cluster's key path without a cluster: each piece's keys cut by hash into ``parts``,
+    each partition's runs through its own KeyRules in source order, the flagged merged back:
+    the same problems, in the same order, as KeyRules over every key."""
+    rng = random.Random(parts)
+    pieces = []
+    for _ in range(12):
+        n = rng.randrange(0, 400)
+        users = [f"u{rng.randrange(30)}" for _ in range(n)]
+        ids = [f"id{rng.randrange(3000)}" for _ in range(n)]
+        pieces.append(
+            (_piece_keys(users, push=[rng.random() < 0.3 for _ in users]), _piece_keys(ids))
+        )
+    whole = cr.KeyRules()
+    want = [u + i for u, i in (whole.piece(users, ids) for users, ids in pieces)]
+    assert sum(map(len, want)) > 500
+    runs = [
+        list(zip(cr.partition_keys(u, parts), cr.partition_keys(i, parts), strict=True))
+        for u, i in pieces
+    ]
+    flagged = [cr.flag_partition([run[j] for run in runs]) for j in range(parts)]
+    got = cr.merge_flagged(flagged, len(pieces))
+    assert [_problems(g) for g in got] == [_problems(w) for w in want]
+    # Every key in exactly one partition, each partition a contiguous range of the hash.
+    for (users, _), run in zip(pieces, runs, strict=True):
+        parts_of = [set(r[0].distinct.tolist()) for r in run]
+        assert sum(map(len, parts_of)) == len(users.distinct)
+        assert sum(len(r[0].records) for r in run) == len(users.records)
+        highs = [max(p) for p in parts_of if p]
+        assert highs == sorted(highs)
+
+
+def test_a_partition_keeps_its_records_in_source_order():
+    keys = _piece_keys(["a", "b", "c", "a", "d", "b"] * 3)
+    for part in cr.partition_keys(keys, 3):
+        assert part.records.tolist() == sorted(part.records.tolist())
+        assert (part.distinct[part.which] == keys.distinct[keys.which][part.records]).all()

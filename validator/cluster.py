@@ -61,10 +61,11 @@ class ClusterExecutor(Executor):
 
     workers_elsewhere = True
 
-    def __init__(self, client: Any, address: str) -> None:
+    def __init__(self, client: Any, address: str, *, partitions: int | None = None) -> None:
         self._client = client
         self._inner = client.get_executor(pure=False)
         self.address = address
+        self.partitions = partitions  # of the job-wide keys; None: a few per worker
 
     @property
     def client(self) -> Any:
@@ -122,6 +123,26 @@ class ClusterExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._inner.shutdown(wait=wait)
 
+    def run_keyed(
+        self,
+        fn: Callable[[Any], list[Any]],
+        tasks: Iterable[Any],
+        arrived: Callable[[Any], None] | None = None,
+    ) -> Iterator[Any]:
+        """The engine's pieces with the job-wide key rules run here too (``cluster_keys``): the
+        hashed keys stay on the workers, partitioned by hash; the client gets each result in
+        order without them, with the problems they gave in ``cross``, once every piece is in
+        (``arrived`` hears of each piece as it is done)."""
+        from validator import cluster_keys
+
+        try:
+            parts = self.partitions or cluster_keys.default_partitions(len(self._client.nthreads()))
+            yield from cluster_keys.run(self._client, fn, list(tasks), parts, arrived)
+        except PreflightError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, self.address) from exc
+
     def check_sources(self, files: Iterable[SourceFile]) -> None:
         """Before any piece runs: a stream read once (standard input, a pipe) cannot reach a
         worker, and every file that is not the same on every machine (a local path) must open
@@ -168,10 +189,13 @@ def _translate(exc: BaseException, address: str) -> PreflightError:
 
 
 @contextmanager
-def dask_executor(address: str, *, workers: int | None = None) -> Iterator[ClusterExecutor]:
+def dask_executor(
+    address: str, *, workers: int | None = None, partitions: int | None = None
+) -> Iterator[ClusterExecutor]:
     """An executor on the Dask cluster at ``address`` (``local``: a new ``LocalCluster`` of
     ``workers`` single-threaded processes on 127.0.0.1, closed at the end). The cluster itself
-    is never shut down here: only this run's client is closed."""
+    is never shut down here: only this run's client is closed. ``partitions``: of the job-wide
+    keys (``ClusterExecutor.run_keyed``); by default a few per worker."""
     try:
         import distributed
     except ImportError as exc:
@@ -194,7 +218,7 @@ def dask_executor(address: str, *, workers: int | None = None) -> Iterator[Clust
             )
         except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
-        yield ClusterExecutor(client, address)
+        yield ClusterExecutor(client, address, partitions=partitions)
 
 
 @contextmanager

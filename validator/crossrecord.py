@@ -11,6 +11,7 @@ in source order, so the counts are exact for the job whichever way it was split 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -292,18 +293,53 @@ class KeyCounts:
             self.runs.append((keys[order], np.concatenate((c1, c2[fresh]))[order]))
 
 
-class JobRules:
-    """USER_ENDPOINTS, DUPLICATE_ID and ATTRIBUTES_TOO_MANY over a whole job, piece by piece.
+def partition_of(hashes: np.ndarray, parts: int) -> np.ndarray:
+    """Which of ``parts`` partitions each hash falls in, by its top bits: partition ``j`` holds
+    the hashes in ``[j, j + 1) * 2**64 / parts``, so a key lives in one partition only and the
+    partitions of a sorted array are contiguous ranges of it."""
+    with np.errstate(over="ignore"):
+        return ((hashes >> np.uint64(32)) * np.uint64(parts)) >> np.uint64(32)
 
-    Pieces must come in source order: the 16th endpoint of a user and the second sighting of
-    an Id are then the same records whichever way the job was cut or run.
+
+def partition_keys(keys: PieceKeys, parts: int) -> list[PieceKeys]:
+    """One piece's keys as ``parts`` PieceKeys by the top bits of the hash (``partition_of``),
+    each still sorted and with its keyed records in source order."""
+    if parts == 1:
+        return [keys]
+    of_distinct = partition_of(keys.distinct, parts)  # ascending: distinct is sorted
+    bounds = np.searchsorted(of_distinct, np.arange(parts + 1, dtype=np.uint64)).tolist()
+    of_row = of_distinct[keys.which]
+    order = np.argsort(of_row, kind="stable")  # rows by partition, source order within each
+    row_bounds = np.searchsorted(of_row[order], np.arange(parts + 1, dtype=np.uint64)).tolist()
+    out = []
+    for j in range(parts):
+        lo, hi = bounds[j], bounds[j + 1]
+        rows = order[row_bounds[j] : row_bounds[j + 1]]
+        out.append(
+            PieceKeys(
+                keys.distinct[lo:hi],
+                keys.counts[lo:hi],
+                (keys.which[rows] - lo).astype(np.int32),
+                keys.records[rows],
+                keys.lines[rows],
+                keys.push[rows],
+            )
+        )
+    return out
+
+
+class KeyRules:
+    """USER_ENDPOINTS and DUPLICATE_ID over hashed keys, piece by piece in source order.
+
+    One instance sees either every key of the job (the fold on one machine) or every key of
+    one partition of the hash space (``flag_partition`` on a cluster's worker): a key lives in
+    one partition only, so its ordinals, and the records flagged, are the same either way.
     """
 
     def __init__(self) -> None:
         rules = schema.load()
         self.users = KeyCounts()
         self.ids = KeyCounts()
-        self.attribute_names: set[str] = set()
         self.per_user = rules.limit("endpoints_per_user")
         self.severity = rules.severity
 
@@ -327,14 +363,14 @@ class JobRules:
         keep = ordinal > limit
         return rows[keep], ordinal[keep]
 
-    def piece(self, res: PieceResult) -> list[Problem]:
-        """Count one piece's keys and attribute names; the problems of its records."""
-        out = []
-        users = res.users
+    def piece(self, users: PieceKeys, ids: PieceKeys) -> tuple[list[Problem], list[Problem]]:
+        """Count one piece's keys; the problems of its records (users', Ids'), lines relative
+        to the piece, each list in source order."""
+        flagged_users = []
         rows, ordinal = self._over(self.users, users, self.per_user)
         for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
             push = bool(users.push[i])
-            out.append(
+            flagged_users.append(
                 Problem(
                     int(users.records[i]),
                     int(users.lines[i]),
@@ -350,10 +386,10 @@ class JobRules:
                     self.severity("USER_ENDPOINTS", push=push),
                 )
             )
-        ids = res.ids
+        flagged_ids = []
         rows, ordinal = self._over(self.ids, ids, 1)
         for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
-            out.append(
+            flagged_ids.append(
                 Problem(
                     int(ids.records[i]),
                     int(ids.lines[i]),
@@ -364,6 +400,73 @@ class JobRules:
                     self.severity("DUPLICATE_ID"),
                 )
             )
+        return flagged_users, flagged_ids
+
+
+# One piece's keys of one partition: (users, ids).
+PartitionRun = tuple[PieceKeys, PieceKeys]
+
+
+def split_keys(res: PieceResult, parts: int) -> list[PartitionRun]:
+    """A piece's keys by partition (``partition_keys``), for the partition tasks: run ``j`` of
+    the list is what partition ``j`` gets from this piece."""
+    assert res.users is not None and res.ids is not None, "the piece's keys were taken already"
+    users = partition_keys(res.users, parts)
+    ids = partition_keys(res.ids, parts)
+    return list(zip(users, ids, strict=True))
+
+
+# What a partition flags in one piece: (piece's position, users' problems, Ids' problems).
+Flagged = tuple[int, list[Problem], list[Problem]]
+
+
+def flag_partition(runs: Iterable[PartitionRun]) -> list[Flagged]:
+    """The key rules over one partition: its run from every piece, in source order (a cluster's
+    partition task). Returns only the pieces with a flagged record, by position in ``runs``."""
+    rules = KeyRules()
+    out = []
+    for position, (users, ids) in enumerate(runs):
+        flagged_users, flagged_ids = rules.piece(users, ids)
+        if flagged_users or flagged_ids:
+            out.append((position, flagged_users, flagged_ids))
+    return out
+
+
+def merge_flagged(partitions: Iterable[list[Flagged]], pieces: int) -> list[list[Problem]]:
+    """Every partition's flagged records as each piece's key-rule problems, in the order one
+    ``KeyRules`` over the whole job gives them: users' then Ids', each by record (a record has
+    one user id and one Id, so it is flagged by one partition at most per kind)."""
+    users: list[list[Problem]] = [[] for _ in range(pieces)]
+    ids: list[list[Problem]] = [[] for _ in range(pieces)]
+    for flagged in partitions:
+        for position, u, i in flagged:
+            users[position] += u
+            ids[position] += i
+    record = lambda p: p.record if p.record is not None else -1  # noqa: E731
+    return [sorted(u, key=record) + sorted(i, key=record) for u, i in zip(users, ids, strict=True)]
+
+
+class JobRules:
+    """USER_ENDPOINTS, DUPLICATE_ID and ATTRIBUTES_TOO_MANY over a whole job, piece by piece.
+
+    Pieces must come in source order: the 16th endpoint of a user and the second sighting of
+    an Id are then the same records whichever way the job was cut or run. A piece whose key
+    rules were already run elsewhere (``PieceResult.cross``: a cluster's partition tasks) brings
+    their problems instead of its keys; the attribute names are always counted here.
+    """
+
+    def __init__(self) -> None:
+        self.keys = KeyRules()
+        self.attribute_names: set[str] = set()
+
+    def piece(self, res: PieceResult) -> list[Problem]:
+        """Count one piece's keys and attribute names; the problems of its records."""
+        if res.cross is not None:
+            out = list(res.cross)
+        else:
+            assert res.users is not None and res.ids is not None
+            flagged_users, flagged_ids = self.keys.piece(res.users, res.ids)
+            out = flagged_users + flagged_ids
         self.attribute_names |= res.attribute_names
         return out
 

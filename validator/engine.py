@@ -189,14 +189,29 @@ def run(
         if on_executor is not None:
             on_executor(executor)
         run_packed = partial(run_pack, tick=tick)
-        with signals.critical():  # a signal while a worker is forked is not lost
-            mapped = (
-                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
-            )
-        # A run that fails midway stops the map now (a cluster's client cancels what is left
-        # while it is still connected), not when the garbage collector gets to it.
-        stack.callback(getattr(mapped, "close", lambda: None))
-        results: Iterator[PieceResult] = chain.from_iterable(mapped)
+        # An executor may run the job-wide key rules itself (a cluster: the keys stay on its
+        # workers, partitioned by hash). Its results then come once every piece is in, without
+        # keys, each with the problems its keys gave (``cross``); progress hears of each piece
+        # as it is done (a summary of it), not as it is folded.
+        run_keyed = getattr(executor, "run_keyed", None)
+        fold_progress = progress
+        results: Iterator[PieceResult]
+        if run_keyed is not None:
+            keyed = run_keyed(run_packed, packs, progress)
+            stack.callback(getattr(keyed, "close", lambda: None))
+            results = keyed
+            fold_progress = None
+        else:
+            with signals.critical():  # a signal while a worker is forked is not lost
+                mapped = (
+                    executor.map(run_packed, packs)
+                    if executor is not None
+                    else map(run_packed, packs)
+                )
+            # A run that fails midway stops the map now (a cluster's client cancels what is
+            # left while it is still connected), not when the garbage collector gets to it.
+            stack.callback(getattr(mapped, "close", lambda: None))
+            results = chain.from_iterable(mapped)
         if callable(getattr(display, "begin", None)):
             display.begin()
         folder.files(listing.files)
@@ -216,8 +231,8 @@ def run(
             # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
             # a single reader starts a record (pieces.settle_csv_boundary).
             outcome = folder.next_piece(res)
-            if progress is not None:
-                progress(res)
+            if fold_progress is not None:
+                fold_progress(res)
             if on_piece is not None:
                 on_piece(outcome, current)
         for plan in plan_iter:

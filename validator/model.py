@@ -113,7 +113,8 @@ class PieceKeys:
 
 @dataclass
 class PieceResult:
-    """What a worker sends back for one piece: counts, problems and hashed cross-record keys."""
+    """What a worker sends back for one piece: counts, problems and hashed cross-record keys
+    (or, from a cluster, the cross-record problems those keys gave)."""
 
     piece: Piece
     records: int = 0
@@ -125,8 +126,13 @@ class PieceResult:
     file_problems: list[Problem] = field(default_factory=list)
     quote_trouble: bool = False  # CSV quoting broken: the engine re-reads the file in one piece
     quotes: int = 0  # CSV: double quotes in the piece, to check that its end is a record end
-    users: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
-    ids: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
+    # The hashed keys of the job-wide rules; None once they were taken off the result where it
+    # ran (a cluster keeps them on its workers, partitioned by hash: validator.cluster_keys).
+    users: PieceKeys | None = field(default_factory=lambda: PieceKeys.build([], [], []))
+    ids: PieceKeys | None = field(default_factory=lambda: PieceKeys.build([], [], []))
+    # The key rules' problems for this piece when they were found off the client (the cluster's
+    # partition tasks); None: the fold finds them from ``users`` and ``ids``.
+    cross: list[Problem] | None = None
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
     repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)
