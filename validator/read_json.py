@@ -29,7 +29,6 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterator
-from itertools import chain
 from operator import attrgetter
 from typing import IO, Any
 
@@ -43,6 +42,8 @@ from validator.blocks import PieceReader
 from validator.json_struct import Plan, plan
 from validator.messages import quote
 from validator.model import Batch, Problem
+
+_TESTED: dict[str, set[str]] = {}  # per map prefix: attribute names whose patterns held
 
 NL, CR, LBRACE, RBRACE = 10, 13, 123, 125
 QUOTE, COLON, SPACE, TAB, BACKSLASH = 34, 58, 32, 9, 92
@@ -112,23 +113,6 @@ def _duplicates(line: bytes) -> list[tuple[str, str]]:
                     )
                 keys.add(key)
     return out
-
-
-def _compact_keys(data: bytes) -> int:
-    """A lower bound on the keys in compact JSON (no white space): unescaped quotes followed
-    by ``:``, less those that open a string (after ``{ [ , :``) whose text starts with ``:``."""
-    arr = np.frombuffer(data, np.uint8)
-    quotes = np.flatnonzero(arr[:-1] == QUOTE)
-    quotes = quotes[arr[quotes + 1] == COLON]
-    before = arr[np.maximum(quotes - 1, 0)]
-    opener = (before == LBRACE) | (before == LBRACKET) | (before == COMMA) | (before == COLON)
-    count = int(quotes.size - np.count_nonzero(opener))
-    for q in quotes[before == BACKSLASH].tolist():
-        run = 0
-        while q - run - 1 >= 0 and data[q - run - 1] == BACKSLASH:
-            run += 1
-        count -= run & 1
-    return count
 
 
 def _count_keys(value: Any) -> int:
@@ -239,9 +223,53 @@ def _slow_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns)
 
 
+CHUNK_RECORDS = 128  # records per decode_lines call: a refused one costs its prefix again
+NAMES_KEPT = 4096  # distinct attribute names whose patterns are remembered as tested
+
+
+def _quote_count(data: bytes | np.ndarray) -> int:
+    """The unescaped quotes of JSON text (each delimits a string: two a string token)."""
+    arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
+    total = int(np.count_nonzero(arr == QUOTE))
+    escaped = _escaped_quotes(arr)
+    return total - escaped.size
+
+
+def _escaped_quotes(arr: np.ndarray) -> np.ndarray:
+    """Positions of the quotes escaped by an odd run of backslashes."""
+    slashes = np.flatnonzero(arr == BACKSLASH)
+    if not slashes.size:
+        return slashes
+    slashes = slashes[slashes + 1 < arr.size]
+    after = slashes[arr[slashes + 1] == QUOTE] + 1
+    if not after.size:
+        return after
+    longer = after[(after >= 2) & (arr[np.maximum(after - 2, 0)] == BACKSLASH)]
+    if not longer.size:
+        return after
+    even = []
+    for q in longer.tolist():
+        run = 0
+        while q - run - 1 >= 0 and arr[q - run - 1] == BACKSLASH:
+            run += 1
+        if not run & 1:
+            even.append(q)
+    return np.setdiff1d(after, np.asarray(even, np.int64), assume_unique=True)
+
+
+def _quotes_per_span(arr: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Unescaped quotes between consecutive ``bounds`` (ascending offsets into ``arr``)."""
+    quotes = np.flatnonzero(arr == QUOTE)
+    escaped = _escaped_quotes(arr)
+    if escaped.size:
+        quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
+    return np.diff(np.searchsorted(quotes, bounds))
+
+
 class _Block:
     """The records of one buffer while they are decoded: their byte ranges, numbers and lines,
-    the Structs of those that decoded (``fast``), and the rest (``slow``)."""
+    what the fast records give (the table fields as lists, attribute names, their compact
+    encoding for the duplicate-key proof), and the records left to the slow path."""
 
     def __init__(
         self, buf: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray
@@ -253,10 +281,20 @@ class _Block:
         self.records = records
         self.starts_list: list[int] = starts.tolist()
         self.ends_list: list[int] = ends.tolist()
-        self.fast_rows: list[int] = []
-        self.fast: list[Any] = []
-        self.slow_rows: list[int] = []
         self.plan: Plan = plan()
+        p = self.plan
+        self.fast_rows: list[int] = []
+        self.slow_rows: list[int] = []
+        self.columns: dict[str, list[Any]] = {name: [] for name in p.table_fields}
+        self.map_keys: dict[str, set[str]] = {prefix: set() for prefix in schema.load().maps}
+        self.encoded: list[bytes] = []  # per accepted run: its records as compact JSON lines
+        self.runs: list[tuple[int, int]] = []  # (first fast index, records) per accepted run
+        self.move: set[int] = set()  # fast indices that must take the slow path after all
+        self.bad_names: dict[str, set[str]] = {}  # per map prefix: names breaking a pattern
+        heads: dict[str, None] = {}
+        for name in (*p.table_fields, *schema.load().maps):
+            heads[name.partition(".")[0]] = None
+        self.heads = tuple(heads)
 
     def line(self, r: int) -> bytes:
         return self.buf[self.starts_list[r] : self.ends_list[r]]
@@ -272,17 +310,12 @@ class _Block:
         last -= (arr[np.maximum(last, 0)] == CR) & (last > self.starts)
         shaped = (arr[self.starts] == LBRACE) & (arr[np.maximum(last, 0)] == RBRACE)
         lo = 0
-        for r in np.flatnonzero(~shaped).tolist():
-            if r > lo:
-                self._run(lo, r)
-            self._run(r, r + 1)
+        for r in [*np.flatnonzero(~shaped).tolist(), n]:
+            for c in range(lo, r, CHUNK_RECORDS):
+                self._run(c, min(c + CHUNK_RECORDS, r))
+            if r < n:
+                self._run(r, r + 1)
             lo = r + 1
-        if lo < n:
-            self._run(lo, n)
-
-    def _accept(self, lo: int, objs: list[Any]) -> None:
-        self.fast_rows.extend(range(lo, lo + len(objs)))
-        self.fast.extend(objs)
 
     def _run(self, lo: int, hi: int) -> None:
         """Decode records ``[lo, hi)``: in one call, or around the record msgspec names."""
@@ -294,7 +327,7 @@ class _Block:
                 except (msgspec.ValidationError, msgspec.DecodeError):
                     self.slow_rows.append(lo)
                 else:
-                    self._accept(lo, [obj])
+                    self._take(lo, [obj])
                 return
             a, b = self.starts_list[lo], self.ends_list[hi - 1]
             try:
@@ -303,7 +336,7 @@ class _Block:
                 bad = self._locate(str(exc), lo, hi)
             else:
                 if len(objs) == hi - lo:
-                    self._accept(lo, objs)
+                    self._take(lo, objs)
                     return
                 bad = None  # two objects on one line: no record to trust
             if bad is None:
@@ -332,115 +365,133 @@ class _Block:
 
     # -- the fast records -------------------------------------------------------------------------
 
-    def fast_table(self) -> tuple[pa.Table, set[str]]:
-        """The narrow table of the fast records, and the custom attribute names with a value.
-        Records whose text may repeat a key, or whose size bound is over the limit, move to
-        the slow path first."""
-        p = self.plan
-        if not self.fast:
-            return pa.table({}), set()
-        move = self._repeated_keys() | self._maybe_too_large()
-        if move:
-            keep = [i for i in range(len(self.fast)) if i not in move]
-            self.slow_rows += [self.fast_rows[i] for i in sorted(move)]
-            self.fast_rows = [self.fast_rows[i] for i in keep]
-            self.fast = [self.fast[i] for i in keep]
-        objs = self.fast
-        if not objs:
-            return pa.table({}), set()
-        heads = sorted({name.partition(".")[0] for name in p.table_fields} | set(p.map_heads))
-        by_top = dict(zip(heads, zip(*map(attrgetter(*heads), objs), strict=True), strict=True))
-        arrays: dict[str, pa.Array] = {}
-        for name in p.table_fields:
+    def _take(self, lo: int, objs: list[Any]) -> None:
+        """Keep what the block needs of records ``lo, lo + 1, ...`` that decoded: the table
+        fields, the attribute names (their patterns tested once per distinct name), their
+        compact encoding; records that may be over the size limit are marked to move."""
+        first = len(self.fast_rows)
+        self.fast_rows.extend(range(lo, lo + len(objs)))
+        tops = {head: list(map(attrgetter(head), objs)) for head in self.heads}
+        for name, column in self.columns.items():
             head, _, rest = name.partition(".")
-            values: Any = by_top[head]
             if rest:
-                values = [getattr(v, rest) if v else None for v in values]
-            arrays[name] = pa.array(values, pa.string())
-        names: set[str] = set()
-        for prefix, m in schema.load().maps.items():
+                get = attrgetter(rest)
+                column += [get(v) if v else None for v in tops[head]]
+            else:
+                column += tops[head]
+        for prefix, keys in self.map_keys.items():
             head, _, rest = prefix.partition(".")
-            maps = [v for v in by_top[head] if v]
+            holders = tops[head]
             if rest:
-                maps = [v for v in (getattr(c, rest) for c in maps) if v]
+                get = attrgetter(rest)
+                holders = [get(v) if v else None for v in holders]
+            maps = [m for m in holders if m]
             if not maps:
                 continue
-            numbers = m.kind == "numbers"
-            for key in set(chain.from_iterable(maps)):
-                if any((d.get(key) is not None) if numbers else d.get(key) for d in maps):
-                    names.add(f"{prefix}.{key}")
-        return pa.table(arrays), names
+            present = set().union(*maps)
+            new = present - keys
+            if new:
+                self._new_names(prefix, new)
+            bad = self.bad_names.get(prefix)
+            if bad and not bad.isdisjoint(present):
+                # names that break a pattern: their records go to the slow path (it reports)
+                for i, m in enumerate(holders):
+                    if m and not bad.isdisjoint(m):
+                        self.move.add(first + i)
+        self.encoded.append(self.plan.encoder.encode_lines(objs))
+        self.runs.append((first, len(objs)))
+        self._maybe_too_large(lo, objs, first)
 
-    def _key_ends(self) -> np.ndarray:
-        """Positions of the quotes that may close a key: unescaped, followed by ``:`` or JSON
-        white space."""
-        arr = np.frombuffer(self.buf, np.uint8)
-        quotes = np.flatnonzero(arr == QUOTE)
-        quotes = quotes[quotes + 1 < len(arr)]
-        after = arr[quotes + 1]
-        closing = (after == COLON) | (after == SPACE) | (after == TAB) | (after == CR)
-        closing |= after == NL
-        ends_key = quotes[closing]
-        escaped = ends_key[(ends_key > 0) & (arr[np.maximum(ends_key - 1, 0)] == BACKSLASH)]
-        if escaped.size:
-            odd = []
-            for q in escaped.tolist():
-                run = 0
-                while q - run - 1 >= 0 and self.buf[q - run - 1] == BACKSLASH:
-                    run += 1
-                if run & 1:
-                    odd.append(q)
-            ends_key = np.setdiff1d(ends_key, np.asarray(odd, np.int64), assume_unique=True)
-        return ends_key
+    def _new_names(self, prefix: str, new: set[str]) -> None:
+        """Names not seen before in the block: their patterns are tested (once per process
+        for the first ``NAMES_KEPT`` names that pass)."""
+        self.map_keys[prefix] |= new
+        pattern = self.plan.name_patterns.get(prefix)
+        if pattern is None:
+            return
+        tested = _TESTED.setdefault(prefix, set())
+        bad = {k for k in new - tested if not pattern.search(k)}
+        if len(tested) < NAMES_KEPT:
+            tested |= new - bad
+        if bad:
+            self.bad_names.setdefault(prefix, set()).update(bad)
 
-    def _repeated_keys(self) -> set[int]:
-        """Fast records whose text may repeat a key (see the module).
-
-        The keys of the buffer's text are bounded from above (``_key_ends``), the keys
-        decoded from below, in msgspec's compact encoding of the Structs (UNSET members are
-        left out, a null is written; the table fields' None is left out too, so an explicit
-        null there only sends its record down the slow path). Text keys >= decoded keys,
-        so equal bounds prove that no key repeats. Otherwise the same per record."""
-        encode = self.plan.encoder.encode
-        ends_key = self._key_ends()
-        slow = sum(_key_bound(self.line(r)) for r in self.slow_rows)
-        if len(ends_key) - slow == _compact_keys(encode(self.fast)):
-            return set()
-        per_record = np.bincount(
-            np.searchsorted(self.ends, ends_key, side="right"), minlength=len(self.ends) + 1
-        )
-        bounds = per_record[np.asarray(self.fast_rows, np.int64)].tolist()
-        return {
-            i
-            for i, (obj, bound) in enumerate(zip(self.fast, bounds, strict=True))
-            if _compact_keys(encode(obj)) != bound
-        }
-
-    def _maybe_too_large(self) -> set[int]:
-        """Fast records whose endpoint might be over the size limit as compact JSON."""
+    def _maybe_too_large(self, lo: int, objs: list[Any], first: int) -> None:
+        """Mark the records whose endpoint might be over the size limit as compact JSON."""
         rules = schema.load()
         limit = rules.limits.endpoint_size_bytes
         numbers = [f for f, k in rules.fields.items() if k == "number"]
         # Strings and keys never grow as compact JSON; a number grows by NUMBER_GROWTH at
         # most, and a metric takes at least 6 bytes ("k":0,), so a line this short is safe.
         safe = (limit - NUMBER_GROWTH * len(numbers)) * 6 // (6 + NUMBER_GROWTH)
-        rows = np.asarray(self.fast_rows, np.int64)
-        length = self.ends[rows] - self.starts[rows]
+        hi = lo + len(objs)
+        length = self.ends[lo:hi] - self.starts[lo:hi]
         long = np.flatnonzero(length > safe).tolist()
         if not long:
-            return set()
+            return
         metrics = [m for m, f in rules.maps.items() if f.kind == "numbers"]
-        move = set()
         for i in long:
             count = len(numbers)
             for prefix in metrics:
-                holder: Any = self.fast[i]
+                holder: Any = objs[i]
                 for part in prefix.split("."):
                     holder = getattr(holder, part, None) if holder else None
                 count += len(holder) if holder else 0
             if int(length[i]) + NUMBER_GROWTH * count > limit:
-                move.add(i)
-        return move
+                self.move.add(first + i)
+
+    def _repeated_keys(self) -> None:
+        """Mark the fast records whose text may repeat a key.
+
+        The proof counts string tokens (two unescaped quotes each). Every string token of the
+        compact encoding of a decoded record stands for a distinct one of its text (a key or
+        a string value that was kept), so the text has at least as many; it has more exactly
+        when some token was dropped: a repeated key (the earlier value is lost) or a table
+        field given as null (left out of the encoding: such a record only takes the slow
+        path). Equal counts for the whole block prove that no key repeats; otherwise the same
+        is done per run of records, and then per record."""
+        if not self.runs:
+            return
+        arr = np.frombuffer(self.buf, np.uint8)
+        slow = sum(_quote_count(self.line(r)) for r in self.slow_rows)
+        encoded = b"".join(self.encoded)
+        if _quote_count(arr) - slow == _quote_count(encoded):
+            return
+        rows = np.asarray(self.fast_rows, np.int64)
+        for (first, count), enc in zip(self.runs, self.encoded, strict=True):
+            lo, hi = self.fast_rows[first], self.fast_rows[first + count - 1] + 1
+            a, b = self.starts_list[lo], self.ends_list[hi - 1]
+            if _quote_count(arr[a:b]) == _quote_count(enc):
+                continue
+            bounds = np.append(self.starts[rows[first : first + count]], b) - a
+            text = _quotes_per_span(arr[a:b], bounds)
+            e = np.frombuffer(enc, np.uint8)
+            cuts = np.concatenate(([0], np.flatnonzero(e == NL) + 1))
+            if cuts[-1] != len(e):
+                cuts = np.append(cuts, len(e))
+            mine = _quotes_per_span(e, cuts)
+            for i in np.flatnonzero(text != mine).tolist():
+                self.move.add(first + i)
+
+    def fast_table(self) -> tuple[pa.Table, set[str]]:
+        """The narrow table of the fast records, and the custom attribute names with a value.
+        Records whose text may repeat a key, whose size bound is over the limit, or that
+        hold a name breaking a pattern move to the slow path first."""
+        self._repeated_keys()
+        self.encoded = []
+        columns = self.columns
+        if self.move:
+            move = self.move
+            keep = [i for i in range(len(self.fast_rows)) if i not in move]
+            self.slow_rows += [self.fast_rows[i] for i in sorted(move)]
+            self.fast_rows = [self.fast_rows[i] for i in keep]
+            columns = {name: [col[i] for i in keep] for name, col in columns.items()}
+        # a moved record's names are those the slow path finds for it: the union is the same
+        names = {f"{prefix}.{key}" for prefix, keys in self.map_keys.items() for key in keys}
+        if not self.fast_rows:
+            return pa.table({}), names
+        table = pa.table({name: pa.array(col, pa.string()) for name, col in columns.items()})
+        return table, names
 
     # -- the slow records -------------------------------------------------------------------------
 
@@ -500,7 +551,6 @@ class JsonReader(PieceReader):
         try:
             block.decode()
             table, names = block.fast_table()
-            block.fast = []  # freed now, so that the collector, back on, has nothing to walk
         finally:
             if collecting:
                 gc.enable()
