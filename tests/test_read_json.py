@@ -123,7 +123,7 @@ def _report(path: Path, tmp: Path, name: str, **kwargs: Any) -> tuple[Any, list[
     )
     lines = [
         {k: v for k, v in json.loads(x).items() if k != "piece"}
-        for x in out.read_text().splitlines()
+        for x in out.read_bytes().splitlines()
     ]
     return signature, lines
 

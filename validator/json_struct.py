@@ -129,6 +129,11 @@ class Plan:
                 # read straight into the table: absent and null are both None (and omitted
                 # when encoded, see read_json's key count)
                 fields.append((key, self._leaf_type(dotted) | None, None))
+            elif dotted in self.schema.containers:
+                # never null (a null object takes the exact path) and, when absent, one shared
+                # empty instance: the reader reads nested fields with one dotted attrgetter
+                child = self._leaf_type(dotted)
+                fields.append((key, child, child()))
             else:
                 fields.append((key, self._leaf_type(dotted) | None | UnsetType, UNSET))
         name = "Endpoint" + path.replace(".", "")
@@ -138,6 +143,7 @@ class Plan:
             forbid_unknown_fields=True,
             omit_defaults=True,
             gc=False,
+            frozen=True,  # so that an empty instance may be the shared default
         )
         self.structs[path] = cls
         self.children[path] = members

@@ -223,13 +223,19 @@ def _slow_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns)
 
 
-CHUNK_RECORDS = 128  # records per decode_lines call: a refused one costs its prefix again
+DECODE_RECORDS = 64  # records per decode_lines call: a refused record costs its prefix again
+TAKE_RECORDS = 1024  # decoded records whose fields are taken (and Structs freed) at once
 NAMES_KEPT = 4096  # distinct attribute names whose patterns are remembered as tested
 
 
 def _quote_count(data: bytes | np.ndarray) -> int:
     """The unescaped quotes of JSON text (each delimits a string: two a string token)."""
-    arr = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
+    if isinstance(data, bytes):
+        if b"\\" not in data:
+            return data.count(b'"')
+        arr = np.frombuffer(data, np.uint8)
+    else:
+        arr = data
     total = int(np.count_nonzero(arr == QUOTE))
     escaped = _escaped_quotes(arr)
     return total - escaped.size
@@ -257,13 +263,11 @@ def _escaped_quotes(arr: np.ndarray) -> np.ndarray:
     return np.setdiff1d(after, np.asarray(even, np.int64), assume_unique=True)
 
 
-def _quotes_per_span(arr: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Unescaped quotes between consecutive ``bounds`` (ascending offsets into ``arr``)."""
+def _unescaped_quotes(arr: np.ndarray) -> np.ndarray:
+    """Positions of the unescaped quotes of JSON text."""
     quotes = np.flatnonzero(arr == QUOTE)
     escaped = _escaped_quotes(arr)
-    if escaped.size:
-        quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
-    return np.diff(np.searchsorted(quotes, bounds))
+    return np.setdiff1d(quotes, escaped, assume_unique=True) if escaped.size else quotes
 
 
 class _Block:
@@ -287,14 +291,12 @@ class _Block:
         self.slow_rows: list[int] = []
         self.columns: dict[str, list[Any]] = {name: [] for name in p.table_fields}
         self.map_keys: dict[str, set[str]] = {prefix: set() for prefix in schema.load().maps}
-        self.encoded: list[bytes] = []  # per accepted run: its records as compact JSON lines
-        self.runs: list[tuple[int, int]] = []  # (first fast index, records) per accepted run
+        self.encoded: list[bytes] = []  # the fast records as compact JSON lines, in order
+        self.pending: list[Any] = []  # decoded, fields not taken yet
+        self.pending_rows: list[int] = []
         self.move: set[int] = set()  # fast indices that must take the slow path after all
         self.bad_names: dict[str, set[str]] = {}  # per map prefix: names breaking a pattern
-        heads: dict[str, None] = {}
-        for name in (*p.table_fields, *schema.load().maps):
-            heads[name.partition(".")[0]] = None
-        self.heads = tuple(heads)
+        self.getters = {name: attrgetter(name) for name in (*p.table_fields, *self.map_keys)}
 
     def line(self, r: int) -> bytes:
         return self.buf[self.starts_list[r] : self.ends_list[r]]
@@ -311,11 +313,12 @@ class _Block:
         shaped = (arr[self.starts] == LBRACE) & (arr[np.maximum(last, 0)] == RBRACE)
         lo = 0
         for r in [*np.flatnonzero(~shaped).tolist(), n]:
-            for c in range(lo, r, CHUNK_RECORDS):
-                self._run(c, min(c + CHUNK_RECORDS, r))
+            for c in range(lo, r, DECODE_RECORDS):
+                self._run(c, min(c + DECODE_RECORDS, r))
             if r < n:
                 self._run(r, r + 1)
             lo = r + 1
+        self._take()
 
     def _run(self, lo: int, hi: int) -> None:
         """Decode records ``[lo, hi)``: in one call, or around the record msgspec names."""
@@ -327,16 +330,22 @@ class _Block:
                 except (msgspec.ValidationError, msgspec.DecodeError):
                     self.slow_rows.append(lo)
                 else:
-                    self._take(lo, [obj])
+                    self._accept(lo, [obj])
                 return
             a, b = self.starts_list[lo], self.ends_list[hi - 1]
+            refused = False
             try:
                 objs = decoder.decode_lines(self.view[a:b])
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            except msgspec.ValidationError as exc:
+                # JSON values that parsed, one of them refused: if the values are the lines
+                # (they are unless some line is not one value), that line is refused alone
+                bad = self._locate(str(exc), lo, hi)
+                refused = True
+            except msgspec.DecodeError as exc:
                 bad = self._locate(str(exc), lo, hi)
             else:
                 if len(objs) == hi - lo:
-                    self._take(lo, objs)
+                    self._accept(lo, objs)
                     return
                 bad = None  # two objects on one line: no record to trust
             if bad is None:
@@ -346,7 +355,10 @@ class _Block:
                 continue
             if bad > lo:
                 self._run(lo, bad)
-            self._run(bad, bad + 1)
+            if refused:
+                self.slow_rows.append(bad)  # the slow path is exact for any record
+            else:
+                self._run(bad, bad + 1)
             lo = bad + 1
 
     def _locate(self, message: str, lo: int, hi: int) -> int | None:
@@ -365,42 +377,38 @@ class _Block:
 
     # -- the fast records -------------------------------------------------------------------------
 
-    def _take(self, lo: int, objs: list[Any]) -> None:
-        """Keep what the block needs of records ``lo, lo + 1, ...`` that decoded: the table
-        fields, the attribute names (their patterns tested once per distinct name), their
-        compact encoding; records that may be over the size limit are marked to move."""
+    def _accept(self, lo: int, objs: list[Any]) -> None:
+        self.pending += objs
+        self.pending_rows.extend(range(lo, lo + len(objs)))
+        if len(self.pending) >= TAKE_RECORDS:
+            self._take()
+
+    def _take(self) -> None:
+        """Keep what the block needs of the decoded records: the table fields, the attribute
+        names (their patterns tested once per distinct name), their compact encoding; the
+        records that may be over the size limit are marked to move. Their Structs are freed."""
+        objs, rows = self.pending, self.pending_rows
+        if not objs:
+            return
+        self.pending, self.pending_rows = [], []
         first = len(self.fast_rows)
-        self.fast_rows.extend(range(lo, lo + len(objs)))
-        tops = {head: list(map(attrgetter(head), objs)) for head in self.heads}
+        self.fast_rows += rows
         for name, column in self.columns.items():
-            head, _, rest = name.partition(".")
-            if rest:
-                get = attrgetter(rest)
-                column += [get(v) if v else None for v in tops[head]]
-            else:
-                column += tops[head]
+            column += map(self.getters[name], objs)  # nested objects are never None
         for prefix, keys in self.map_keys.items():
-            head, _, rest = prefix.partition(".")
-            holders = tops[head]
-            if rest:
-                get = attrgetter(rest)
-                holders = [get(v) if v else None for v in holders]
-            maps = [m for m in holders if m]
-            if not maps:
-                continue
-            present = set().union(*maps)
+            get = self.getters[prefix]
+            present = set().union(*filter(None, map(get, objs)))
             new = present - keys
             if new:
                 self._new_names(prefix, new)
             bad = self.bad_names.get(prefix)
             if bad and not bad.isdisjoint(present):
                 # names that break a pattern: their records go to the slow path (it reports)
-                for i, m in enumerate(holders):
+                for i, m in enumerate(map(get, objs)):
                     if m and not bad.isdisjoint(m):
                         self.move.add(first + i)
         self.encoded.append(self.plan.encoder.encode_lines(objs))
-        self.runs.append((first, len(objs)))
-        self._maybe_too_large(lo, objs, first)
+        self._maybe_too_large(rows, objs, first)
 
     def _new_names(self, prefix: str, new: set[str]) -> None:
         """Names not seen before in the block: their patterns are tested (once per process
@@ -416,7 +424,7 @@ class _Block:
         if bad:
             self.bad_names.setdefault(prefix, set()).update(bad)
 
-    def _maybe_too_large(self, lo: int, objs: list[Any], first: int) -> None:
+    def _maybe_too_large(self, rows: list[int], objs: list[Any], first: int) -> None:
         """Mark the records whose endpoint might be over the size limit as compact JSON."""
         rules = schema.load()
         limit = rules.limits.endpoint_size_bytes
@@ -424,8 +432,8 @@ class _Block:
         # Strings and keys never grow as compact JSON; a number grows by NUMBER_GROWTH at
         # most, and a metric takes at least 6 bytes ("k":0,), so a line this short is safe.
         safe = (limit - NUMBER_GROWTH * len(numbers)) * 6 // (6 + NUMBER_GROWTH)
-        hi = lo + len(objs)
-        length = self.ends[lo:hi] - self.starts[lo:hi]
+        at = np.asarray(rows, np.int64)
+        length = self.ends[at] - self.starts[at]
         long = np.flatnonzero(length > safe).tolist()
         if not long:
             return
@@ -448,9 +456,9 @@ class _Block:
         a string value that was kept), so the text has at least as many; it has more exactly
         when some token was dropped: a repeated key (the earlier value is lost) or a table
         field given as null (left out of the encoding: such a record only takes the slow
-        path). Equal counts for the whole block prove that no key repeats; otherwise the same
-        is done per run of records, and then per record."""
-        if not self.runs:
+        path). Equal counts for the whole block prove that no key repeats; otherwise the
+        counts are compared per record."""
+        if not self.fast_rows:
             return
         arr = np.frombuffer(self.buf, np.uint8)
         slow = sum(_quote_count(self.line(r)) for r in self.slow_rows)
@@ -458,20 +466,14 @@ class _Block:
         if _quote_count(arr) - slow == _quote_count(encoded):
             return
         rows = np.asarray(self.fast_rows, np.int64)
-        for (first, count), enc in zip(self.runs, self.encoded, strict=True):
-            lo, hi = self.fast_rows[first], self.fast_rows[first + count - 1] + 1
-            a, b = self.starts_list[lo], self.ends_list[hi - 1]
-            if _quote_count(arr[a:b]) == _quote_count(enc):
-                continue
-            bounds = np.append(self.starts[rows[first : first + count]], b) - a
-            text = _quotes_per_span(arr[a:b], bounds)
-            e = np.frombuffer(enc, np.uint8)
-            cuts = np.concatenate(([0], np.flatnonzero(e == NL) + 1))
-            if cuts[-1] != len(e):
-                cuts = np.append(cuts, len(e))
-            mine = _quotes_per_span(e, cuts)
-            for i in np.flatnonzero(text != mine).tolist():
-                self.move.add(first + i)
+        quotes = _unescaped_quotes(arr)
+        text = np.searchsorted(quotes, self.ends[rows]) - np.searchsorted(quotes, self.starts[rows])
+        e = np.frombuffer(encoded, np.uint8)
+        cuts = np.concatenate(([0], np.flatnonzero(e == NL) + 1))
+        if cuts[-1] != len(e):
+            cuts = np.append(cuts, len(e))
+        mine = np.diff(np.searchsorted(_unescaped_quotes(e), cuts))
+        self.move.update(np.flatnonzero(text != mine).tolist())
 
     def fast_table(self) -> tuple[pa.Table, set[str]]:
         """The narrow table of the fast records, and the custom attribute names with a value.
