@@ -226,6 +226,7 @@ def _slow_table(rows: list[dict[str, Any]]) -> pa.Table:
 DECODE_RECORDS = 64  # records per decode_lines call: a refused record costs its prefix again
 TAKE_RECORDS = 1024  # decoded records whose fields are taken (and Structs freed) at once
 NAMES_KEPT = 4096  # distinct attribute names whose patterns are remembered as tested
+SCAN = 1 << 18  # bytes a numpy scan looks at at once (its temporaries stay in cache)
 
 
 def _quote_count(data: bytes | np.ndarray) -> int:
@@ -236,14 +237,22 @@ def _quote_count(data: bytes | np.ndarray) -> int:
         arr = np.frombuffer(data, np.uint8)
     else:
         arr = data
-    total = int(np.count_nonzero(arr == QUOTE))
+    total = sum(int(np.count_nonzero(arr[i : i + SCAN] == QUOTE)) for i in range(0, arr.size, SCAN))
     escaped = _escaped_quotes(arr)
     return total - escaped.size
 
 
+def _find(arr: np.ndarray, byte: int) -> np.ndarray:
+    """Positions of ``byte`` in ``arr``, a slice at a time (no temporary as large as a block)."""
+    if arr.size <= SCAN:
+        return np.flatnonzero(arr == byte)
+    parts = [np.flatnonzero(arr[i : i + SCAN] == byte) + i for i in range(0, arr.size, SCAN)]
+    return np.concatenate(parts)
+
+
 def _escaped_quotes(arr: np.ndarray) -> np.ndarray:
     """Positions of the quotes escaped by an odd run of backslashes."""
-    slashes = np.flatnonzero(arr == BACKSLASH)
+    slashes = _find(arr, BACKSLASH)
     if not slashes.size:
         return slashes
     slashes = slashes[slashes + 1 < arr.size]
@@ -265,7 +274,7 @@ def _escaped_quotes(arr: np.ndarray) -> np.ndarray:
 
 def _unescaped_quotes(arr: np.ndarray) -> np.ndarray:
     """Positions of the unescaped quotes of JSON text."""
-    quotes = np.flatnonzero(arr == QUOTE)
+    quotes = _find(arr, QUOTE)
     escaped = _escaped_quotes(arr)
     return np.setdiff1d(quotes, escaped, assume_unique=True) if escaped.size else quotes
 
@@ -289,9 +298,10 @@ class _Block:
         p = self.plan
         self.fast_rows: list[int] = []
         self.slow_rows: list[int] = []
-        self.columns: dict[str, list[Any]] = {name: [] for name in p.table_fields}
+        self.columns: dict[str, list[pa.Array]] = {name: [] for name in p.table_fields}
         self.map_keys: dict[str, set[str]] = {prefix: set() for prefix in schema.load().maps}
         self.encoded: list[bytes] = []  # the fast records as compact JSON lines, in order
+        self.encoded_quotes = 0
         self.pending: list[Any] = []  # decoded, fields not taken yet
         self.pending_rows: list[int] = []
         self.move: set[int] = set()  # fast indices that must take the slow path after all
@@ -394,7 +404,8 @@ class _Block:
         first = len(self.fast_rows)
         self.fast_rows += rows
         for name, column in self.columns.items():
-            column += map(self.getters[name], objs)  # nested objects are never None
+            # nested objects are never None; the strings go to Arrow while still in cache
+            column.append(pa.array(list(map(self.getters[name], objs)), pa.string()))
         for prefix, keys in self.map_keys.items():
             get = self.getters[prefix]
             present = set().union(*filter(None, map(get, objs)))
@@ -407,7 +418,9 @@ class _Block:
                 for i, m in enumerate(map(get, objs)):
                     if m and not bad.isdisjoint(m):
                         self.move.add(first + i)
-        self.encoded.append(self.plan.encoder.encode_lines(objs))
+        encoded = self.plan.encoder.encode_lines(objs)
+        self.encoded.append(encoded)
+        self.encoded_quotes += _quote_count(np.frombuffer(encoded, np.uint8))
         self._maybe_too_large(rows, objs, first)
 
     def _new_names(self, prefix: str, new: set[str]) -> None:
@@ -462,9 +475,9 @@ class _Block:
             return
         arr = np.frombuffer(self.buf, np.uint8)
         slow = sum(_quote_count(self.line(r)) for r in self.slow_rows)
-        encoded = b"".join(self.encoded)
-        if _quote_count(arr) - slow == _quote_count(encoded):
+        if _quote_count(arr) - slow == self.encoded_quotes:
             return
+        encoded = b"".join(self.encoded)
         rows = np.asarray(self.fast_rows, np.int64)
         quotes = _unescaped_quotes(arr)
         text = np.searchsorted(quotes, self.ends[rows]) - np.searchsorted(quotes, self.starts[rows])
@@ -481,18 +494,25 @@ class _Block:
         hold a name breaking a pattern move to the slow path first."""
         self._repeated_keys()
         self.encoded = []
-        columns = self.columns
+        # a moved record's names are those the slow path finds for it: the union is the same
+        names = {f"{prefix}.{key}" for prefix, keys in self.map_keys.items() for key in keys}
+        if not self.fast_rows:
+            return pa.table({}), names
+        table = pa.table(
+            {
+                name: chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+                for name, chunks in self.columns.items()
+            }
+        )
+        self.columns = {}
         if self.move:
             move = self.move
             keep = [i for i in range(len(self.fast_rows)) if i not in move]
             self.slow_rows += [self.fast_rows[i] for i in sorted(move)]
             self.fast_rows = [self.fast_rows[i] for i in keep]
-            columns = {name: [col[i] for i in keep] for name, col in columns.items()}
-        # a moved record's names are those the slow path finds for it: the union is the same
-        names = {f"{prefix}.{key}" for prefix, keys in self.map_keys.items() for key in keys}
-        if not self.fast_rows:
-            return pa.table({}), names
-        table = pa.table({name: pa.array(col, pa.string()) for name, col in columns.items()})
+            table = table.take(np.asarray(keep, np.int64))
+            if not self.fast_rows:
+                return pa.table({}), names
         return table, names
 
     # -- the slow records -------------------------------------------------------------------------
