@@ -288,6 +288,7 @@ class _Block:
         self, buf: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray
     ) -> None:
         self.buf = buf
+        self.size = int(ends[-1]) if len(ends) else 0  # the buffer's bytes past it are not ours
         self.view = memoryview(buf)
         self.starts = starts
         self.ends = ends
@@ -473,7 +474,7 @@ class _Block:
         counts are compared per record."""
         if not self.fast_rows:
             return
-        arr = np.frombuffer(self.buf, np.uint8)
+        arr = np.frombuffer(self.buf, np.uint8, self.size)
         slow = sum(_quote_count(self.line(r)) for r in self.slow_rows)
         if _quote_count(arr) - slow == self.encoded_quotes:
             return
@@ -541,19 +542,22 @@ class _Block:
 class JsonReader(PieceReader):
     """Reads one piece of an NDJSON file into batches; keeps counts for the piece result."""
 
+    whole_buffers = True  # consume uses a buffer up to its last newline: no copy of the rest
+
     def consume(self, buf: bytes, final: bool) -> int:
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        newlines = np.flatnonzero(arr == NL)
-        ends_at = newlines if (buf.endswith(b"\n") or not buf) else np.append(newlines, len(buf))
+        size = len(buf) if final else buf.rfind(b"\n") + 1
+        arr = np.frombuffer(buf, np.uint8, size)
+        newlines = _find(arr, NL)
+        ends_at = newlines if (not size or arr[-1] == NL) else np.append(newlines, size)
         n = len(ends_at)
         line_start = np.empty(n, np.int64)
         line_start[:1] = 0
         line_start[1:] = ends_at[:-1] + 1
-        line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
+        line_end = np.minimum(ends_at + 1, size).astype(np.int64)
         # A line is blank when it holds only white space: look only at lines whose first byte
         # is white space (or that are empty), which are rare.
         length = line_end - line_start
-        first = arr[np.minimum(line_start, max(len(buf) - 1, 0))] if n else arr[:0]
+        first = arr[np.minimum(line_start, max(size - 1, 0))] if n else arr[:0]
         maybe = (length <= 1) | (first == 32) | (first == 9) | (first == 13)
         solid = np.ones(n, bool)
         for i in np.flatnonzero(maybe).tolist():
@@ -605,8 +609,8 @@ class JsonReader(PieceReader):
             self.spans.append((lines, self.offset + starts, self.offset + ends))
         self.record += nrec
         self.line += len(newlines)
-        self.offset += len(buf)
-        return len(buf)
+        self.offset += size
+        return size
 
 
 def read_piece(
