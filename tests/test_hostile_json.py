@@ -42,7 +42,7 @@ def run(
     assert "Traceback" not in stderr and "Traceback" not in proc.stdout.decode("utf-8", "replace")
     found = []
     if out.exists():
-        found = [(p["line"], p["code"]) for p in map(json.loads, out.read_text().splitlines())]
+        found = [(p["line"], p["code"]) for p in map(json.loads, out.read_bytes().splitlines())]
     return proc.returncode, found, stderr
 
 
@@ -149,7 +149,7 @@ def test_a_100_mb_line_without_a_newline_fails_in_bounded_memory(tmp_path: Path)
         )
     assert proc.returncode == 1
     assert b"Traceback" not in err.read_bytes()
-    found = [(p["line"], p["code"]) for p in map(json.loads, out.read_text().splitlines())]
+    found = [(p["line"], p["code"]) for p in map(json.loads, out.read_bytes().splitlines())]
     assert found == [(1, "CHANNEL_TYPE"), (2, "ENDPOINT_TOO_LARGE")]
     peak_mib = int(hwm.read_text()) / 1024
     assert peak_mib < 400, f"peak RSS {peak_mib:.0f} MiB for a 100 MB line"

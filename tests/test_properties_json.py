@@ -130,7 +130,7 @@ def report(path: Path, out: Path, **kwargs: Any) -> tuple[Any, list[dict]]:
     keep = ("TotalProcessed", "TotalFailures", "Failures", "FailuresByCode", "TotalWarnings")
     found = [
         {k: v for k, v in json.loads(x).items() if k != "piece"}
-        for x in out.read_text().splitlines()
+        for x in out.read_bytes().splitlines()
     ]
     return (*tuple(r[k] for k in keep), r["Warnings"], r["WarningsByCode"]), found
 
@@ -192,7 +192,7 @@ def test_split_valid_only_and_rejects_reproduce_every_record(
     rejected = rejects.read_bytes() if rejects.exists() else b""
     reasons = Path(f"{rejects}.reasons.jsonl")
     bad = (
-        {json.loads(x)["line"] for x in reasons.read_text().splitlines()}
+        {json.loads(x)["line"] for x in reasons.read_bytes().splitlines()}
         if reasons.exists()
         else set()
     )

@@ -20,12 +20,15 @@ def line_blocks(
     consume: Callable[[bytes, bool], int],
     overlong: Callable[[int, int, bool], None] | None = None,
     block_size: int | None = None,
+    whole: bool = False,
 ) -> Iterator[None]:
     """Feed ``consume(buf, final)`` buffers that end at a newline (or at the end of the piece).
 
     ``consume`` returns how many bytes of ``buf`` it used; the rest is carried into the next
     buffer (a CSV record whose quoted value runs past the block). ``length`` is the number of
-    bytes to read, or -1 for "to the end of the stream". Yields after each buffer.
+    bytes to read, or -1 for "to the end of the stream". Yields after each buffer. With
+    ``whole`` a buffer is passed as read, past its last newline too (no copy of the part that
+    ends at it): ``consume`` then uses it up to that newline at most.
     """
     block_size = block_size or BLOCK_SIZE
     carry = b""
@@ -71,7 +74,7 @@ def line_blocks(
                         return
                 yield None
             continue
-        used = consume(buf[:cut] if cut < len(buf) else buf, False)
+        used = consume(buf if whole or cut == len(buf) else buf[:cut], False)
         carry = buf[used:]
         yield None
 
@@ -80,6 +83,8 @@ class PieceReader:
     """What both readers keep while reading a piece: where they are (file offset, lines and
     records so far), the batches read and not yet taken, the record spans when writing, and
     the quotes seen (for CSV piece ends)."""
+
+    whole_buffers = False  # consume takes buffers past their last newline (see line_blocks)
 
     def __init__(self, *, offset: int, line: int, keep_spans: bool = False) -> None:
         self.offset = offset  # file offset of the next buffer
@@ -119,6 +124,6 @@ class PieceReader:
 
     def read(self, stream: IO[bytes], length: int) -> Iterator[Batch]:
         """Read ``length`` bytes (-1: to the end) and yield the batches as they are made."""
-        for _ in line_blocks(stream, length, self.consume, self.overlong):
+        for _ in line_blocks(stream, length, self.consume, self.overlong, whole=self.whole_buffers):
             while self.batches:
                 yield self.batches.pop(0)

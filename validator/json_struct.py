@@ -37,6 +37,7 @@ from validator.schema import MapField, Schema, load_schema
 __all__ = ["UNSET", "Plan", "plan"]
 
 KEY_FIELDS = ("Id", "User.UserId", "ChannelType")  # read by the cross-record rules
+LITERAL_MAX = 1000  # a value list longer than this is checked column-wide (Demographic.Locale)
 FINITE = Meta(ge=-sys.float_info.max, le=sys.float_info.max)
 
 
@@ -48,27 +49,6 @@ def _py_pattern(pattern: str) -> str:
     if not pattern.startswith("^"):
         pattern = "^" + pattern
     return pattern
-
-
-def _pool_type(pool: tuple[str, ...]) -> Any:
-    """A type that accepts exactly the strings of ``pool``: a ``Literal``, or for a large pool
-    that is a product (``ll_CC``: every language with every country) the regex of the product,
-    which is quicker to build than a Literal of 45,000 members."""
-    if len(pool) > 1000:
-        parts = [v.split("_") for v in pool if v]
-        if all(len(p) == 2 for p in parts):
-            heads = sorted({p[0] for p in parts})
-            tails = sorted({p[1] for p in parts})
-            if len(heads) * len(tails) == len(parts):
-                pattern = (
-                    "^(?:(?:"
-                    + "|".join(map(re.escape, heads))
-                    + ")_(?:"
-                    + "|".join(map(re.escape, tails))
-                    + "))?\\Z"
-                )
-                return Annotated[str, Meta(pattern=pattern)]
-    return Literal[pool]
 
 
 class Plan:
@@ -102,11 +82,18 @@ class Plan:
             previous = pools.get(rule.field)
             pools[rule.field] = members if previous is None else set(previous) & members
         for name, pool in pools.items():
-            if pool is not None:
+            if pool is None:
+                continue
+            if len(pool) > LITERAL_MAX:
+                # a Literal this large is slow to build and a regex slow to apply per value:
+                # the field is checked column-wide, once per distinct value
+                needs_table.add(name)
+            else:
                 proven_by_literal[name] = tuple(sorted(pool | {""}))
         self.table_fields: tuple[str, ...] = tuple(f for f in schema.fields if f in needs_table)
         self.literals = proven_by_literal
         self.structs: dict[str, type[Struct]] = {}
+        self.name_patterns: dict[str, re.Pattern[str]] = {}  # per map prefix
         self.children: dict[str, tuple[str, ...]] = {}
         self.endpoint: type[Struct] = self._struct("", schema.top_level)
         self.top_fields: tuple[str, ...] = schema.top_level
@@ -131,7 +118,7 @@ class Plan:
             )
             return Annotated[float, meta]
         if dotted in self.literals:
-            return _pool_type(self.literals[dotted])
+            return Literal[self.literals[dotted]]
         return str
 
     def _struct(self, path: str, members: tuple[str, ...]) -> type[Struct]:
@@ -142,6 +129,11 @@ class Plan:
                 # read straight into the table: absent and null are both None (and omitted
                 # when encoded, see read_json's key count)
                 fields.append((key, self._leaf_type(dotted) | None, None))
+            elif dotted in self.schema.containers:
+                # never null (a null object takes the exact path) and, when absent, one shared
+                # empty instance: the reader reads nested fields with one dotted attrgetter
+                child = self._leaf_type(dotted)
+                fields.append((key, child, child()))
             else:
                 fields.append((key, self._leaf_type(dotted) | None | UnsetType, UNSET))
         name = "Endpoint" + path.replace(".", "")
@@ -151,12 +143,17 @@ class Plan:
             forbid_unknown_fields=True,
             omit_defaults=True,
             gc=False,
+            frozen=True,  # so that an empty instance may be the shared default
         )
         self.structs[path] = cls
         self.children[path] = members
         return cls
 
     def _map_type(self, m: MapField) -> Any:
+        """A map's Struct type: names within their length limits (their patterns, a regex per
+        name, are tested once per distinct name by the reader: ``name_patterns``), values of
+        their type and limits, never null and never an empty array (those records take the
+        exact path, which tells a value from an absent one)."""
         max_length = None
         patterns: list[str] = []
         for rule in m.name_rules:
@@ -166,12 +163,11 @@ class Plan:
                 )
             if rule.pattern is not None:
                 patterns.append(_py_pattern(rule.pattern))
-        pattern = None
-        if len(patterns) == 1:
-            pattern = patterns[0]
-        elif patterns:
-            pattern = "".join(f"(?={p})" for p in patterns)
-        key = Annotated[str, Meta(min_length=1, max_length=max_length, pattern=pattern)]
+        if patterns:
+            self.name_patterns[m.prefix] = re.compile(
+                patterns[0] if len(patterns) == 1 else "".join(f"(?={p})" for p in patterns)
+            )
+        key = Annotated[str, Meta(min_length=1, max_length=max_length)]
         value: Any
         if m.kind == "numbers":
             number = m.number
@@ -190,12 +186,8 @@ class Plan:
                 if m.max_value_length is not None
                 else str
             )
-            value = (
-                Annotated[list[item], Meta(max_length=m.max_values)]
-                if m.max_values is not None
-                else list[item]
-            )
-        return dict[key, value | None] | None
+            value = Annotated[list[item], Meta(min_length=1, max_length=m.max_values)]
+        return dict[key, value] | None
 
 
 @cache

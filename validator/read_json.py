@@ -29,7 +29,6 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterator
-from itertools import chain
 from operator import attrgetter
 from typing import IO, Any
 
@@ -43,6 +42,8 @@ from validator.blocks import PieceReader
 from validator.json_struct import Plan, plan
 from validator.messages import quote
 from validator.model import Batch, Problem
+
+_TESTED: dict[str, set[str]] = {}  # per map prefix: attribute names whose patterns held
 
 NL, CR, LBRACE, RBRACE = 10, 13, 123, 125
 QUOTE, COLON, SPACE, TAB, BACKSLASH = 34, 58, 32, 9, 92
@@ -112,23 +113,6 @@ def _duplicates(line: bytes) -> list[tuple[str, str]]:
                     )
                 keys.add(key)
     return out
-
-
-def _compact_keys(data: bytes) -> int:
-    """A lower bound on the keys in compact JSON (no white space): unescaped quotes followed
-    by ``:``, less those that open a string (after ``{ [ , :``) whose text starts with ``:``."""
-    arr = np.frombuffer(data, np.uint8)
-    quotes = np.flatnonzero(arr[:-1] == QUOTE)
-    quotes = quotes[arr[quotes + 1] == COLON]
-    before = arr[np.maximum(quotes - 1, 0)]
-    opener = (before == LBRACE) | (before == LBRACKET) | (before == COMMA) | (before == COLON)
-    count = int(quotes.size - np.count_nonzero(opener))
-    for q in quotes[before == BACKSLASH].tolist():
-        run = 0
-        while q - run - 1 >= 0 and data[q - run - 1] == BACKSLASH:
-            run += 1
-        count -= run & 1
-    return count
 
 
 def _count_keys(value: Any) -> int:
@@ -239,24 +223,91 @@ def _slow_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns)
 
 
+DECODE_RECORDS = 64  # records per decode_lines call: a refused record costs its prefix again
+TAKE_RECORDS = 1024  # decoded records whose fields are taken (and Structs freed) at once
+NAMES_KEPT = 4096  # distinct attribute names whose patterns are remembered as tested
+SCAN = 1 << 18  # bytes a numpy scan looks at at once (its temporaries stay in cache)
+
+
+def _quote_count(data: bytes | np.ndarray) -> int:
+    """The unescaped quotes of JSON text (each delimits a string: two a string token)."""
+    if isinstance(data, bytes):
+        if b"\\" not in data:
+            return data.count(b'"')
+        arr = np.frombuffer(data, np.uint8)
+    else:
+        arr = data
+    total = sum(int(np.count_nonzero(arr[i : i + SCAN] == QUOTE)) for i in range(0, arr.size, SCAN))
+    escaped = _escaped_quotes(arr)
+    return total - escaped.size
+
+
+def _find(arr: np.ndarray, byte: int) -> np.ndarray:
+    """Positions of ``byte`` in ``arr``, a slice at a time (no temporary as large as a block)."""
+    if arr.size <= SCAN:
+        return np.flatnonzero(arr == byte)
+    parts = [np.flatnonzero(arr[i : i + SCAN] == byte) + i for i in range(0, arr.size, SCAN)]
+    return np.concatenate(parts)
+
+
+def _escaped_quotes(arr: np.ndarray) -> np.ndarray:
+    """Positions of the quotes escaped by an odd run of backslashes."""
+    slashes = _find(arr, BACKSLASH)
+    if not slashes.size:
+        return slashes
+    slashes = slashes[slashes + 1 < arr.size]
+    after = slashes[arr[slashes + 1] == QUOTE] + 1
+    if not after.size:
+        return after
+    longer = after[(after >= 2) & (arr[np.maximum(after - 2, 0)] == BACKSLASH)]
+    if not longer.size:
+        return after
+    even = []
+    for q in longer.tolist():
+        run = 0
+        while q - run - 1 >= 0 and arr[q - run - 1] == BACKSLASH:
+            run += 1
+        if not run & 1:
+            even.append(q)
+    return np.setdiff1d(after, np.asarray(even, np.int64), assume_unique=True)
+
+
+def _unescaped_quotes(arr: np.ndarray) -> np.ndarray:
+    """Positions of the unescaped quotes of JSON text."""
+    quotes = _find(arr, QUOTE)
+    escaped = _escaped_quotes(arr)
+    return np.setdiff1d(quotes, escaped, assume_unique=True) if escaped.size else quotes
+
+
 class _Block:
     """The records of one buffer while they are decoded: their byte ranges, numbers and lines,
-    the Structs of those that decoded (``fast``), and the rest (``slow``)."""
+    what the fast records give (the table fields as lists, attribute names, their compact
+    encoding for the duplicate-key proof), and the records left to the slow path."""
 
     def __init__(
         self, buf: bytes, starts: np.ndarray, ends: np.ndarray, records: np.ndarray
     ) -> None:
         self.buf = buf
+        self.size = int(ends[-1]) if len(ends) else 0  # the buffer's bytes past it are not ours
         self.view = memoryview(buf)
         self.starts = starts
         self.ends = ends
         self.records = records
         self.starts_list: list[int] = starts.tolist()
         self.ends_list: list[int] = ends.tolist()
-        self.fast_rows: list[int] = []
-        self.fast: list[Any] = []
-        self.slow_rows: list[int] = []
         self.plan: Plan = plan()
+        p = self.plan
+        self.fast_rows: list[int] = []
+        self.slow_rows: list[int] = []
+        self.columns: dict[str, list[pa.Array]] = {name: [] for name in p.table_fields}
+        self.map_keys: dict[str, set[str]] = {prefix: set() for prefix in schema.load().maps}
+        self.encoded: list[bytes] = []  # the fast records as compact JSON lines, in order
+        self.encoded_quotes = 0
+        self.pending: list[Any] = []  # decoded, fields not taken yet
+        self.pending_rows: list[int] = []
+        self.move: set[int] = set()  # fast indices that must take the slow path after all
+        self.bad_names: dict[str, set[str]] = {}  # per map prefix: names breaking a pattern
+        self.getters = {name: attrgetter(name) for name in (*p.table_fields, *self.map_keys)}
 
     def line(self, r: int) -> bytes:
         return self.buf[self.starts_list[r] : self.ends_list[r]]
@@ -272,17 +323,13 @@ class _Block:
         last -= (arr[np.maximum(last, 0)] == CR) & (last > self.starts)
         shaped = (arr[self.starts] == LBRACE) & (arr[np.maximum(last, 0)] == RBRACE)
         lo = 0
-        for r in np.flatnonzero(~shaped).tolist():
-            if r > lo:
-                self._run(lo, r)
-            self._run(r, r + 1)
+        for r in [*np.flatnonzero(~shaped).tolist(), n]:
+            for c in range(lo, r, DECODE_RECORDS):
+                self._run(c, min(c + DECODE_RECORDS, r))
+            if r < n:
+                self._run(r, r + 1)
             lo = r + 1
-        if lo < n:
-            self._run(lo, n)
-
-    def _accept(self, lo: int, objs: list[Any]) -> None:
-        self.fast_rows.extend(range(lo, lo + len(objs)))
-        self.fast.extend(objs)
+        self._take()
 
     def _run(self, lo: int, hi: int) -> None:
         """Decode records ``[lo, hi)``: in one call, or around the record msgspec names."""
@@ -297,9 +344,15 @@ class _Block:
                     self._accept(lo, [obj])
                 return
             a, b = self.starts_list[lo], self.ends_list[hi - 1]
+            refused = False
             try:
                 objs = decoder.decode_lines(self.view[a:b])
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            except msgspec.ValidationError as exc:
+                # JSON values that parsed, one of them refused: if the values are the lines
+                # (they are unless some line is not one value), that line is refused alone
+                bad = self._locate(str(exc), lo, hi)
+                refused = True
+            except msgspec.DecodeError as exc:
                 bad = self._locate(str(exc), lo, hi)
             else:
                 if len(objs) == hi - lo:
@@ -313,7 +366,10 @@ class _Block:
                 continue
             if bad > lo:
                 self._run(lo, bad)
-            self._run(bad, bad + 1)
+            if refused:
+                self.slow_rows.append(bad)  # the slow path is exact for any record
+            else:
+                self._run(bad, bad + 1)
             lo = bad + 1
 
     def _locate(self, message: str, lo: int, hi: int) -> int | None:
@@ -332,115 +388,133 @@ class _Block:
 
     # -- the fast records -------------------------------------------------------------------------
 
-    def fast_table(self) -> tuple[pa.Table, set[str]]:
-        """The narrow table of the fast records, and the custom attribute names with a value.
-        Records whose text may repeat a key, or whose size bound is over the limit, move to
-        the slow path first."""
-        p = self.plan
-        if not self.fast:
-            return pa.table({}), set()
-        move = self._repeated_keys() | self._maybe_too_large()
-        if move:
-            keep = [i for i in range(len(self.fast)) if i not in move]
-            self.slow_rows += [self.fast_rows[i] for i in sorted(move)]
-            self.fast_rows = [self.fast_rows[i] for i in keep]
-            self.fast = [self.fast[i] for i in keep]
-        objs = self.fast
+    def _accept(self, lo: int, objs: list[Any]) -> None:
+        self.pending += objs
+        self.pending_rows.extend(range(lo, lo + len(objs)))
+        if len(self.pending) >= TAKE_RECORDS:
+            self._take()
+
+    def _take(self) -> None:
+        """Keep what the block needs of the decoded records: the table fields, the attribute
+        names (their patterns tested once per distinct name), their compact encoding; the
+        records that may be over the size limit are marked to move. Their Structs are freed."""
+        objs, rows = self.pending, self.pending_rows
         if not objs:
-            return pa.table({}), set()
-        heads = sorted({name.partition(".")[0] for name in p.table_fields} | set(p.map_heads))
-        by_top = dict(zip(heads, zip(*map(attrgetter(*heads), objs), strict=True), strict=True))
-        arrays: dict[str, pa.Array] = {}
-        for name in p.table_fields:
-            head, _, rest = name.partition(".")
-            values: Any = by_top[head]
-            if rest:
-                values = [getattr(v, rest) if v else None for v in values]
-            arrays[name] = pa.array(values, pa.string())
-        names: set[str] = set()
-        for prefix, m in schema.load().maps.items():
-            head, _, rest = prefix.partition(".")
-            maps = [v for v in by_top[head] if v]
-            if rest:
-                maps = [v for v in (getattr(c, rest) for c in maps) if v]
-            if not maps:
-                continue
-            numbers = m.kind == "numbers"
-            for key in set(chain.from_iterable(maps)):
-                if any((d.get(key) is not None) if numbers else d.get(key) for d in maps):
-                    names.add(f"{prefix}.{key}")
-        return pa.table(arrays), names
+            return
+        self.pending, self.pending_rows = [], []
+        first = len(self.fast_rows)
+        self.fast_rows += rows
+        for name, column in self.columns.items():
+            # nested objects are never None; the strings go to Arrow while still in cache
+            column.append(pa.array(list(map(self.getters[name], objs)), pa.string()))
+        for prefix, keys in self.map_keys.items():
+            get = self.getters[prefix]
+            present = set().union(*filter(None, map(get, objs)))
+            new = present - keys
+            if new:
+                self._new_names(prefix, new)
+            bad = self.bad_names.get(prefix)
+            if bad and not bad.isdisjoint(present):
+                # names that break a pattern: their records go to the slow path (it reports)
+                for i, m in enumerate(map(get, objs)):
+                    if m and not bad.isdisjoint(m):
+                        self.move.add(first + i)
+        encoded = self.plan.encoder.encode_lines(objs)
+        self.encoded.append(encoded)
+        self.encoded_quotes += _quote_count(np.frombuffer(encoded, np.uint8))
+        self._maybe_too_large(rows, objs, first)
 
-    def _key_ends(self) -> np.ndarray:
-        """Positions of the quotes that may close a key: unescaped, followed by ``:`` or JSON
-        white space."""
-        arr = np.frombuffer(self.buf, np.uint8)
-        quotes = np.flatnonzero(arr == QUOTE)
-        quotes = quotes[quotes + 1 < len(arr)]
-        after = arr[quotes + 1]
-        closing = (after == COLON) | (after == SPACE) | (after == TAB) | (after == CR)
-        closing |= after == NL
-        ends_key = quotes[closing]
-        escaped = ends_key[(ends_key > 0) & (arr[np.maximum(ends_key - 1, 0)] == BACKSLASH)]
-        if escaped.size:
-            odd = []
-            for q in escaped.tolist():
-                run = 0
-                while q - run - 1 >= 0 and self.buf[q - run - 1] == BACKSLASH:
-                    run += 1
-                if run & 1:
-                    odd.append(q)
-            ends_key = np.setdiff1d(ends_key, np.asarray(odd, np.int64), assume_unique=True)
-        return ends_key
+    def _new_names(self, prefix: str, new: set[str]) -> None:
+        """Names not seen before in the block: their patterns are tested (once per process
+        for the first ``NAMES_KEPT`` names that pass)."""
+        self.map_keys[prefix] |= new
+        pattern = self.plan.name_patterns.get(prefix)
+        if pattern is None:
+            return
+        tested = _TESTED.setdefault(prefix, set())
+        bad = {k for k in new - tested if not pattern.search(k)}
+        if len(tested) < NAMES_KEPT:
+            tested |= new - bad
+        if bad:
+            self.bad_names.setdefault(prefix, set()).update(bad)
 
-    def _repeated_keys(self) -> set[int]:
-        """Fast records whose text may repeat a key (see the module).
-
-        The keys of the buffer's text are bounded from above (``_key_ends``), the keys
-        decoded from below, in msgspec's compact encoding of the Structs (UNSET members are
-        left out, a null is written; the table fields' None is left out too, so an explicit
-        null there only sends its record down the slow path). Text keys >= decoded keys,
-        so equal bounds prove that no key repeats. Otherwise the same per record."""
-        encode = self.plan.encoder.encode
-        ends_key = self._key_ends()
-        slow = sum(_key_bound(self.line(r)) for r in self.slow_rows)
-        if len(ends_key) - slow == _compact_keys(encode(self.fast)):
-            return set()
-        per_record = np.bincount(
-            np.searchsorted(self.ends, ends_key, side="right"), minlength=len(self.ends) + 1
-        )
-        bounds = per_record[np.asarray(self.fast_rows, np.int64)].tolist()
-        return {
-            i
-            for i, (obj, bound) in enumerate(zip(self.fast, bounds, strict=True))
-            if _compact_keys(encode(obj)) != bound
-        }
-
-    def _maybe_too_large(self) -> set[int]:
-        """Fast records whose endpoint might be over the size limit as compact JSON."""
+    def _maybe_too_large(self, rows: list[int], objs: list[Any], first: int) -> None:
+        """Mark the records whose endpoint might be over the size limit as compact JSON."""
         rules = schema.load()
         limit = rules.limits.endpoint_size_bytes
         numbers = [f for f, k in rules.fields.items() if k == "number"]
         # Strings and keys never grow as compact JSON; a number grows by NUMBER_GROWTH at
         # most, and a metric takes at least 6 bytes ("k":0,), so a line this short is safe.
         safe = (limit - NUMBER_GROWTH * len(numbers)) * 6 // (6 + NUMBER_GROWTH)
-        rows = np.asarray(self.fast_rows, np.int64)
-        length = self.ends[rows] - self.starts[rows]
+        at = np.asarray(rows, np.int64)
+        length = self.ends[at] - self.starts[at]
         long = np.flatnonzero(length > safe).tolist()
         if not long:
-            return set()
+            return
         metrics = [m for m, f in rules.maps.items() if f.kind == "numbers"]
-        move = set()
         for i in long:
             count = len(numbers)
             for prefix in metrics:
-                holder: Any = self.fast[i]
+                holder: Any = objs[i]
                 for part in prefix.split("."):
                     holder = getattr(holder, part, None) if holder else None
                 count += len(holder) if holder else 0
             if int(length[i]) + NUMBER_GROWTH * count > limit:
-                move.add(i)
-        return move
+                self.move.add(first + i)
+
+    def _repeated_keys(self) -> None:
+        """Mark the fast records whose text may repeat a key.
+
+        The proof counts string tokens (two unescaped quotes each). Every string token of the
+        compact encoding of a decoded record stands for a distinct one of its text (a key or
+        a string value that was kept), so the text has at least as many; it has more exactly
+        when some token was dropped: a repeated key (the earlier value is lost) or a table
+        field given as null (left out of the encoding: such a record only takes the slow
+        path). Equal counts for the whole block prove that no key repeats; otherwise the
+        counts are compared per record."""
+        if not self.fast_rows:
+            return
+        arr = np.frombuffer(self.buf, np.uint8, self.size)
+        slow = sum(_quote_count(self.line(r)) for r in self.slow_rows)
+        if _quote_count(arr) - slow == self.encoded_quotes:
+            return
+        encoded = b"".join(self.encoded)
+        rows = np.asarray(self.fast_rows, np.int64)
+        quotes = _unescaped_quotes(arr)
+        text = np.searchsorted(quotes, self.ends[rows]) - np.searchsorted(quotes, self.starts[rows])
+        e = np.frombuffer(encoded, np.uint8)
+        cuts = np.concatenate(([0], np.flatnonzero(e == NL) + 1))
+        if cuts[-1] != len(e):
+            cuts = np.append(cuts, len(e))
+        mine = np.diff(np.searchsorted(_unescaped_quotes(e), cuts))
+        self.move.update(np.flatnonzero(text != mine).tolist())
+
+    def fast_table(self) -> tuple[pa.Table, set[str]]:
+        """The narrow table of the fast records, and the custom attribute names with a value.
+        Records whose text may repeat a key, whose size bound is over the limit, or that
+        hold a name breaking a pattern move to the slow path first."""
+        self._repeated_keys()
+        self.encoded = []
+        # a moved record's names are those the slow path finds for it: the union is the same
+        names = {f"{prefix}.{key}" for prefix, keys in self.map_keys.items() for key in keys}
+        if not self.fast_rows:
+            return pa.table({}), names
+        table = pa.table(
+            {
+                name: chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+                for name, chunks in self.columns.items()
+            }
+        )
+        self.columns = {}
+        if self.move:
+            move = self.move
+            keep = [i for i in range(len(self.fast_rows)) if i not in move]
+            self.slow_rows += [self.fast_rows[i] for i in sorted(move)]
+            self.fast_rows = [self.fast_rows[i] for i in keep]
+            table = table.take(np.asarray(keep, np.int64))
+            if not self.fast_rows:
+                return pa.table({}), names
+        return table, names
 
     # -- the slow records -------------------------------------------------------------------------
 
@@ -468,19 +542,22 @@ class _Block:
 class JsonReader(PieceReader):
     """Reads one piece of an NDJSON file into batches; keeps counts for the piece result."""
 
+    whole_buffers = True  # consume uses a buffer up to its last newline: no copy of the rest
+
     def consume(self, buf: bytes, final: bool) -> int:
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        newlines = np.flatnonzero(arr == NL)
-        ends_at = newlines if (buf.endswith(b"\n") or not buf) else np.append(newlines, len(buf))
+        size = len(buf) if final else buf.rfind(b"\n") + 1
+        arr = np.frombuffer(buf, np.uint8, size)
+        newlines = _find(arr, NL)
+        ends_at = newlines if (not size or arr[-1] == NL) else np.append(newlines, size)
         n = len(ends_at)
         line_start = np.empty(n, np.int64)
         line_start[:1] = 0
         line_start[1:] = ends_at[:-1] + 1
-        line_end = np.minimum(ends_at + 1, len(buf)).astype(np.int64)
+        line_end = np.minimum(ends_at + 1, size).astype(np.int64)
         # A line is blank when it holds only white space: look only at lines whose first byte
         # is white space (or that are empty), which are rare.
         length = line_end - line_start
-        first = arr[np.minimum(line_start, max(len(buf) - 1, 0))] if n else arr[:0]
+        first = arr[np.minimum(line_start, max(size - 1, 0))] if n else arr[:0]
         maybe = (length <= 1) | (first == 32) | (first == 9) | (first == 13)
         solid = np.ones(n, bool)
         for i in np.flatnonzero(maybe).tolist():
@@ -500,7 +577,6 @@ class JsonReader(PieceReader):
         try:
             block.decode()
             table, names = block.fast_table()
-            block.fast = []  # freed now, so that the collector, back on, has nothing to walk
         finally:
             if collecting:
                 gc.enable()
@@ -533,8 +609,8 @@ class JsonReader(PieceReader):
             self.spans.append((lines, self.offset + starts, self.offset + ends))
         self.record += nrec
         self.line += len(newlines)
-        self.offset += len(buf)
-        return len(buf)
+        self.offset += size
+        return size
 
 
 def read_piece(
