@@ -11,6 +11,7 @@ in source order, so the counts are exact for the job whichever way it was split 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,16 +170,61 @@ def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _mix(h)
 
 
+_PART_BITS = 4  # the partitions of a large state: by the top bits of the hash
+_PART_BOUNDS = np.arange(1, 1 << _PART_BITS, dtype=np.uint64) << np.uint64(64 - _PART_BITS)
+_SPILL = 1 << 19  # keys: a run this large leaves the merge tree for the partitions
+
+
+def _merge(
+    k1: np.ndarray, c1: np.ndarray, k2: np.ndarray, c2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted runs of distinct keys as one; a key in both adds its counts. The smaller run
+    is scattered into the larger one's places: the two runs and the result are all the memory it
+    takes (no argsort, no concatenated copy). The counts of the larger run are updated in place
+    (a run is replaced by the merge, never read again)."""
+    if len(k1) < len(k2):
+        k1, c1, k2, c2 = k2, c2, k1, c1
+    if not len(k2):
+        return k1, c1
+    pos = np.searchsorted(k1, k2)
+    both = np.zeros(len(k2), bool)
+    inside = pos < len(k1)
+    both[inside] = k1[pos[inside]] == k2[inside]
+    if both.any():
+        c1[pos[both]] += c2[both]  # distinct keys: no index twice
+    fresh = ~both
+    n_new = int(np.count_nonzero(fresh))
+    if not n_new:
+        return k1, c1
+    dst = pos[fresh] + np.arange(n_new)  # each new key's place in the merged run
+    n = len(k1) + n_new
+    keys = np.empty(n, k1.dtype)
+    counts = np.empty(n, np.int32)
+    new = np.zeros(n, bool)
+    new[dst] = True
+    keys[dst] = k2[fresh]
+    counts[dst] = c2[fresh]
+    old = ~new
+    del new
+    keys[old] = k1
+    counts[old] = c1
+    return keys, counts
+
+
 @dataclass
 class KeyCounts:
     """How many times each hashed key has been seen so far in the job.
 
     The state is a few sorted runs of distinct keys with their counts, merged when a newer run
     grows to half the size of the one before (as a log-structured merge tree does), so adding
-    a piece costs about its own size, not the size of the whole job so far.
+    a piece costs about its own size, not the size of the whole job so far. A run that grows
+    to ``_SPILL`` keys is split by the top bits of its hashes into the partitions (``parts``),
+    each one sorted run merged on its own: a merge then rewrites a sixteenth of the state at
+    most, so the memory a merge takes on top of the state stays small at any job size.
     """
 
     runs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    parts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     # One bit per slot of the hash's top FILTER_BITS bits, set for every key in a run: a key
     # whose bit is clear was never seen, without a binary search through the runs. With many
     # small pieces (thousands of part files) the searches cost more than the rest of the fold.
@@ -187,7 +233,7 @@ class KeyCounts:
     )
 
     def __len__(self) -> int:
-        return sum(len(k) for k, _ in self.runs)
+        return sum(len(k) for k, _ in self.runs) + sum(len(k) for k, _ in self.parts)
 
     def _maybe_seen(self, keys: np.ndarray) -> np.ndarray:
         slot = keys >> np.uint64(64 - _FILTER_BITS)
@@ -207,23 +253,38 @@ class KeyCounts:
         walk each run nearly in order, instead of a cache miss per binary-search step); only
         the keys the filter does not rule out are looked up."""
         before = np.zeros(len(sorted_keys), np.int64)
-        if not self.runs or not len(sorted_keys):
+        if not (self.runs or self.parts) or not len(sorted_keys):
             return before
         maybe = np.flatnonzero(self._maybe_seen(sorted_keys))
         if not len(maybe):
             return before
         queries = sorted_keys[maybe]
-        for run_keys, run_counts in self.runs:
-            pos = np.searchsorted(run_keys, queries)
+
+        def look(
+            run_keys: np.ndarray, run_counts: np.ndarray, q: np.ndarray, at: np.ndarray
+        ) -> None:
+            if not len(run_keys):
+                return
+            pos = np.searchsorted(run_keys, q)
             pos_c = np.minimum(pos, len(run_keys) - 1)
-            hit = run_keys[pos_c] == queries
+            hit = run_keys[pos_c] == q
             if hit.any():
-                before[maybe[hit]] += run_counts[pos_c[hit]]
+                before[at[hit]] += run_counts[pos_c[hit]]
+
+        for run_keys, run_counts in self.runs:
+            look(run_keys, run_counts, queries, maybe)
+        if self.parts:
+            cuts = [0, *np.searchsorted(queries, _PART_BOUNDS).tolist(), len(queries)]
+            for (run_keys, run_counts), (a, b) in zip(
+                self.parts, itertools.pairwise(cuts), strict=True
+            ):
+                if b > a:
+                    look(run_keys, run_counts, queries[a:b], maybe[a:b])
         return before
 
-    def count(self, keys: np.ndarray) -> np.ndarray:
+    def count(self, keys: np.ndarray, add: bool = True) -> np.ndarray:
         """Count the keys of one piece, in source order; return each one's ordinal in the job:
-        1 for a key's first sighting, 2 for its second..."""
+        1 for a key's first sighting, 2 for its second... (``add=False``: only look)."""
         n = len(keys)
         if not n:
             return np.empty(0, np.int64)
@@ -234,7 +295,8 @@ class KeyCounts:
         before_sorted = self._seen_sorted(sorted_keys)
         starts = np.flatnonzero(group_start)
         sizes = np.diff(np.append(starts, n))
-        self._add_run(sorted_keys[starts], sizes)
+        if add:
+            self._add_run(sorted_keys[starts], sizes)
         if len(starts) == n and not before_sorted.any():
             return np.ones(n, np.int64)  # every key new and once (ids, nearly always)
         # Where each key went in the sort, equal keys in source order: sort (group, index).
@@ -258,13 +320,8 @@ class KeyCounts:
         return before
 
     def ordinals(self, keys: np.ndarray) -> np.ndarray:
-        """The ordinals ``count`` would give, without counting the keys (their filter bits
-        stay set: a filter only ever rules keys out, so that costs a lookup, not a count)."""
-        saved = list(self.runs)
-        try:
-            return self.count(keys)
-        finally:
-            self.runs = saved
+        """The ordinals ``count`` would give, without counting the keys."""
+        return self.count(keys, add=False)
 
     def add(self, keys: np.ndarray) -> None:
         if len(keys):
@@ -273,23 +330,23 @@ class KeyCounts:
 
     def _add_run(self, uniq: np.ndarray, cnt: np.ndarray) -> None:
         self._mark(uniq)
-        self.runs.append((uniq, cnt.astype(np.int32)))
+        self.runs.append((uniq, cnt.astype(np.int32)))  # a copy: the run owns its counts
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (k2, c2), (k1, c1) = self.runs.pop(), self.runs.pop()
-            if len(k1) < len(k2):
-                (k1, c1), (k2, c2) = (k2, c2), (k1, c1)
-            # Insert the smaller run into the larger: keys in both add their counts.
-            pos = np.searchsorted(k1, k2)
-            pos_c = np.minimum(pos, len(k1) - 1)
-            both = k1[pos_c] == k2
-            c1 = c1.copy()
-            np.add.at(c1, pos_c[both], c2[both])
-            fresh = ~both
-            # The two sorted runs merged by a stable sort (one merge pass for timsort): a few
-            # times faster than np.insert at every size.
-            keys = np.concatenate((k1, k2[fresh]))
-            order = np.argsort(keys, kind="stable")
-            self.runs.append((keys[order], np.concatenate((c1, c2[fresh]))[order]))
+            self.runs.append(_merge(k1, c1, k2, c2))
+        while self.runs and len(self.runs[0][0]) >= _SPILL:  # the oldest run is the largest
+            self._spill(*self.runs.pop(0))
+
+    def _spill(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """A large run merged into the partitions, one partition at a time."""
+        if not self.parts:
+            empty = (np.empty(0, np.uint64), np.empty(0, np.int32))
+            self.parts = [empty] * (1 << _PART_BITS)
+        cuts = [0, *np.searchsorted(keys, _PART_BOUNDS).tolist(), len(keys)]
+        for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+            if b > a:
+                k, c = self.parts[i]
+                self.parts[i] = _merge(k, c, keys[a:b], counts[a:b].copy())
 
 
 class JobRules:
