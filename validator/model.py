@@ -97,7 +97,7 @@ class PieceKeys:
         push: list[np.ndarray] | None = None,
     ) -> PieceKeys:
         def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
 
         hashes = cat(keys, np.uint64)
         distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)

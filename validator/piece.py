@@ -72,7 +72,13 @@ def _keys(
         col = pc.cast(col, pa.string(), safe=False)
     present = np.asarray(pc.fill_null(pc.greater(pc.binary_length(col), 0), False))
     rows = np.flatnonzero(present)
-    return hash_strings(col)[rows], records[rows], lines[rows], rows
+    # int32, as PieceKeys holds them: a piece's keys wait in these parts until its end
+    return (
+        hash_strings(col)[rows],
+        records[rows].astype(np.int32),
+        lines[rows].astype(np.int32),
+        rows,
+    )
 
 
 class Reading:
