@@ -335,12 +335,14 @@ class _RangeReader(io.RawIOBase):
 
     def _fetch(self, a: int, b: int) -> bytes:
         """Bytes [a, b) of the object (fewer at its end), one GET, the body asked for again
-        from where it broke off (BODY_RETRIES times)."""
-        got = bytearray()
+        from where it broke off (BODY_RETRIES times). The body's bytes are returned as they
+        came (no copy) when one response gave them all, as it nearly always does."""
+        got: list[bytes] = []
+        n = 0
         attempts = 0
         errors = _body_errors()
-        while a + len(got) < b and not self._stop.is_set():
-            at = a + len(got)
+        while a + n < b and not self._stop.is_set():
+            at = a + n
             try:
                 response = self._client.get_object(
                     Bucket=self._bucket, Key=self._key, Range=f"bytes={at}-{b - 1}"
@@ -368,8 +370,9 @@ class _RangeReader(io.RawIOBase):
                     body.close()
             if not data:
                 break  # the object ended early (it shrank, or its size was not known)
-            got += data
-        return bytes(got)
+            got.append(data)
+            n += len(data)
+        return got[0] if len(got) == 1 else b"".join(got)
 
     def prime(self) -> None:
         """The first range, fetched now (so the open fails at once if it must)."""
