@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from validator import schema
-from validator.model import PieceKeys, PieceResult, Problem
+from validator.model import PackKeys, PieceKeys, PieceResult, Problem
 
 _P = np.uint64(0x100000001B3)  # odd multiplier of the polynomial hash
 
@@ -363,6 +363,7 @@ class JobRules:
         self.attribute_names: set[str] = set()
         self.per_user = rules.limit("endpoints_per_user")
         self.severity = rules.severity
+        self._pack: tuple[PackKeys, dict[int, list[Problem]]] | None = None  # the pack at hand
 
     @staticmethod
     def _over(counts: KeyCounts, keys: PieceKeys, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -385,43 +386,59 @@ class JobRules:
         return rows[keep], ordinal[keep]
 
     def piece(self, res: PieceResult) -> list[Problem]:
-        """Count one piece's keys and attribute names; the problems of its records."""
-        out = []
-        users = res.users
-        rows, ordinal = self._over(self.users, users, self.per_user)
-        for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
-            push = bool(users.push[i])
-            out.append(
-                Problem(
-                    int(users.records[i]),
-                    int(users.lines[i]),
-                    "User.UserId",
-                    "USER_ENDPOINTS",
-                    f"endpoint number {n} for this user id; "
-                    f"Pinpoint allows {self.per_user} per user"
-                    + (
-                        " and deactivates the oldest push endpoint"
-                        if push
-                        else " and rejects this one"
-                    ),
-                    self.severity("USER_ENDPOINTS", push=push),
-                )
-            )
-        ids = res.ids
-        rows, ordinal = self._over(self.ids, ids, 1)
-        for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
-            out.append(
-                Problem(
-                    int(ids.records[i]),
-                    int(ids.lines[i]),
-                    "Id",
-                    "DUPLICATE_ID",
-                    f"this Id was seen {n - 1} time(s) before in the job; "
-                    "the later definition wins",
-                    self.severity("DUPLICATE_ID"),
-                )
-            )
+        """Count one piece's keys and attribute names; the problems of its records. The
+        results of a pack share their keys: counted at the first of them to come, each one's
+        problems handed out as it comes."""
         self.attribute_names |= res.attribute_names
+        if res.pack is None:
+            return [p for _, p in self._problems(res.users, res.ids, None, None)]
+        keys, index = res.pack
+        if self._pack is None or self._pack[0] is not keys:
+            shares: dict[int, list[Problem]] = {}
+            for owner, p in self._problems(keys.users, keys.ids, keys.user_owner, keys.id_owner):
+                shares.setdefault(owner, []).append(p)
+            self._pack = (keys, shares)
+        return self._pack[1].pop(index, [])
+
+    def _problems(
+        self,
+        users: PieceKeys,
+        ids: PieceKeys,
+        user_owner: np.ndarray | None,
+        id_owner: np.ndarray | None,
+    ) -> list[tuple[int, Problem]]:
+        """Count the keys; the problems of the records past a limit, with their owners (0
+        without owners), users' before ids', each in source order."""
+        out = []
+        rows, ordinal = self._over(self.users, users, self.per_user)
+        owners = user_owner[rows].tolist() if user_owner is not None else [0] * len(rows)
+        for i, n, owner in zip(rows.tolist(), ordinal.tolist(), owners, strict=True):
+            push = bool(users.push[i])
+            problem = Problem(
+                int(users.records[i]),
+                int(users.lines[i]),
+                "User.UserId",
+                "USER_ENDPOINTS",
+                f"endpoint number {n} for this user id; "
+                f"Pinpoint allows {self.per_user} per user"
+                + (
+                    " and deactivates the oldest push endpoint" if push else " and rejects this one"
+                ),
+                self.severity("USER_ENDPOINTS", push=push),
+            )
+            out.append((owner, problem))
+        rows, ordinal = self._over(self.ids, ids, 1)
+        owners = id_owner[rows].tolist() if id_owner is not None else [0] * len(rows)
+        for i, n, owner in zip(rows.tolist(), ordinal.tolist(), owners, strict=True):
+            problem = Problem(
+                int(ids.records[i]),
+                int(ids.lines[i]),
+                "Id",
+                "DUPLICATE_ID",
+                f"this Id was seen {n - 1} time(s) before in the job; the later definition wins",
+                self.severity("DUPLICATE_ID"),
+            )
+            out.append((owner, problem))
         return out
 
     def job(self) -> list[tuple[str, str]]:

@@ -112,6 +112,19 @@ class PieceKeys:
 
 
 @dataclass
+class PackKeys:
+    """The keys of every file of a pack as one (``pack.run_pack``), so that the fold counts
+    them once for all its files; ``*_owner``: per keyed record, its file's index in the pack.
+    The files come one after another in source order, so the ordinals are those of folding
+    them one by one."""
+
+    users: PieceKeys
+    ids: PieceKeys
+    user_owner: np.ndarray
+    id_owner: np.ndarray
+
+
+@dataclass
 class PieceResult:
     """What a worker sends back for one piece: counts, problems and hashed cross-record keys."""
 
@@ -131,3 +144,6 @@ class PieceResult:
     spans: RecordSpans | None = None  # only when the run writes pieces
     repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)
     plan: Any = None  # pieces.FilePlan, when the worker read the file's head (a packed S3 object)
+    # A packed file: its keys are in the pack's PackKeys (shared by the pack's results), at
+    # this index; ``users`` and ``ids`` are then empty.
+    pack: tuple[PackKeys, int] | None = None

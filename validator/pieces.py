@@ -463,7 +463,7 @@ def plan_pieces(
 ) -> list[FilePlan]:
     """Inspect every selected file and cut it into pieces, numbered in source order.
 
-    ``inspect_later``: files (small S3 objects read whole by a pack) whose head is read by the
+    ``inspect_later``: files (small ones, read whole by a pack) whose head is read by the
     worker that reads them, in one piece (``FilePlan.inspect_later``)."""
     files = listing.selected
 
