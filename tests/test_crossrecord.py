@@ -251,3 +251,33 @@ def test_a_partition_keeps_its_records_in_source_order():
     for part in cr.partition_keys(keys, 3):
         assert part.records.tolist() == sorted(part.records.tolist())
         assert (part.distinct[part.which] == keys.distinct[keys.which][part.records]).all()
+
+
+def test_key_counts_stay_exact_once_runs_spill_into_the_partitions(monkeypatch):
+    """A large state leaves the merge tree for partitions by the top bits: ordinals, folds and
+    lengths are still a dictionary's, with keys spread over every partition."""
+    monkeypatch.setattr(cr, "_SPILL", 1000)
+    rng = np.random.default_rng(5)
+    counts = KeyCounts()
+    reference: dict[int, int] = {}
+    spread = np.uint64(0x9E3779B97F4A7C15)  # odd: the keys cover the whole 64-bit range
+    for i in range(300):
+        keys = rng.integers(0, 20000, size=int(rng.integers(0, 3000))).astype(np.uint64) * spread
+        want = []
+        for key in keys.tolist():
+            reference[key] = reference.get(key, 0) + 1
+            want.append(reference[key])
+        if i % 3 == 0:
+            distinct, n = np.unique(keys, return_counts=True)
+            before = counts.fold(distinct, n)
+            assert before.tolist() == [
+                reference[k] - c for k, c in zip(distinct.tolist(), n.tolist(), strict=True)
+            ]
+        elif i % 3 == 1:
+            assert counts.ordinals(keys).tolist() == want  # looking does not count
+            counts.add(keys)
+        else:
+            assert counts.count(keys).tolist() == want
+    assert len(counts) == len(reference)
+    assert len(counts.parts) == 16 and all(len(k) > 1000 for k, _ in counts.parts)
+    assert all((k[1:] > k[:-1]).all() for k, _ in counts.parts)

@@ -49,8 +49,8 @@ def _run(pack: Any, fn: Callable[[Any], list[PieceResult]], parts: int) -> Out:
     the results without keys (for the fold), and their keys by partition (``[j][i]``:
     partition ``j``'s run of the task's ``i``-th result)."""
     results = fn(pack)
-    runs = [crossrecord.split_keys(r, parts) for r in results]
-    heads = [replace(r, users=None, ids=None) for r in results]
+    runs = crossrecord.split_keys(results, parts)
+    heads = [replace(r, users=None, ids=None, pack=None) for r in results]
     return [_summary(r) for r in heads], heads, [[run[j] for run in runs] for j in range(parts)]
 
 

@@ -11,6 +11,7 @@ in source order, so the counts are exact for the job whichever way it was split 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from validator import schema
-from validator.model import PieceKeys, PieceResult, Problem
+from validator.model import PackKeys, PieceKeys, PieceResult, Problem
 
 _P = np.uint64(0x100000001B3)  # odd multiplier of the polynomial hash
 
@@ -170,16 +171,61 @@ def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _mix(h)
 
 
+_PART_BITS = 4  # the partitions of a large state: by the top bits of the hash
+_PART_BOUNDS = np.arange(1, 1 << _PART_BITS, dtype=np.uint64) << np.uint64(64 - _PART_BITS)
+_SPILL = 1 << 19  # keys: a run this large leaves the merge tree for the partitions
+
+
+def _merge(
+    k1: np.ndarray, c1: np.ndarray, k2: np.ndarray, c2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted runs of distinct keys as one; a key in both adds its counts. The smaller run
+    is scattered into the larger one's places: the two runs and the result are all the memory it
+    takes (no argsort, no concatenated copy). The counts of the larger run are updated in place
+    (a run is replaced by the merge, never read again)."""
+    if len(k1) < len(k2):
+        k1, c1, k2, c2 = k2, c2, k1, c1
+    if not len(k2):
+        return k1, c1
+    pos = np.searchsorted(k1, k2)
+    both = np.zeros(len(k2), bool)
+    inside = pos < len(k1)
+    both[inside] = k1[pos[inside]] == k2[inside]
+    if both.any():
+        c1[pos[both]] += c2[both]  # distinct keys: no index twice
+    fresh = ~both
+    n_new = int(np.count_nonzero(fresh))
+    if not n_new:
+        return k1, c1
+    dst = pos[fresh] + np.arange(n_new)  # each new key's place in the merged run
+    n = len(k1) + n_new
+    keys = np.empty(n, k1.dtype)
+    counts = np.empty(n, np.int32)
+    new = np.zeros(n, bool)
+    new[dst] = True
+    keys[dst] = k2[fresh]
+    counts[dst] = c2[fresh]
+    old = ~new
+    del new
+    keys[old] = k1
+    counts[old] = c1
+    return keys, counts
+
+
 @dataclass
 class KeyCounts:
     """How many times each hashed key has been seen so far in the job.
 
     The state is a few sorted runs of distinct keys with their counts, merged when a newer run
     grows to half the size of the one before (as a log-structured merge tree does), so adding
-    a piece costs about its own size, not the size of the whole job so far.
+    a piece costs about its own size, not the size of the whole job so far. A run that grows
+    to ``_SPILL`` keys is split by the top bits of its hashes into the partitions (``parts``),
+    each one sorted run merged on its own: a merge then rewrites a sixteenth of the state at
+    most, so the memory a merge takes on top of the state stays small at any job size.
     """
 
     runs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    parts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     # One bit per slot of the hash's top FILTER_BITS bits, set for every key in a run: a key
     # whose bit is clear was never seen, without a binary search through the runs. With many
     # small pieces (thousands of part files) the searches cost more than the rest of the fold.
@@ -188,7 +234,7 @@ class KeyCounts:
     )
 
     def __len__(self) -> int:
-        return sum(len(k) for k, _ in self.runs)
+        return sum(len(k) for k, _ in self.runs) + sum(len(k) for k, _ in self.parts)
 
     def _maybe_seen(self, keys: np.ndarray) -> np.ndarray:
         slot = keys >> np.uint64(64 - _FILTER_BITS)
@@ -208,23 +254,38 @@ class KeyCounts:
         walk each run nearly in order, instead of a cache miss per binary-search step); only
         the keys the filter does not rule out are looked up."""
         before = np.zeros(len(sorted_keys), np.int64)
-        if not self.runs or not len(sorted_keys):
+        if not (self.runs or self.parts) or not len(sorted_keys):
             return before
         maybe = np.flatnonzero(self._maybe_seen(sorted_keys))
         if not len(maybe):
             return before
         queries = sorted_keys[maybe]
-        for run_keys, run_counts in self.runs:
-            pos = np.searchsorted(run_keys, queries)
+
+        def look(
+            run_keys: np.ndarray, run_counts: np.ndarray, q: np.ndarray, at: np.ndarray
+        ) -> None:
+            if not len(run_keys):
+                return
+            pos = np.searchsorted(run_keys, q)
             pos_c = np.minimum(pos, len(run_keys) - 1)
-            hit = run_keys[pos_c] == queries
+            hit = run_keys[pos_c] == q
             if hit.any():
-                before[maybe[hit]] += run_counts[pos_c[hit]]
+                before[at[hit]] += run_counts[pos_c[hit]]
+
+        for run_keys, run_counts in self.runs:
+            look(run_keys, run_counts, queries, maybe)
+        if self.parts:
+            cuts = [0, *np.searchsorted(queries, _PART_BOUNDS).tolist(), len(queries)]
+            for (run_keys, run_counts), (a, b) in zip(
+                self.parts, itertools.pairwise(cuts), strict=True
+            ):
+                if b > a:
+                    look(run_keys, run_counts, queries[a:b], maybe[a:b])
         return before
 
-    def count(self, keys: np.ndarray) -> np.ndarray:
+    def count(self, keys: np.ndarray, add: bool = True) -> np.ndarray:
         """Count the keys of one piece, in source order; return each one's ordinal in the job:
-        1 for a key's first sighting, 2 for its second..."""
+        1 for a key's first sighting, 2 for its second... (``add=False``: only look)."""
         n = len(keys)
         if not n:
             return np.empty(0, np.int64)
@@ -235,7 +296,8 @@ class KeyCounts:
         before_sorted = self._seen_sorted(sorted_keys)
         starts = np.flatnonzero(group_start)
         sizes = np.diff(np.append(starts, n))
-        self._add_run(sorted_keys[starts], sizes)
+        if add:
+            self._add_run(sorted_keys[starts], sizes)
         if len(starts) == n and not before_sorted.any():
             return np.ones(n, np.int64)  # every key new and once (ids, nearly always)
         # Where each key went in the sort, equal keys in source order: sort (group, index).
@@ -259,13 +321,8 @@ class KeyCounts:
         return before
 
     def ordinals(self, keys: np.ndarray) -> np.ndarray:
-        """The ordinals ``count`` would give, without counting the keys (their filter bits
-        stay set: a filter only ever rules keys out, so that costs a lookup, not a count)."""
-        saved = list(self.runs)
-        try:
-            return self.count(keys)
-        finally:
-            self.runs = saved
+        """The ordinals ``count`` would give, without counting the keys."""
+        return self.count(keys, add=False)
 
     def add(self, keys: np.ndarray) -> None:
         if len(keys):
@@ -274,23 +331,23 @@ class KeyCounts:
 
     def _add_run(self, uniq: np.ndarray, cnt: np.ndarray) -> None:
         self._mark(uniq)
-        self.runs.append((uniq, cnt.astype(np.int32)))
+        self.runs.append((uniq, cnt.astype(np.int32)))  # a copy: the run owns its counts
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (k2, c2), (k1, c1) = self.runs.pop(), self.runs.pop()
-            if len(k1) < len(k2):
-                (k1, c1), (k2, c2) = (k2, c2), (k1, c1)
-            # Insert the smaller run into the larger: keys in both add their counts.
-            pos = np.searchsorted(k1, k2)
-            pos_c = np.minimum(pos, len(k1) - 1)
-            both = k1[pos_c] == k2
-            c1 = c1.copy()
-            np.add.at(c1, pos_c[both], c2[both])
-            fresh = ~both
-            # The two sorted runs merged by a stable sort (one merge pass for timsort): a few
-            # times faster than np.insert at every size.
-            keys = np.concatenate((k1, k2[fresh]))
-            order = np.argsort(keys, kind="stable")
-            self.runs.append((keys[order], np.concatenate((c1, c2[fresh]))[order]))
+            self.runs.append(_merge(k1, c1, k2, c2))
+        while self.runs and len(self.runs[0][0]) >= _SPILL:  # the oldest run is the largest
+            self._spill(*self.runs.pop(0))
+
+    def _spill(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """A large run merged into the partitions, one partition at a time."""
+        if not self.parts:
+            empty = (np.empty(0, np.uint64), np.empty(0, np.int32))
+            self.parts = [empty] * (1 << _PART_BITS)
+        cuts = [0, *np.searchsorted(keys, _PART_BOUNDS).tolist(), len(keys)]
+        for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+            if b > a:
+                k, c = self.parts[i]
+                self.parts[i] = _merge(k, c, keys[a:b], counts[a:b].copy())
 
 
 def partition_of(hashes: np.ndarray, parts: int) -> np.ndarray:
@@ -366,54 +423,90 @@ class KeyRules:
     def piece(self, users: PieceKeys, ids: PieceKeys) -> tuple[list[Problem], list[Problem]]:
         """Count one piece's keys; the problems of its records (users', Ids'), lines relative
         to the piece, each list in source order."""
+        flagged_users, flagged_ids = self.flag(users, ids)
+        return [p for _, p in flagged_users], [p for _, p in flagged_ids]
+
+    def flag(
+        self, users: PieceKeys, ids: PieceKeys
+    ) -> tuple[list[tuple[int, Problem]], list[tuple[int, Problem]]]:
+        """``piece``, each problem with its keyed record's row (to find a packed file's own)."""
         flagged_users = []
         rows, ordinal = self._over(self.users, users, self.per_user)
         for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
             push = bool(users.push[i])
-            flagged_users.append(
-                Problem(
-                    int(users.records[i]),
-                    int(users.lines[i]),
-                    "User.UserId",
-                    "USER_ENDPOINTS",
-                    f"endpoint number {n} for this user id; "
-                    f"Pinpoint allows {self.per_user} per user"
-                    + (
-                        " and deactivates the oldest push endpoint"
-                        if push
-                        else " and rejects this one"
-                    ),
-                    self.severity("USER_ENDPOINTS", push=push),
-                )
+            problem = Problem(
+                int(users.records[i]),
+                int(users.lines[i]),
+                "User.UserId",
+                "USER_ENDPOINTS",
+                f"endpoint number {n} for this user id; "
+                f"Pinpoint allows {self.per_user} per user"
+                + (
+                    " and deactivates the oldest push endpoint" if push else " and rejects this one"
+                ),
+                self.severity("USER_ENDPOINTS", push=push),
             )
+            flagged_users.append((i, problem))
         flagged_ids = []
         rows, ordinal = self._over(self.ids, ids, 1)
         for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
-            flagged_ids.append(
-                Problem(
-                    int(ids.records[i]),
-                    int(ids.lines[i]),
-                    "Id",
-                    "DUPLICATE_ID",
-                    f"this Id was seen {n - 1} time(s) before in the job; "
-                    "the later definition wins",
-                    self.severity("DUPLICATE_ID"),
-                )
+            problem = Problem(
+                int(ids.records[i]),
+                int(ids.lines[i]),
+                "Id",
+                "DUPLICATE_ID",
+                f"this Id was seen {n - 1} time(s) before in the job; the later definition wins",
+                self.severity("DUPLICATE_ID"),
             )
+            flagged_ids.append((i, problem))
         return flagged_users, flagged_ids
+
+
+def own_keys(results: list[PieceResult]) -> list[tuple[PieceKeys, PieceKeys]]:
+    """Each result's own (users, ids) keys: its ``users`` and ``ids``, or, for a packed file,
+    its records' share of the pack's ``PackKeys`` (each pack's keys grouped by file once)."""
+    shares: dict[int, tuple[list[PieceKeys], list[PieceKeys]]] = {}
+    out = []
+    for res in results:
+        if res.pack is None:
+            assert res.users is not None and res.ids is not None, "the keys were taken already"
+            out.append((res.users, res.ids))
+            continue
+        keys, index = res.pack
+        if id(keys) not in shares:
+            files = int(max(keys.user_owner.max(initial=-1), keys.id_owner.max(initial=-1))) + 1
+            shares[id(keys)] = (
+                _by_owner(keys.users, keys.user_owner, files),
+                _by_owner(keys.ids, keys.id_owner, files),
+            )
+        users, ids = shares[id(keys)]
+        empty = PieceKeys.build([], [], [])
+        out.append(
+            (
+                users[index] if index < len(users) else empty,
+                ids[index] if index < len(ids) else empty,
+            )
+        )
+    return out
+
+
+def _by_owner(keys: PieceKeys, owner: np.ndarray, files: int) -> list[PieceKeys]:
+    order = np.argsort(owner, kind="stable")  # each file's rows, in source order
+    bounds = np.searchsorted(owner[order], np.arange(files + 1)).tolist()
+    return [keys.subset(order[bounds[i] : bounds[i + 1]]) for i in range(files)]
 
 
 # One piece's keys of one partition: (users, ids).
 PartitionRun = tuple[PieceKeys, PieceKeys]
 
 
-def split_keys(res: PieceResult, parts: int) -> list[PartitionRun]:
-    """A piece's keys by partition (``partition_keys``), for the partition tasks: run ``j`` of
-    the list is what partition ``j`` gets from this piece."""
-    assert res.users is not None and res.ids is not None, "the piece's keys were taken already"
-    users = partition_keys(res.users, parts)
-    ids = partition_keys(res.ids, parts)
-    return list(zip(users, ids, strict=True))
+def split_keys(results: list[PieceResult], parts: int) -> list[list[PartitionRun]]:
+    """The keys of a task's results by partition (``partition_keys``), for the partition tasks:
+    ``[i][j]`` is what partition ``j`` gets from the ``i``-th result."""
+    return [
+        list(zip(partition_keys(users, parts), partition_keys(ids, parts), strict=True))
+        for users, ids in own_keys(results)
+    ]
 
 
 # What a partition flags in one piece: (piece's position, users' problems, Ids' problems).
@@ -452,23 +545,34 @@ class JobRules:
     Pieces must come in source order: the 16th endpoint of a user and the second sighting of
     an Id are then the same records whichever way the job was cut or run. A piece whose key
     rules were already run elsewhere (``PieceResult.cross``: a cluster's partition tasks) brings
-    their problems instead of its keys; the attribute names are always counted here.
+    their problems instead of its keys; the attribute names are always counted here. The
+    results of a pack share their keys (``PieceResult.pack``): counted at the first of them to
+    come, each one's problems handed out as it comes.
     """
 
     def __init__(self) -> None:
         self.keys = KeyRules()
         self.attribute_names: set[str] = set()
+        self._pack: tuple[PackKeys, dict[int, list[Problem]]] | None = None  # the pack at hand
 
     def piece(self, res: PieceResult) -> list[Problem]:
         """Count one piece's keys and attribute names; the problems of its records."""
+        self.attribute_names |= res.attribute_names
         if res.cross is not None:
-            out = list(res.cross)
-        else:
+            return list(res.cross)
+        if res.pack is None:
             assert res.users is not None and res.ids is not None
             flagged_users, flagged_ids = self.keys.piece(res.users, res.ids)
-            out = flagged_users + flagged_ids
-        self.attribute_names |= res.attribute_names
-        return out
+            return flagged_users + flagged_ids
+        keys, index = res.pack
+        if self._pack is None or self._pack[0] is not keys:
+            shares: dict[int, list[Problem]] = {}
+            users, ids = self.keys.flag(keys.users, keys.ids)
+            for owners, flagged in ((keys.user_owner, users), (keys.id_owner, ids)):
+                for row, p in flagged:
+                    shares.setdefault(int(owners[row]), []).append(p)
+            self._pack = (keys, shares)
+        return self._pack[1].pop(index, [])
 
     def job(self) -> list[tuple[str, str]]:
         """The job's own problems once every piece is in, as ``(code, message)``."""

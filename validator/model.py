@@ -97,7 +97,7 @@ class PieceKeys:
         push: list[np.ndarray] | None = None,
     ) -> PieceKeys:
         def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
 
         hashes = cat(keys, np.uint64)
         distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)
@@ -109,6 +109,33 @@ class PieceKeys:
             cat(lines, np.int32),
             cat(push or [], np.bool_) if push else np.zeros(len(hashes), np.bool_),
         )
+
+    def subset(self, rows: np.ndarray) -> PieceKeys:
+        """The keys of some of the keyed records (``rows``, ascending: source order) as a
+        PieceKeys of their own."""
+        hashes = self.distinct[self.which[rows]]
+        distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        return PieceKeys(
+            distinct,
+            counts.astype(np.int32),
+            which.astype(np.int32),
+            self.records[rows],
+            self.lines[rows],
+            self.push[rows],
+        )
+
+
+@dataclass
+class PackKeys:
+    """The keys of every file of a pack as one (``pack.run_pack``), so that the fold counts
+    them once for all its files; ``*_owner``: per keyed record, its file's index in the pack.
+    The files come one after another in source order, so the ordinals are those of folding
+    them one by one."""
+
+    users: PieceKeys
+    ids: PieceKeys
+    user_owner: np.ndarray
+    id_owner: np.ndarray
 
 
 @dataclass
@@ -137,3 +164,6 @@ class PieceResult:
     spans: RecordSpans | None = None  # only when the run writes pieces
     repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)
     plan: Any = None  # pieces.FilePlan, when the worker read the file's head (a packed S3 object)
+    # A packed file: its keys are in the pack's PackKeys (shared by the pack's results), at
+    # this index; ``users`` and ``ids`` are then empty.
+    pack: tuple[PackKeys, int] | None = None

@@ -6,8 +6,10 @@ run over a few hundred rows (the checks cost about the same for 500 rows as for 
 groups consecutive small files: the worker reads each file on its own (its own line and record
 numbers, its own structural problems), then checks the batches of all of them at once, as one
 table per column layout, and hands each finding back to the file its row came from. S3 objects
-of a pack are fetched side by side on threads. The results are the files' own ``PieceResult``s,
-in source order, exactly what running each piece alone gives: the fold never knows.
+of a pack are fetched side by side on threads; each small file is read whole once, its head
+(header, BOM, compression) taken from those bytes in the worker, not in the planning process.
+The results are the files' own ``PieceResult``s, in source order, exactly what running each
+piece alone gives: the fold never knows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from validator import schema, transport
 from validator.model import Batch, PieceResult
-from validator.piece import PieceTask, Reading, Tick, check, run_piece
+from validator.piece import PieceTask, Reading, Tick, check, run_piece, shared_keys
 from validator.pieces import FilePlan, inspect_file
 from validator.source import SourceFile
 
@@ -30,11 +32,13 @@ FETCH_THREADS = 8  # S3 objects of a pack fetched at once
 
 
 def inspected_when_read(f: SourceFile, piece_size: int | None = None) -> bool:
-    """A small S3 object, one piece whatever the piece size: a pack reads it whole, so the
-    worker reads its head from those bytes (one GET a file instead of two: the plan's and the
-    pack's). The plan then knows only its size (``pieces.FilePlan.inspect_later``)."""
+    """A small file, one piece whatever the piece size: a pack reads it whole, so the worker
+    reads its head too (an S3 object's from the bytes it fetched: one GET a file instead of
+    two, the plan's and the pack's). The plan then knows only its size
+    (``pieces.FilePlan.inspect_later``), and thousands of part files are not opened one after
+    another in this process before any worker starts."""
     small = 0 < f.size < PACK_FILE_BELOW and (piece_size is None or f.size <= piece_size)
-    return small and transport.fetch_small_whole(f)
+    return small and not transport.read_once(f)
 
 
 def packable(task: PieceTask) -> bool:
@@ -83,12 +87,12 @@ def run_pack(
     if len(tasks) == 1 and not tasks[0].inspect_later:
         return [run_piece(tasks[0], s3_client=s3_client, tick=tick)]
     rules = schema.load()
-    fetched = _fetch_s3(tasks, s3_client)
+    fetched = _fetch(tasks, s3_client)
     fmt = tasks[0].fmt
     plans: dict[int, FilePlan] = {}
     for i, t in enumerate(tasks):
         if t.inspect_later:  # its head, from the object in hand
-            plans[i] = inspect_file(t.piece.file, fmt, data=fetched[i])
+            plans[i] = inspect_file(t.piece.file, fmt, t.settings, s3_client, fetched.get(i))
     readings = [Reading(_inspected(t, plans.get(i))) for i, t in enumerate(tasks)]
     waiting: list[tuple[Reading, Batch]] = []
     for i, reading in enumerate(readings):
@@ -109,7 +113,13 @@ def run_pack(
                 waiting.append((reading, batch))
     if waiting:
         check(waiting, fmt, rules)
-    return [r.finish(s3_client) for r in readings]
+    if len(readings) == 1:
+        return [readings[0].finish(s3_client)]
+    results = [r.finish(s3_client, keys=False) for r in readings]
+    keys = shared_keys(readings)  # the fold counts the pack's keys once, not once a file
+    for i, res in enumerate(results):
+        res.pack = (keys, i)
+    return results
 
 
 def _inspected(task: PieceTask, plan: FilePlan | None) -> PieceTask:
@@ -123,16 +133,20 @@ def _inspected(task: PieceTask, plan: FilePlan | None) -> PieceTask:
     return replace(task, piece=piece, columns=plan.columns, inspect_later=False)
 
 
-def _fetch_s3(tasks: Sequence[PieceTask], s3_client: Any) -> dict[int, bytes]:
-    """The S3 objects of a pack, whole, fetched side by side."""
-    wanted = [i for i, t in enumerate(tasks) if transport.fetch_small_whole(t.piece.file)]
-    if not wanted:
-        return {}
+def _fetch(tasks: Sequence[PieceTask], s3_client: Any) -> dict[int, bytes]:
+    """The pack's S3 objects, whole, fetched side by side; and the small local files whose
+    heads it reads, whole: each opened once, for its head and its records."""
+    remote = [i for i, t in enumerate(tasks) if transport.fetch_small_whole(t.piece.file)]
+    taken = set(remote)
+    local = [i for i, t in enumerate(tasks) if t.inspect_later and i not in taken]
 
     def get(i: int) -> bytes:
         with Reading(tasks[i]).open(s3_client) as stream:
             data: bytes = stream.read()
             return data
 
-    with ThreadPoolExecutor(min(FETCH_THREADS, len(wanted))) as pool:
-        return dict(zip(wanted, pool.map(get, wanted), strict=True))
+    fetched = {i: get(i) for i in local}
+    if remote:
+        with ThreadPoolExecutor(min(FETCH_THREADS, len(remote))) as pool:
+            fetched.update(zip(remote, pool.map(get, remote), strict=True))
+    return fetched

@@ -24,7 +24,7 @@ from validator import check as checks
 from validator import read_csv, schema
 from validator.crossrecord import hash_strings
 from validator.details import ValueBudget
-from validator.model import Batch, Piece, PieceKeys, PieceResult, Problem, RecordSpans
+from validator.model import Batch, PackKeys, Piece, PieceKeys, PieceResult, Problem, RecordSpans
 from validator.read_csv import Columns
 from validator.report import FIRST
 from validator.settings import AwsSettings
@@ -72,7 +72,13 @@ def _keys(
         col = pc.cast(col, pa.string(), safe=False)
     present = np.asarray(pc.fill_null(pc.greater(pc.binary_length(col), 0), False))
     rows = np.flatnonzero(present)
-    return hash_strings(col)[rows], records[rows], lines[rows], rows
+    # int32, as PieceKeys holds them: a piece's keys wait in these parts until its end
+    return (
+        hash_strings(col)[rows],
+        records[rows].astype(np.int32),
+        lines[rows].astype(np.int32),
+        rows,
+    )
 
 
 class Reading:
@@ -163,8 +169,9 @@ class Reading:
         else:
             result.newlines = self.line0
 
-    def finish(self, s3_client: Any = None) -> PieceResult:
-        """The result, with its keys in source order (and its repairs, when it has any)."""
+    def finish(self, s3_client: Any = None, keys: bool = True) -> PieceResult:
+        """The result, with its keys in source order (and its repairs, when it has any);
+        ``keys=False``: without them (a pack's, given as one by ``shared_keys``)."""
         result, task = self.result, self.task
         if self.lines_seen:
             result.first_line, result.last_line = min(self.lines_seen), max(self.lines_seen)
@@ -180,9 +187,28 @@ class Reading:
                 if task.keep_spans
                 else None,
             )
-        result.users = PieceKeys.build(*_parts(self.users, 4))
-        result.ids = PieceKeys.build(*_parts(self.ids, 3))
+        if keys:
+            result.users = PieceKeys.build(*_parts(self.users, 4))
+            result.ids = PieceKeys.build(*_parts(self.ids, 3))
         return result
+
+
+def shared_keys(readings: Sequence[Reading]) -> PackKeys:
+    """The keys of consecutive readings (the files of a pack) as one, each keyed record with
+    its reading's index: one sort and one fold for the pack instead of one per file."""
+
+    def owners(parts: list[tuple[int, tuple[np.ndarray, ...]]]) -> np.ndarray:
+        arrays = [np.full(len(p[0]), i, np.int32) for i, p in parts]
+        return np.concatenate(arrays) if arrays else np.empty(0, np.int32)
+
+    users = [(i, p) for i, r in enumerate(readings) for p in r.users]
+    ids = [(i, p) for i, r in enumerate(readings) for p in r.ids]
+    return PackKeys(
+        PieceKeys.build(*_parts([p for _, p in users], 4)),
+        PieceKeys.build(*_parts([p for _, p in ids], 3)),
+        owners(users),
+        owners(ids),
+    )
 
 
 def _parts(parts: list[tuple[np.ndarray, ...]], n: int) -> list[list[np.ndarray]]:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -39,6 +39,8 @@ from validator.settings import AwsSettings, with_client
 from validator.source import Listing, SourceFile, open_binary
 
 DEFAULT_PIECE_SIZE = 64 << 20
+_A = TypeVar("_A")
+_R = TypeVar("_R")
 HEAD_READERS = 16  # objects whose heads are read at once
 HEAD = 1 << 16
 SCAN_BLOCK = 8 << 20
@@ -306,13 +308,21 @@ def _read_at(
         return out
 
 
+def _each(f: SourceFile, read: Callable[[_A], _R], items: list[_A]) -> list[_R]:
+    """``read`` of each item, in order: a remote file's reads are latency-bound, so side by
+    side on threads (joined before any worker is forked)."""
+    if transport.is_remote(f) and len(items) > 1:
+        with ThreadPoolExecutor(min(HEAD_READERS, len(items))) as pool:
+            return list(pool.map(read, items))
+    return [read(x) for x in items]
+
+
 def _newline_boundaries(
     f: SourceFile, targets: list[int], settings: AwsSettings | None, s3_client: Any
 ) -> list[int]:
     """NDJSON: the line start at or after each target (every line start is a record start)."""
-    out: list[int] = []
-    for target in targets:
-        pos = -1
+
+    def line_start(target: int) -> int:
         with open_binary(f, target - 1, settings=settings, s3_client=s3_client) as stream:
             seen = 0
             while seen < BOUNDARY_REACH:
@@ -321,9 +331,12 @@ def _newline_boundaries(
                     break
                 nl = chunk.find(b"\n")
                 if nl >= 0:
-                    pos = target + seen + nl
-                    break
+                    return target + seen + nl
                 seen += len(chunk)
+        return -1
+
+    out: list[int] = []
+    for pos in _each(f, line_start, targets):
         if pos > 0 and (not out or pos > out[-1]) and pos < f.size:
             out.append(pos)
     return out
@@ -406,11 +419,21 @@ def _csv_boundaries(
     s3_client: Any,
 ) -> list[int]:
     out: list[int] = []
-    for target in targets:
-        lo = max(data_start, target - DEFAULT_BOUND)
+    lows = [max(data_start, target - DEFAULT_BOUND) for target in targets]
+
+    def first_window(at: tuple[int, int]) -> bytes:
+        lo, target = at
+        return _read_at(f, lo, target - lo + 2 * HEAD, settings, s3_client)
+
+    firsts = _each(f, first_window, list(zip(lows, targets, strict=True)))
+    for target, lo, first in zip(targets, lows, firsts, strict=True):
         pos = None
         for reach in (2 * HEAD, BOUNDARY_REACH):  # nearly always settled in the first
-            window = _read_at(f, lo, target - lo + reach, settings, s3_client)
+            window = (
+                first
+                if reach == 2 * HEAD
+                else _read_at(f, lo, target - lo + reach, settings, s3_client)
+            )
             pos = settle_csv_boundary(
                 window,
                 lo,
@@ -438,7 +461,7 @@ def plan_pieces(
 ) -> list[FilePlan]:
     """Inspect every selected file and cut it into pieces, numbered in source order.
 
-    ``inspect_later``: files (small S3 objects read whole by a pack) whose head is read by the
+    ``inspect_later``: files (small ones, read whole by a pack) whose head is read by the
     worker that reads them, in one piece (``FilePlan.inspect_later``)."""
     files = listing.selected
 

@@ -495,7 +495,9 @@ class _Source:
             self.buf = self.buf[pos - self.start :]
             self.start = pos
         while len(self.buf) < n and not self.eof:
-            chunk = self.stream.read(max(n - len(self.buf), blocks.BLOCK_SIZE))
+            # what is missing, no more: the buffer is then the block itself (S3, pipes), not a
+            # block and the next one copied twice
+            chunk = self.stream.read(n - len(self.buf))
             if not chunk:
                 self.eof = True
                 break

@@ -343,12 +343,16 @@ class _RangeReader(io.RawIOBase):
 
     def _fetch(self, a: int, b: int) -> bytes:
         """Bytes [a, b) of the object (fewer at its end), one GET, the body asked for again
-        from where it broke off (BODY_RETRIES times)."""
-        got = bytearray()
+        from where it broke off (BODY_RETRIES times). Without a progress display the body is
+        read in one call and its bytes returned as they came (no copy) when one response gave
+        them all, as it nearly always does; with one, in ARRIVAL_STEP parts that tick it."""
+        got: list[bytes] = []
+        n = 0
         attempts = 0
         errors = _body_errors()
-        while a + len(got) < b and not self._stop.is_set():
-            at = a + len(got)
+        arrived = self._arrived
+        while a + n < b and not self._stop.is_set():
+            at = a + n
             try:
                 response = self._client.get_object(
                     Bucket=self._bucket, Key=self._key, Range=f"bytes={at}-{b - 1}"
@@ -360,12 +364,18 @@ class _RangeReader(io.RawIOBase):
             body = response["Body"]
             with self._body_lock:
                 self._body = body
-            before = len(got)
+            before = n
             try:
-                while part := body.read(ARRIVAL_STEP):
-                    got += part
-                    if self._arrived is not None:
-                        self._arrived(a + len(got) - self._origin)
+                if arrived is None:
+                    data = body.read()
+                    if data:
+                        got.append(data)
+                        n += len(data)
+                else:
+                    while part := body.read(ARRIVAL_STEP):
+                        got.append(part)
+                        n += len(part)
+                        arrived(a + n - self._origin)
             except errors:
                 if self._stop.is_set():
                     break
@@ -378,9 +388,9 @@ class _RangeReader(io.RawIOBase):
                     self._body = None
                 with contextlib.suppress(Exception):
                     body.close()
-            if len(got) == before:
+            if n == before:
                 break  # the object ended early (it shrank, or its size was not known)
-        return bytes(got)
+        return got[0] if len(got) == 1 else b"".join(got)
 
     def prime(self) -> None:
         """The first range, fetched now (so the open fails at once if it must)."""
