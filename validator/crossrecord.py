@@ -328,9 +328,17 @@ class JobRules:
         return rows[keep], ordinal[keep]
 
     def piece(self, res: PieceResult) -> list[Problem]:
-        """Count one piece's keys and attribute names; the problems of its records."""
+        """Count one piece's keys and attribute names; the problems of its records. A piece
+        run as parts has the keys of its later parts in ``key_parts``: counted after, in
+        order, as the next pieces' would be."""
+        out = self._keys(res.users, res.ids)
+        for users, ids in res.key_parts:
+            out += self._keys(users, ids)
+        self.attribute_names |= res.attribute_names
+        return out
+
+    def _keys(self, users: PieceKeys, ids: PieceKeys) -> list[Problem]:
         out = []
-        users = res.users
         rows, ordinal = self._over(self.users, users, self.per_user)
         for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
             push = bool(users.push[i])
@@ -350,7 +358,6 @@ class JobRules:
                     self.severity("USER_ENDPOINTS", push=push),
                 )
             )
-        ids = res.ids
         rows, ordinal = self._over(self.ids, ids, 1)
         for i, n in zip(rows.tolist(), ordinal.tolist(), strict=True):
             out.append(
@@ -364,7 +371,6 @@ class JobRules:
                     self.severity("DUPLICATE_ID"),
                 )
             )
-        self.attribute_names |= res.attribute_names
         return out
 
     def job(self) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from functools import partial
 from itertools import chain
 from typing import IO, TYPE_CHECKING, Any
 
-from validator import options, signals, transport
+from validator import options, parts, signals, transport
 from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
@@ -164,9 +164,13 @@ def run(
     tick = None
 
     with ExitStack() as stack:
+        # Large pieces as parts, so that every worker stays busy to the end (validator.parts).
+        run_tasks, part_counts = parts.split(
+            tasks, default_workers() if workers is None else workers
+        )
         if executor is None:
-            n = _workers_for(listing, tasks, workers)
-            packs = pack_tasks(tasks, n)  # many small files: several to a task
+            n = _workers_for(listing, run_tasks, workers)
+            packs = pack_tasks(run_tasks, n)  # many small files: several to a task
             n = 1 if len(packs) <= 1 else min(n, len(packs))
             processes = n > 1 and not own_client
             tick = ticker(processes) if callable(ticker) else None
@@ -177,15 +181,21 @@ def run(
         elif workers is not None and workers < 1:
             raise UsageError("workers must be at least 1")
         else:
-            packs = pack_tasks(tasks, workers or default_workers())
+            packs = pack_tasks(run_tasks, workers or default_workers())
         # An executor may refuse sources its workers cannot read (a cluster and a local path).
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
             check_sources(listing.selected)
         run_packed = partial(run_pack, tick=tick)
         with signals.critical():  # a signal while a worker is forked is not lost
-            results: Iterator[PieceResult] = chain.from_iterable(
-                executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
+            results: Iterator[PieceResult] = parts.regroup(
+                chain.from_iterable(
+                    executor.map(run_packed, packs)
+                    if executor is not None
+                    else map(run_packed, packs)
+                ),
+                tasks,
+                part_counts,
             )
         if callable(getattr(display, "begin", None)):
             display.begin()

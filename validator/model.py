@@ -127,6 +127,9 @@ class PieceResult:
     quotes: int = 0  # CSV: double quotes in the piece, to check that its end is a record end
     users: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
     ids: PieceKeys = field(default_factory=lambda: PieceKeys.build([], [], []))
+    # A piece run as several tasks (validator.parts): the (users, ids) keys of its later
+    # parts, in order, records and lines relative to the piece; folded after users and ids.
+    key_parts: list[tuple[PieceKeys, PieceKeys]] = field(default_factory=list)
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
     repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)
