@@ -314,8 +314,12 @@ class JobRules:
         flagged = before + keys.counts > limit
         if not flagged.any():
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        rows = np.flatnonzero(flagged[keys.which])
-        k = keys.which[rows]
+        # The keyed records of the flagged keys (few): each hash looked up among those only.
+        hot = np.flatnonzero(flagged)
+        hot_keys = keys.distinct[hot]
+        pos = np.minimum(np.searchsorted(hot_keys, keys.hashes), len(hot) - 1)
+        rows = np.flatnonzero(hot_keys[pos] == keys.hashes)
+        k = hot[pos[rows]]
         # Rank of each row among the rows of its key, in source order.
         order = np.argsort(k, kind="stable")
         ks = k[order]

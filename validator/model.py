@@ -48,7 +48,9 @@ class Batch:
     """Structurally sound records as an Arrow table, and the problems of the others.
 
     ``records``, ``lines``, ``starts`` and ``ends`` hold, per table row, the record number in
-    the piece, its 1-based start line relative to the piece, and its byte range in the file.
+    the piece, its 1-based start line relative to the piece, and its byte range in the file
+    (CSV: the byte ranges only when the reader keeps spans, for split and --repair; else
+    empty).
     """
 
     table: pa.Table
@@ -77,16 +79,22 @@ class PieceKeys:
     that the fold only looks up and merges distinct keys.
 
     ``distinct``: the distinct hashes, ascending; ``counts``: how often each occurs in the piece;
-    and per keyed record, in source order: ``which`` (its key's index in ``distinct``), its
-    record number, its relative line, and (users) whether its channel is a push channel.
+    and per keyed record, in source order: ``hashes`` (its key's hash), its record number, its
+    relative line, and (users) whether its channel is a push channel. ``which`` (each keyed
+    record's index in ``distinct``) is computed on request: the fold needs it only for the keys
+    a rule flags, and an inverse for every key cost the worker a second sort.
     """
 
     distinct: np.ndarray
     counts: np.ndarray
-    which: np.ndarray
+    hashes: np.ndarray
     records: np.ndarray
     lines: np.ndarray
     push: np.ndarray
+
+    @property
+    def which(self) -> np.ndarray:
+        return np.searchsorted(self.distinct, self.hashes)
 
     @classmethod
     def build(
@@ -97,14 +105,14 @@ class PieceKeys:
         push: list[np.ndarray] | None = None,
     ) -> PieceKeys:
         def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
 
         hashes = cat(keys, np.uint64)
-        distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        distinct, counts = np.unique(hashes, return_counts=True)
         return cls(
             distinct,
             counts.astype(np.int32),
-            which.astype(np.int32),
+            hashes,
             cat(records, np.int32),
             cat(lines, np.int32),
             cat(push or [], np.bool_) if push else np.zeros(len(hashes), np.bool_),

@@ -684,21 +684,23 @@ class CsvReader(PieceReader):
             )
             for r, (_, fields) in zip(numbers.tolist(), invalid, strict=True)
         ]
-        # Byte ranges of every record (repair and split need them; a pass over the newlines).
-        _, _, starts, ends = _lines(arr, final)
         if data.find(b"\t", 0, limit) >= 0:
             tabs = np.flatnonzero(arr == TAB)
-            if len(tabs):
-                t_line = np.unique(np.searchsorted(ends - 1, tabs))
-                problems += [
-                    Problem(self.record + r, base + r, None, "CSV_TAB_IN_VALUE", _TAB_MESSAGE)
-                    for r in t_line[ok[t_line]].tolist()
-                ]
-                problems.sort(key=lambda p: p.record or 0)
+            # The line of each tab: the newlines before it (every line is one record here).
+            t_line = np.unique(np.searchsorted(np.flatnonzero(arr == NL), tabs))
+            problems += [
+                Problem(self.record + r, base + r, None, "CSV_TAB_IN_VALUE", _TAB_MESSAGE)
+                for r in t_line[ok[t_line]].tolist()
+            ]
+            problems.sort(key=lambda p: p.record or 0)
         idx = np.arange(lines, dtype=np.int64)
-        self._emit(raw, idx[ok] + self.record, idx[ok] + base, starts, ends, ok, problems)
         if self.keep_spans:
+            # Byte ranges of every record, only when asked (repair and split need them).
+            _, _, starts, ends = _lines(arr, final)
             self.spans.append((idx + base, self.offset + starts, self.offset + ends))
+        else:
+            starts = ends = _EMPTY
+        self._emit(raw, idx[ok] + self.record, idx[ok] + base, starts, ends, ok, problems)
         self.record += lines
         self.line += newlines
         self.offset += len(buf)
@@ -716,8 +718,10 @@ class CsvReader(PieceReader):
         problems: list[Problem],
     ) -> None:
         table = _to_batch_table(raw, self.cols)
-        if len(starts):
+        if self.keep_spans:
             starts, ends = self.offset + starts[ok], self.offset + ends[ok]
+        else:
+            starts = ends = _EMPTY
         self.batches.append(Batch(table, records, lines, starts, ends, problems))
 
     # -- the exact path ----------------------------------------------------------------------
