@@ -173,9 +173,12 @@ def hash_strings(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
 class KeyCounts:
     """How many times each hashed key has been seen so far in the job.
 
-    The state is a few sorted runs of distinct keys with their counts, merged when a newer run
-    grows to half the size of the one before (as a log-structured merge tree does), so adding
-    a piece costs about its own size, not the size of the whole job so far.
+    The state is a few sorted runs of distinct keys with their counts (a key may be in several
+    runs: its count is their sum), merged four at a time once four runs of about one size are
+    there (tiered, as a log-structured merge tree compacts), so adding a piece costs about its
+    own size, not the size of the whole job so far. With two runs merged whenever they were
+    about one size, every key moved twice as often: 0.86 s against 0.42 s to fold 5M keys in
+    15 pieces.
     """
 
     runs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
@@ -187,7 +190,10 @@ class KeyCounts:
     )
 
     def __len__(self) -> int:
-        return sum(len(k) for k, _ in self.runs)
+        """Distinct keys seen (a key may sit in several runs until they are merged)."""
+        if len(self.runs) == 1:
+            return len(self.runs[0][0])
+        return len(np.unique(np.concatenate([k for k, _ in self.runs]))) if self.runs else 0
 
     def _maybe_seen(self, keys: np.ndarray) -> np.ndarray:
         slot = keys >> np.uint64(64 - _FILTER_BITS)
@@ -195,12 +201,15 @@ class KeyCounts:
         return (bits >> (slot & np.uint64(7)).astype(np.uint8)) & np.uint8(1) == 1
 
     def _mark(self, keys: np.ndarray) -> None:
+        """Set the filter bits of ``keys`` (ascending, so their bytes of the filter are too:
+        one OR per byte touched, not an unbuffered ``ufunc.at`` per key)."""
+        if not len(keys):
+            return
         slot = keys >> np.uint64(64 - _FILTER_BITS)
-        np.bitwise_or.at(
-            self.seen_bits,
-            (slot >> np.uint64(3)).astype(np.intp),
-            np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8)),
-        )
+        byte = (slot >> np.uint64(3)).astype(np.intp)
+        bits = np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
+        first = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+        self.seen_bits[byte[first]] |= np.bitwise_or.reduceat(bits, first)
 
     def _seen_sorted(self, sorted_keys: np.ndarray) -> np.ndarray:
         """For keys in ascending order, how many times each was seen before (sorted queries
@@ -274,22 +283,24 @@ class KeyCounts:
     def _add_run(self, uniq: np.ndarray, cnt: np.ndarray) -> None:
         self._mark(uniq)
         self.runs.append((uniq, cnt.astype(np.int32)))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
-            (k2, c2), (k1, c1) = self.runs.pop(), self.runs.pop()
-            if len(k1) < len(k2):
-                (k1, c1), (k2, c2) = (k2, c2), (k1, c1)
-            # Insert the smaller run into the larger: keys in both add their counts.
-            pos = np.searchsorted(k1, k2)
-            pos_c = np.minimum(pos, len(k1) - 1)
-            both = k1[pos_c] == k2
-            c1 = c1.copy()
-            np.add.at(c1, pos_c[both], c2[both])
-            fresh = ~both
-            # The two sorted runs merged by a stable sort (one merge pass for timsort): a few
-            # times faster than np.insert at every size.
-            keys = np.concatenate((k1, k2[fresh]))
+        # Tiered: once MERGE_RUNS runs of about one size (the oldest at most that many times the
+        # newest) are there, they become one. Each key is moved about log4(job / piece) times,
+        # and a lookup searches a few runs, for the few keys the filter does not rule out.
+        k = _MERGE_RUNS
+        while len(self.runs) >= k and len(self.runs[-k][0]) <= k * len(self.runs[-1][0]):
+            tier = self.runs[-k:]
+            del self.runs[-k:]
+            keys = np.concatenate([t[0] for t in tier])
+            counts = np.concatenate([t[1] for t in tier])
             order = np.argsort(keys, kind="stable")
-            self.runs.append((keys[order], np.concatenate((c1, c2[fresh]))[order]))
+            keys, counts = keys[order], counts[order]
+            first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            if len(first) < len(keys):
+                keys, counts = keys[first], np.add.reduceat(counts, first).astype(np.int32)
+            self.runs.append((keys, counts))
+
+
+_MERGE_RUNS = 4
 
 
 class JobRules:
