@@ -52,3 +52,54 @@ def test_checking_a_batch_leaves_no_reference_cycle() -> None:
         gc.garbage.clear()
         if enabled:
             gc.enable()
+
+
+def _failures(path: str, **kw: object) -> list[tuple[int | None, str]]:
+    import json
+    import tempfile
+
+    from validator import engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/f.ndjson"
+        engine.preflight(path, format="CSV", failures_out=out, **kw)  # type: ignore[arg-type]
+        with open(out) as f:
+            return [(d["line"], d["code"]) for d in map(json.loads, f)]
+
+
+def test_tabs_are_found_on_their_own_lines_by_every_path(tmp_path, monkeypatch) -> None:
+    """The fast path finds a tab's line from the newlines (no byte ranges of records): the same
+    lines as the exact path, with every block size, piece size and part size."""
+    from validator import blocks, engine, subtasks
+
+    rows = [ROW.format(i, i // 3) for i in range(3000)]
+    tabbed = {5, 6, 977, 2000, 2999}
+    for i in tabbed:
+        rows[i] = rows[i].replace(",x,", ",x\ty,")
+    rows[1500] = rows[1500].replace(",x,", ',"q\nr",')  # one block of them takes the exact path
+    src = tmp_path / "tabs.csv"
+    src.write_text(HEADER + "\n" + "".join(rows))
+    want = [(i + 2 if i < 1500 else i + 3, "CSV_TAB_IN_VALUE") for i in sorted(tabbed)]
+    want.insert(3, (1502, "CSV_NEWLINE_IN_VALUE"))
+    assert _failures(str(src), workers=1) == want
+    monkeypatch.setattr(engine, "IN_PROCESS_BELOW", 0)
+    monkeypatch.setattr(subtasks, "PART_SIZE", 20_000)
+    for block in (4096, 50_000):
+        monkeypatch.setattr(blocks, "BLOCK_SIZE", block)
+        for kw in ({"workers": 1}, {"workers": 2}, {"piece_size": 100_000, "workers": 2}):
+            assert _failures(str(src), **kw) == want, (block, kw)
+
+
+def test_byte_ranges_of_records_only_when_spans_are_kept() -> None:
+    cols = Columns.from_header(HEADER.split(","))
+    data = _body(500)
+    plain = [b for b, _ in read_csv.read_piece(io.BytesIO(data), -1, cols, offset=0, line=1)]
+    assert all(len(b.starts) == len(b.ends) == 0 for b in plain)
+    kept = list(read_csv.read_piece(io.BytesIO(data), -1, cols, offset=0, line=1, keep_spans=True))
+    ends = [i + 1 for i, c in enumerate(data) if c == 10]
+    assert [int(x) for b, _ in kept for x in b.ends] == ends
+    assert [int(x) for b, _ in kept for x in b.starts] == [0, *ends[:-1]]
+    (_, reader), *_ = kept
+    lines, starts, stops = reader.spans[0]
+    assert lines.tolist() == list(range(2, 502))
+    assert starts.tolist() == [0, *ends[:-1]] and stops.tolist() == ends

@@ -242,12 +242,15 @@ class KeyCounts:
         return (bits >> (slot & np.uint64(7)).astype(np.uint8)) & np.uint8(1) == 1
 
     def _mark(self, keys: np.ndarray) -> None:
+        """Set the filter bits of ``keys`` (ascending, so their bytes of the filter are too:
+        one OR per byte touched, not an unbuffered ``ufunc.at`` per key)."""
+        if not len(keys):
+            return
         slot = keys >> np.uint64(64 - _FILTER_BITS)
-        np.bitwise_or.at(
-            self.seen_bits,
-            (slot >> np.uint64(3)).astype(np.intp),
-            np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8)),
-        )
+        byte = (slot >> np.uint64(3)).astype(np.intp)
+        bits = np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
+        first = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+        self.seen_bits[byte[first]] |= np.bitwise_or.reduceat(bits, first)
 
     def _seen_sorted(self, sorted_keys: np.ndarray) -> np.ndarray:
         """For keys in ascending order, how many times each was seen before (sorted queries
@@ -365,7 +368,7 @@ def partition_keys(keys: PieceKeys, parts: int) -> list[PieceKeys]:
         return [keys]
     of_distinct = partition_of(keys.distinct, parts)  # ascending: distinct is sorted
     bounds = np.searchsorted(of_distinct, np.arange(parts + 1, dtype=np.uint64)).tolist()
-    of_row = of_distinct[keys.which]
+    of_row = partition_of(keys.hashes, parts)
     order = np.argsort(of_row, kind="stable")  # rows by partition, source order within each
     row_bounds = np.searchsorted(of_row[order], np.arange(parts + 1, dtype=np.uint64)).tolist()
     out = []
@@ -376,7 +379,7 @@ def partition_keys(keys: PieceKeys, parts: int) -> list[PieceKeys]:
             PieceKeys(
                 keys.distinct[lo:hi],
                 keys.counts[lo:hi],
-                (keys.which[rows] - lo).astype(np.int32),
+                keys.hashes[rows],
                 keys.records[rows],
                 keys.lines[rows],
                 keys.push[rows],
@@ -407,8 +410,12 @@ class KeyRules:
         flagged = before + keys.counts > limit
         if not flagged.any():
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        rows = np.flatnonzero(flagged[keys.which])
-        k = keys.which[rows]
+        # The keyed records of the flagged keys (few): each hash looked up among those only.
+        hot = np.flatnonzero(flagged)
+        hot_keys = keys.distinct[hot]
+        pos = np.minimum(np.searchsorted(hot_keys, keys.hashes), len(hot) - 1)
+        rows = np.flatnonzero(hot_keys[pos] == keys.hashes)
+        k = hot[pos[rows]]
         # Rank of each row among the rows of its key, in source order.
         order = np.argsort(k, kind="stable")
         ks = k[order]
@@ -561,14 +568,19 @@ class JobRules:
         if res.cross is not None:
             return list(res.cross)
         if res.pack is None:
+            # A piece run as parts (validator.subtasks) has the keys of its later parts in
+            # ``key_parts``: counted after, in order, as the next pieces' would be.
             assert res.users is not None and res.ids is not None
-            flagged_users, flagged_ids = self.keys.piece(res.users, res.ids)
-            return flagged_users + flagged_ids
+            out: list[Problem] = []
+            for users, ids in [(res.users, res.ids), *res.key_parts]:
+                flagged_users, flagged_ids = self.keys.piece(users, ids)
+                out += flagged_users + flagged_ids
+            return out
         keys, index = res.pack
         if self._pack is None or self._pack[0] is not keys:
             shares: dict[int, list[Problem]] = {}
-            users, ids = self.keys.flag(keys.users, keys.ids)
-            for owners, flagged in ((keys.user_owner, users), (keys.id_owner, ids)):
+            by_user, by_id = self.keys.flag(keys.users, keys.ids)
+            for owners, flagged in ((keys.user_owner, by_user), (keys.id_owner, by_id)):
                 for row, p in flagged:
                     shares.setdefault(int(owners[row]), []).append(p)
             self._pack = (keys, shares)

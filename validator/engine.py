@@ -17,7 +17,7 @@ from functools import partial
 from itertools import chain
 from typing import IO, TYPE_CHECKING, Any
 
-from validator import options, signals, transport
+from validator import options, signals, subtasks, transport
 from validator.atomic import atomic_output
 from validator.errors import UsageError
 from validator.fold import Folder, PieceOutcome
@@ -168,9 +168,17 @@ def run(
     tick = None
 
     with ExitStack() as stack:
+        # Large pieces as parts, so that every worker stays busy to the end (validator.subtasks);
+        # not on an executor that runs the key rules itself (its results come a piece each).
+        if executor is not None and hasattr(executor, "run_keyed"):
+            run_tasks, part_counts = list(tasks), [1] * len(tasks)
+        else:
+            run_tasks, part_counts = subtasks.split(
+                tasks, default_workers() if workers is None else workers
+            )
         if executor is None:
-            n = _workers_for(listing, tasks, workers)
-            packs = pack_tasks(tasks, n)  # many small files: several to a task
+            n = _workers_for(listing, run_tasks, workers)
+            packs = pack_tasks(run_tasks, n)  # many small files: several to a task
             n = 1 if len(packs) <= 1 else min(n, len(packs))
             processes = n > 1 and not own_client
             tick = ticker(processes) if callable(ticker) else None
@@ -181,7 +189,7 @@ def run(
         elif workers is not None and workers < 1:
             raise UsageError("workers must be at least 1")
         else:
-            packs = pack_tasks(tasks, workers or default_workers())
+            packs = pack_tasks(run_tasks, workers or default_workers())
         # An executor may refuse sources its workers cannot read (a cluster and a local path).
         check_sources = getattr(executor, "check_sources", None)
         if check_sources is not None:
@@ -211,7 +219,7 @@ def run(
             # A run that fails midway stops the map now (a cluster's client cancels what is
             # left while it is still connected), not when the garbage collector gets to it.
             stack.callback(getattr(mapped, "close", lambda: None))
-            results = chain.from_iterable(mapped)
+            results = subtasks.regroup(chain.from_iterable(mapped), tasks, part_counts)
         if callable(getattr(display, "begin", None)):
             display.begin()
         folder.files(listing.files)

@@ -48,7 +48,9 @@ class Batch:
     """Structurally sound records as an Arrow table, and the problems of the others.
 
     ``records``, ``lines``, ``starts`` and ``ends`` hold, per table row, the record number in
-    the piece, its 1-based start line relative to the piece, and its byte range in the file.
+    the piece, its 1-based start line relative to the piece, and its byte range in the file
+    (CSV: the byte ranges only when the reader keeps spans, for split and --repair; else
+    empty).
     """
 
     table: pa.Table
@@ -77,16 +79,22 @@ class PieceKeys:
     that the fold only looks up and merges distinct keys.
 
     ``distinct``: the distinct hashes, ascending; ``counts``: how often each occurs in the piece;
-    and per keyed record, in source order: ``which`` (its key's index in ``distinct``), its
-    record number, its relative line, and (users) whether its channel is a push channel.
+    and per keyed record, in source order: ``hashes`` (its key's hash), its record number, its
+    relative line, and (users) whether its channel is a push channel. ``which`` (each keyed
+    record's index in ``distinct``) is computed on request: the fold needs it only for the keys
+    a rule flags, and an inverse for every key cost the worker a second sort.
     """
 
     distinct: np.ndarray
     counts: np.ndarray
-    which: np.ndarray
+    hashes: np.ndarray
     records: np.ndarray
     lines: np.ndarray
     push: np.ndarray
+
+    @property
+    def which(self) -> np.ndarray:
+        return np.searchsorted(self.distinct, self.hashes)
 
     @classmethod
     def build(
@@ -100,11 +108,11 @@ class PieceKeys:
             return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
 
         hashes = cat(keys, np.uint64)
-        distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        distinct, counts = np.unique(hashes, return_counts=True)
         return cls(
             distinct,
             counts.astype(np.int32),
-            which.astype(np.int32),
+            hashes,
             cat(records, np.int32),
             cat(lines, np.int32),
             cat(push or [], np.bool_) if push else np.zeros(len(hashes), np.bool_),
@@ -113,12 +121,12 @@ class PieceKeys:
     def subset(self, rows: np.ndarray) -> PieceKeys:
         """The keys of some of the keyed records (``rows``, ascending: source order) as a
         PieceKeys of their own."""
-        hashes = self.distinct[self.which[rows]]
-        distinct, which, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        hashes = self.hashes[rows]
+        distinct, counts = np.unique(hashes, return_counts=True)
         return PieceKeys(
             distinct,
             counts.astype(np.int32),
-            which.astype(np.int32),
+            hashes,
             self.records[rows],
             self.lines[rows],
             self.push[rows],
@@ -160,6 +168,9 @@ class PieceResult:
     # The key rules' problems for this piece when they were found off the client (the cluster's
     # partition tasks); None: the fold finds them from ``users`` and ``ids``.
     cross: list[Problem] | None = None
+    # A piece run as several tasks (validator.subtasks): the (users, ids) keys of its later
+    # parts, in order, records and lines relative to the piece; folded after users and ids.
+    key_parts: list[tuple[PieceKeys, PieceKeys]] = field(default_factory=list)
     attribute_names: set[str] = field(default_factory=set)
     spans: RecordSpans | None = None  # only when the run writes pieces
     repairs: Any = None  # validator.repair.PieceRepairs: the repaired records (--repair)

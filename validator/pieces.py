@@ -317,7 +317,7 @@ def _each(f: SourceFile, read: Callable[[_A], _R], items: list[_A]) -> list[_R]:
     return [read(x) for x in items]
 
 
-def _newline_boundaries(
+def newline_boundaries(
     f: SourceFile, targets: list[int], settings: AwsSettings | None, s3_client: Any
 ) -> list[int]:
     """NDJSON: the line start at or after each target (every line start is a record start)."""
@@ -410,7 +410,7 @@ def settle_csv_boundary(
     return int(starts[free[0]]) + lo if len(free) else None
 
 
-def _csv_boundaries(
+def csv_boundaries(
     f: SourceFile,
     targets: list[int],
     data_start: int,
@@ -494,11 +494,11 @@ def plan_pieces(
                 {plan.data_start + span * k // n for k in range(1, n)} - {plan.data_start}
             )
             if plan.columns is not None:
-                bounds = _csv_boundaries(
+                bounds = csv_boundaries(
                     f, targets, plan.data_start, plan.columns.width, settings, s3_client
                 )
             else:
-                bounds = _newline_boundaries(f, targets, settings, s3_client)
+                bounds = newline_boundaries(f, targets, settings, s3_client)
         edges = [0, *(bounds or []), -1]
         header = tuple(plan.header) if plan.header is not None else None
         for start, end in itertools.pairwise(edges):

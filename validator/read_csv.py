@@ -33,7 +33,7 @@ import csv
 import io
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -102,7 +102,7 @@ def parse_header(line: bytes) -> list[str]:
     return rows[0] if rows else []
 
 
-def _bare_crs(buf: bytes | memoryview, limit: int, final: bool) -> np.ndarray:
+def _bare_crs(buf: bytes | bytearray | memoryview, limit: int, final: bool) -> np.ndarray:
     """Positions of CRs not followed by LF in ``buf[:limit]`` (a CR that ends the file is a
     line end)."""
     arr = np.frombuffer(buf, np.uint8, count=limit)
@@ -118,7 +118,7 @@ def _bare_crs(buf: bytes | memoryview, limit: int, final: bool) -> np.ndarray:
     return cr[bare]
 
 
-def utf8_valid(data: bytes | memoryview) -> bool:
+def utf8_valid(data: bytes | bytearray | memoryview) -> bool:
     """Whether ``data`` is UTF-8, checked by Arrow in one pass."""
     if not len(data):
         return True
@@ -131,7 +131,7 @@ def utf8_valid(data: bytes | memoryview) -> bool:
     return True
 
 
-def _utf8_bad(text: bytes) -> int | None:
+def _utf8_bad(text: bytes | bytearray) -> int | None:
     """Column (0-based byte) of the first invalid UTF-8 byte, or None."""
     try:
         text.decode("utf-8")
@@ -156,7 +156,7 @@ def _stray(
     return np.where(inside, ~good_close, ~good_open)
 
 
-def _legit_multiline(text: bytes, width: int) -> bool:
+def _legit_multiline(text: bytes | bytearray, width: int) -> bool:
     try:
         rows = list(csv.reader(io.StringIO(text.decode("utf-8", errors="replace")), strict=True))
     except csv.Error:
@@ -195,7 +195,7 @@ def _lines(arr: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def scan(
-    buf: bytes,
+    buf: bytes | bytearray,
     final: bool,
     width: int,
     bound: int = DEFAULT_BOUND,
@@ -355,7 +355,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _parse_arrow(
-    data: bytes | memoryview, width: int, invalid: list[tuple[int | None, int]]
+    data: bytes | bytearray | memoryview, width: int, invalid: list[tuple[int | None, int]]
 ) -> pa.Table:
     """Parse records in one call, every column as bytes; rows of the wrong width are skipped
     and listed in ``invalid`` as (1-based row number among non-blank rows, fields). The data
@@ -383,7 +383,7 @@ def _parse_arrow(
     )
 
 
-def _parse_python(texts: list[bytes], width: int) -> tuple[pa.Table, list[int]]:
+def _parse_python(texts: Sequence[bytes | bytearray], width: int) -> tuple[pa.Table, list[int]]:
     """The slow path: the csv module, one record at a time (only when pyarrow disagrees).
     Returns the table of rows of the right width, and every row's field count (-1: the csv
     module could not read it)."""
@@ -470,6 +470,7 @@ class _Source:
         self.buf = b""
         self.eof = False
         self.scratch = bytearray()
+        self.block = bytearray()
 
     def _refused(self, pos: int) -> None:
         """A read the system refused: go on through the stream, whose own read says which
@@ -478,19 +479,26 @@ class _Source:
         self.stream.seek(pos)
         self.start, self.buf, self.eof = pos, b"", False
 
-    def fetch(self, pos: int, n: int) -> bytes:
-        """Up to ``n`` bytes from file offset ``pos`` (fewer only at the end of the file)."""
+    def fetch(self, pos: int, n: int) -> bytes | bytearray:
+        """Up to ``n`` bytes from file offset ``pos`` (fewer only at the end of the file); a
+        local file's are valid until the next fetch."""
         if self.fd is not None:
+            # Into one buffer, reused: pyarrow copies what it parses, and nothing else keeps a
+            # block past the next fetch (no allocation and page faults of 8 MiB a block).
+            if len(self.block) != n:
+                self.block = bytearray(n)
+            view = memoryview(self.block)
+            got = 0
             try:
-                out = os.pread(self.fd, n, pos)
-                while len(out) < n:
-                    more = os.pread(self.fd, n - len(out), pos + len(out))
-                    if not more:
+                while got < n:
+                    k = os.preadv(self.fd, [view[got:]], pos + got)
+                    if not k:
                         break
-                    out += more
-                return out
+                    got += k
             except OSError:
                 self._refused(pos)
+            else:
+                return self.block if got == n else bytes(view[:got])
         if pos > self.start:
             self.buf = self.buf[pos - self.start :]
             self.start = pos
@@ -638,7 +646,11 @@ class CsvReader(PieceReader):
                 return
 
     def consume(
-        self, buf: bytes, final: bool, avail: int | None = None, limit: int | None = None
+        self,
+        buf: bytes | bytearray,
+        final: bool,
+        avail: int | None = None,
+        limit: int | None = None,
     ) -> int:
         """Read the records of ``buf[:limit]`` (from a record start; ending with a newline
         unless ``final``; ``avail`` bytes were read from its start) and return the bytes used.
@@ -650,7 +662,7 @@ class CsvReader(PieceReader):
 
     # -- the fast path: every line one record, proven by counts ------------------------------
 
-    def _fast(self, data: bytes, limit: int, final: bool) -> bool:
+    def _fast(self, data: bytes | bytearray, limit: int, final: bool) -> bool:
         """Every line of ``data[:limit]`` one record, proven by counts; False if not proven."""
         width = self.cols.width
         arr = np.frombuffer(data, np.uint8, count=limit)
@@ -686,21 +698,23 @@ class CsvReader(PieceReader):
             )
             for r, (_, fields) in zip(numbers.tolist(), invalid, strict=True)
         ]
-        # Byte ranges of every record (repair and split need them; a pass over the newlines).
-        _, _, starts, ends = _lines(arr, final)
         if data.find(b"\t", 0, limit) >= 0:
             tabs = np.flatnonzero(arr == TAB)
-            if len(tabs):
-                t_line = np.unique(np.searchsorted(ends - 1, tabs))
-                problems += [
-                    Problem(self.record + r, base + r, None, "CSV_TAB_IN_VALUE", _TAB_MESSAGE)
-                    for r in t_line[ok[t_line]].tolist()
-                ]
-                problems.sort(key=lambda p: p.record or 0)
+            # The line of each tab: the newlines before it (every line is one record here).
+            t_line = np.unique(np.searchsorted(np.flatnonzero(arr == NL), tabs))
+            problems += [
+                Problem(self.record + r, base + r, None, "CSV_TAB_IN_VALUE", _TAB_MESSAGE)
+                for r in t_line[ok[t_line]].tolist()
+            ]
+            problems.sort(key=lambda p: p.record or 0)
         idx = np.arange(lines, dtype=np.int64)
-        self._emit(raw, idx[ok] + self.record, idx[ok] + base, starts, ends, ok, problems)
         if self.keep_spans:
+            # Byte ranges of every record, only when asked (repair and split need them).
+            _, _, starts, ends = _lines(arr, final)
             self.spans.append((idx + base, self.offset + starts, self.offset + ends))
+        else:
+            starts = ends = _EMPTY
+        self._emit(raw, idx[ok] + self.record, idx[ok] + base, starts, ends, ok, problems)
         self.record += lines
         self.line += newlines
         self.offset += len(buf)
@@ -718,13 +732,15 @@ class CsvReader(PieceReader):
         problems: list[Problem],
     ) -> None:
         table = _to_batch_table(raw, self.cols)
-        if len(starts):
+        if self.keep_spans:
             starts, ends = self.offset + starts[ok], self.offset + ends[ok]
+        else:
+            starts = ends = _EMPTY
         self.batches.append(Batch(table, records, lines, starts, ends, problems))
 
     # -- the exact path ----------------------------------------------------------------------
 
-    def _exact(self, buf: bytes, final: bool, avail: int) -> None:
+    def _exact(self, buf: bytes | bytearray, final: bool, avail: int) -> None:
         width = self.cols.width
         s = scan(buf, final, width, self.bound, count_fields=False, avail=avail)
         nrec = len(s.rec_first)
@@ -835,7 +851,7 @@ class CsvReader(PieceReader):
         self._used = s.consumed
 
     @staticmethod
-    def _sound_bytes(buf: bytes, s: Scan, ok: np.ndarray) -> bytes:
+    def _sound_bytes(buf: bytes | bytearray, s: Scan, ok: np.ndarray) -> bytes | bytearray:
         if ok.all():
             return buf[: s.consumed]
         # Keep the lines of sound records (blank lines may stay: pyarrow skips them too).
