@@ -57,6 +57,8 @@ def groups(args: argparse.Namespace) -> None:
         repeat=args.repeat,
         timeout=args.timeout,
         sample_interval=0.2,
+        parts=args.parts,
+        part_rows=args.part_rows,
     )
     tool = args.command
 
