@@ -94,9 +94,7 @@ class ClusterExecutor(Executor):
         from validator import cluster_keys
 
         try:
-            parts = self.partitions or cluster_keys.default_partitions(
-                len(self._client.nthreads())
-            )
+            parts = self.partitions or cluster_keys.default_partitions(len(self._client.nthreads()))
             yield from cluster_keys.run(self._client, fn, list(tasks), parts, arrived)
         except PreflightError:
             raise
