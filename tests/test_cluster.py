@@ -567,6 +567,7 @@ def test_ctrl_c_mid_split_waits_for_the_parts_in_flight_then_removes_everything(
             stdin=subprocess.DEVNULL,
         )
         assert proxy.holding.wait(120), proc.stderr
+        time.sleep(3.0)  # the other pieces checked: the client waits on the held part's task
         proc.send_signal(signal.SIGINT)
         time.sleep(1.0)  # the client now waits for the held part
         proxy.release()

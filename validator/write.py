@@ -491,8 +491,15 @@ class _Splitter:
             return
         self.in_flight.append((self.runner.submit(write_parts, task), targets))
         while len(self.in_flight) > self.limit:
-            future, oldest = self.in_flight.popleft()
-            self._settle(future.result(), oldest)
+            self._settle_oldest()
+
+    def _settle_oldest(self) -> None:
+        """Wait for the oldest task in flight; it leaves the queue only once it is done (a
+        Ctrl-C during the wait leaves it there, for the rollback to wait for)."""
+        future, oldest = self.in_flight[0]
+        done = future.result()
+        self.in_flight.popleft()
+        self._settle(done, oldest)
 
     def _settle(self, done: PartsDone, targets: list[_Target], *, failing: bool = False) -> None:
         """What a task did, into the manifest and the rejects (in source order); its error
@@ -524,8 +531,7 @@ class _Splitter:
         """Wait for every part, in order; then take back what workers that died left pending
         (Dask reran their tasks elsewhere)."""
         while self.in_flight:
-            future, oldest = self.in_flight.popleft()
-            self._settle(future.result(), oldest)
+            self._settle_oldest()
         if self.runner is not None:
             urls = [self.dest.path(n) for n in self.dest.written]
             with contextlib.suppress(Exception):  # the split is whole: an orphan upload only
