@@ -8,18 +8,23 @@ exact checks (``check.check_json_object`` and ``check.check_batch``), which deci
 What the Structs prove (each constraint is taken from the compiled schema, never hand-written):
 
 - every key is an endpoint field (``forbid_unknown_fields``; attribute names at least one
-  character long);
-- every value has its type (strings, numbers, objects, arrays of strings);
-- values drawn from a list (``enum``, ``x-values``: ChannelType, OptOut, EndpointStatus,
-  Location.Country, Demographic.Locale, Demographic.Timezone) are one of them or empty
-  (``Literal``);
+  character long and within their length limit);
+- every value has its type (strings, numbers, objects, arrays of strings); objects and
+  attribute/metric values are never null and attribute arrays never empty (such a record takes
+  the exact path, which tells a value from an absent one);
+- values drawn from a short list (EndpointStatus, Demographic.Timezone) are one of them or
+  empty (``Literal``);
 - numbers are finite and inside their ranges (``ge``/``le``);
-- custom attribute names, values and value counts are within their limits and patterns.
+- attribute values and value counts are within their limits.
 
-What they leave to ``check.check_batch`` over a narrow table (``TABLE_FIELDS``): the fields
-whose rules are patterns, calendars or conditions on other fields (Address, EffectiveDate),
-the fields of the required rule, and the keys the cross-record rules count (Id, User.UserId,
-ChannelType). The endpoint size is bounded from the line's length by the reader.
+What they leave to the reader: attribute name patterns (a regex per value costs as much as the
+rest of the decode; the reader tests each distinct name once, ``name_patterns``), repeated keys
+(the reader's token count) and the endpoint size (bounded from the line's length). What they
+leave to ``check.check_batch`` over a narrow table (``table_fields``): the fields whose rules are
+patterns, calendars or conditions on other fields (Address, EffectiveDate), the fields of the
+required rule, the keys the cross-record rules count (Id, User.UserId, ChannelType), and the
+value lists that are long (Demographic.Locale) or often broken (``COLUMN_WIDE``), checked once
+per distinct value.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ __all__ = ["UNSET", "Plan", "plan"]
 
 KEY_FIELDS = ("Id", "User.UserId", "ChannelType")  # read by the cross-record rules
 LITERAL_MAX = 1000  # a value list longer than this is checked column-wide (Demographic.Locale)
+# Value lists that real exports often break (lower-case channels, YES/NO opt-outs, alpha-3
+# countries): as a Literal each such record would cost a refused decode run and the slow path;
+# column-wide it costs one lookup per distinct value. ChannelType is a table field anyway.
+COLUMN_WIDE = ("ChannelType", "OptOut", "Location.Country")
 FINITE = Meta(ge=-sys.float_info.max, le=sys.float_info.max)
 
 
@@ -84,7 +93,7 @@ class Plan:
         for name, pool in pools.items():
             if pool is None:
                 continue
-            if len(pool) > LITERAL_MAX:
+            if len(pool) > LITERAL_MAX or name in COLUMN_WIDE:
                 # a Literal this large is slow to build and a regex slow to apply per value:
                 # the field is checked column-wide, once per distinct value
                 needs_table.add(name)

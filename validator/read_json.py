@@ -2,16 +2,19 @@
 
 Two paths, so that the common record costs one msgspec decode and the rare one costs Python:
 
-* **Fast.** Runs of lines are decoded in one ``decode_lines`` call into the Structs of
-  ``validator.json_struct``, which carry most rules as constraints (types, value lists, ranges,
-  attribute limits, no unknown key). A record that decodes breaks none of them; the rules the
-  Structs cannot carry (patterns, calendars, conditions, the required fields, the cross-record
-  keys) run column-wide in ``check.check_batch`` over a narrow table of just those fields
-  (``Plan.table_fields``). The endpoint's size is bounded from its line's length (strings and
-  keys never grow as compact JSON, a number by at most 24 bytes), and the rare long line whose
-  bound is over the limit takes the slow path. When msgspec refuses a run, its error names the
-  record (or the byte); that line is taken out and the rest decoded again, so a bad line costs
-  about its own decode.
+* **Fast.** Runs of 64 lines are decoded in one ``decode_lines`` call into the Structs of
+  ``validator.json_struct``, which carry most rules as constraints (types, short value lists,
+  ranges, attribute limits, no unknown key). A record that decodes breaks none of them. Every
+  1024 decoded records the reader takes what the rest needs and frees the Structs while they
+  are in cache: the table fields (``Plan.table_fields``) as Arrow strings, for the rules the
+  Structs cannot carry, run column-wide in ``check.check_batch`` (patterns, calendars,
+  conditions, the required fields, long or often broken value lists, the cross-record keys);
+  the attribute names (each distinct name's pattern tested once); the records' compact
+  encoding, for the duplicate-key proof. The endpoint's size is bounded from its line's length
+  (strings and keys never grow as compact JSON, a number by at most 24 bytes), and the rare
+  long line whose bound is over the limit takes the slow path. When msgspec refuses a run, its
+  error names the record (or the byte); that record takes the slow path and the rest of the
+  run is decoded again, so a bad line costs about its own decode and its run's prefix.
 * **Slow.** A line msgspec refused is checked as before: not UTF-8 (``FILE_NOT_UTF8``), not JSON
   (``JSON_SYNTAX``, orjson's message; nesting past orjson's depth limit is a syntax error, not a
   crash), then ``check.check_json_object`` lists every structural problem (``JSON_NOT_OBJECT``,
@@ -19,9 +22,10 @@ Two paths, so that the common record costs one msgspec decode and the rare one c
   with the Batch contract's columns, through ``check.check_batch`` like any other record.
 
 Duplicate keys (``JSON_DUPLICATE_KEY``), which msgspec and orjson both resolve silently, are
-found by counting: every key ends with an unescaped quote followed by ``:`` or white space, so
-counting those pairs bounds the keys of the text from above; when that bound equals the keys
-decoded, no key repeats. Only lines where it does not are scanned token by token.
+found by counting string tokens (two unescaped quotes each) in the text and in msgspec's
+compact encoding of what was decoded: a repeated key loses a token, so equal counts for a block
+prove that none repeats. Where they differ, records are compared one by one, and those whose
+counts differ are scanned token by token on the slow path.
 """
 
 from __future__ import annotations
