@@ -123,26 +123,10 @@ def run(
     """
     size = parse_size(piece_size) if piece_size is not None else None
     report = Report(definition=definition, application_id=application_id, strict=strict)
-    repair_log = None
-    if repair is not None:
-        from validator.repair import RepairLog  # only with --repair
-
-        repair_log = RepairLog(repair, repairs_out)
-    folder = Folder(report, strict=strict, failures_out=failures_out, repairs=repair_log)
-    for source, code, message in listing.warnings:
-        folder.job_problem(source, code, message)
-    selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
-    if max_job_size is not None and selected_bytes > max_job_size:
-        folder.job_problem(
-            str(definition.get("S3Url")),
-            "JOB_TOO_LARGE",
-            f"the selected files hold {selected_bytes:,} bytes; one import job "
-            f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)",
-        )
+    folder = _folder(listing, report, definition, failures_out, max_job_size, repair, repairs_out)
     # The caller's own S3 client rides on the settings (this process only: a process pool's
     # workers build their own from the rest), so nothing below takes it apart.
     settings = with_client(settings, s3_client)
-    own_client = settings is not None and settings.s3_client is not None
     plans = plan_pieces(
         listing,
         pieces=pieces,
@@ -164,87 +148,14 @@ def run(
     display: Any = getattr(progress, "__self__", progress)
     if callable(getattr(display, "start", None)):
         display.start(listing, [t.piece for t in tasks])
-    ticker = getattr(display, "ticker", None)
-    tick = None
 
     with ExitStack() as stack:
-        # Large pieces as parts, so that every worker stays busy to the end (validator.subtasks);
-        # not on an executor that runs the key rules itself (its results come a piece each).
-        if executor is not None and hasattr(executor, "run_keyed"):
-            run_tasks, part_counts = list(tasks), [1] * len(tasks)
-        else:
-            run_tasks, part_counts = subtasks.split(
-                tasks, default_workers() if workers is None else workers
-            )
-        if executor is None:
-            n = _workers_for(listing, run_tasks, workers)
-            packs = pack_tasks(run_tasks, n)  # many small files: several to a task
-            n = 1 if len(packs) <= 1 else min(n, len(packs))
-            processes = n > 1 and not own_client
-            tick = ticker(processes) if callable(ticker) else None
-            shared = display.meter.shared if processes and tick is not None else None
-            executor = make_executor(n, threads=own_client, shared=shared)
-            if executor is not None:
-                stack.enter_context(signals.pool(executor))  # workers killed if the run fails
-        elif workers is not None and workers < 1:
-            raise UsageError("workers must be at least 1")
-        else:
-            packs = pack_tasks(run_tasks, workers or default_workers())
-        # An executor may refuse sources its workers cannot read (a cluster and a local path).
-        check_sources = getattr(executor, "check_sources", None)
-        if check_sources is not None:
-            check_sources(listing.selected)
-        if on_executor is not None:
-            on_executor(executor)
-        run_packed = partial(run_pack, tick=tick)
-        # An executor may run the job-wide key rules itself (a cluster: the keys stay on its
-        # workers, partitioned by hash). Its results then come once every piece is in, without
-        # keys, each with the problems its keys gave (``cross``); progress hears of each piece
-        # as it is done (a summary of it), not as it is folded.
-        run_keyed = getattr(executor, "run_keyed", None)
-        fold_progress = progress
-        results: Iterator[PieceResult]
-        if run_keyed is not None:
-            keyed = run_keyed(run_packed, packs, progress)
-            stack.callback(getattr(keyed, "close", lambda: None))
-            results = keyed
-            fold_progress = None
-        else:
-            with signals.critical():  # a signal while a worker is forked is not lost
-                mapped = (
-                    executor.map(run_packed, packs)
-                    if executor is not None
-                    else map(run_packed, packs)
-                )
-            # A run that fails midway stops the map now (a cluster's client cancels what is
-            # left while it is still connected), not when the garbage collector gets to it.
-            stack.callback(getattr(mapped, "close", lambda: None))
-            results = subtasks.regroup(chain.from_iterable(mapped), tasks, part_counts)
+        results, fold_progress = _results(
+            stack, listing, tasks, executor, workers, settings, display, progress, on_executor
+        )
         if callable(getattr(display, "begin", None)):
             display.begin()
-        folder.files(listing.files)
-        plan_iter = iter(plans)
-        current: FilePlan | None = None
-        for res in results:
-            src = res.piece.file.display
-            while current is None or current.file.display != src:
-                current = next(plan_iter)
-                if res.plan is not None and current.file.display == src:
-                    current = res.plan  # its head was read by the worker that read it
-                folder.start_file(current)
-                if not current.pieces and current.file.display != src:
-                    current = None
-            if not current.pieces:
-                continue  # the worker found nothing to read (compressed, empty): problems only
-            # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where
-            # a single reader starts a record (pieces.settle_csv_boundary).
-            outcome = folder.next_piece(res)
-            if fold_progress is not None:
-                fold_progress(res)
-            if on_piece is not None:
-                on_piece(outcome, current)
-        for plan in plan_iter:
-            folder.start_file(plan)
+        _fold(folder, listing, plans, results, fold_progress, on_piece)
     folder.empty_files(listing.format)
     if report.total_processed == 0:  # never a pass on nothing
         folder.job_problem(
@@ -255,6 +166,133 @@ def run(
     folder.finish()
     report.completion_date = now_iso()
     return report
+
+
+def _folder(
+    listing: Listing,
+    report: Report,
+    definition: dict[str, Any],
+    failures_out: IO[bytes] | None,
+    max_job_size: int | None,
+    repair: RepairOptions | None,
+    repairs_out: IO[bytes] | None,
+) -> Folder:
+    """The fold, with the job's own problems known before any piece (the listing's, size)."""
+    repair_log = None
+    if repair is not None:
+        from validator.repair import RepairLog  # only with --repair
+
+        repair_log = RepairLog(repair, repairs_out)
+    folder = Folder(report, strict=report.strict, failures_out=failures_out, repairs=repair_log)
+    for source, code, message in listing.warnings:
+        folder.job_problem(source, code, message)
+    selected_bytes = sum(f.size for f in listing.selected if f.size > 0)
+    if max_job_size is not None and selected_bytes > max_job_size:
+        folder.job_problem(
+            str(definition.get("S3Url")),
+            "JOB_TOO_LARGE",
+            f"the selected files hold {selected_bytes:,} bytes; one import job "
+            f"takes at most {max_job_size:,} (split it: pinpoint-preflight split)",
+        )
+    return folder
+
+
+def _results(
+    stack: ExitStack,
+    listing: Listing,
+    tasks: list[PieceTask],
+    executor: Executor | None,
+    workers: int | None,
+    settings: AwsSettings | None,
+    display: Any,
+    progress: Callable[[PieceResult], None] | None,
+    on_executor: Callable[[Executor | None], None] | None,
+) -> tuple[Iterator[PieceResult], Callable[[PieceResult], None] | None]:
+    """The executor seam: every task run (on ``executor``, or on one chosen here and closed by
+    ``stack``), its results one per piece in source order; and what the fold should tell the
+    progress display of each (None when the executor tells it itself)."""
+    own_client = settings is not None and settings.s3_client is not None
+    ticker = getattr(display, "ticker", None)
+    tick = None
+    # Large pieces as parts, so that every worker stays busy to the end (validator.subtasks);
+    # not on an executor that runs the key rules itself (its results come a piece each).
+    run_keyed = getattr(executor, "run_keyed", None)
+    if run_keyed is not None:
+        run_tasks, part_counts = list(tasks), [1] * len(tasks)
+    else:
+        run_tasks, part_counts = subtasks.split(
+            tasks, default_workers() if workers is None else workers
+        )
+    if executor is None:
+        n = _workers_for(listing, run_tasks, workers)
+        packs = pack_tasks(run_tasks, n)  # many small files: several to a task
+        n = 1 if len(packs) <= 1 else min(n, len(packs))
+        processes = n > 1 and not own_client
+        tick = ticker(processes) if callable(ticker) else None
+        shared = display.meter.shared if processes and tick is not None else None
+        executor = make_executor(n, threads=own_client, shared=shared)
+        if executor is not None:
+            stack.enter_context(signals.pool(executor))  # workers killed if the run fails
+    elif workers is not None and workers < 1:
+        raise UsageError("workers must be at least 1")
+    else:
+        packs = pack_tasks(run_tasks, workers or default_workers())
+    # An executor may refuse sources its workers cannot read (a cluster and a local path).
+    check_sources = getattr(executor, "check_sources", None)
+    if check_sources is not None:
+        check_sources(listing.selected)
+    if on_executor is not None:
+        on_executor(executor)
+    run_packed = partial(run_pack, tick=tick)
+    if run_keyed is not None:
+        # The executor runs the job-wide key rules itself (a cluster: the keys stay on its
+        # workers, partitioned by hash). Its results come once every piece is in, without
+        # keys, each with the problems its keys gave (``cross``); progress hears of each
+        # piece as it is done (a summary of it), not as it is folded.
+        keyed = run_keyed(run_packed, packs, progress)
+        stack.callback(getattr(keyed, "close", lambda: None))
+        return keyed, None
+    with signals.critical():  # a signal while a worker is forked is not lost
+        mapped = executor.map(run_packed, packs) if executor is not None else map(run_packed, packs)
+    # A run that fails midway stops the map now (a cluster's client cancels what is left while
+    # it is still connected), not when the garbage collector gets to it.
+    stack.callback(getattr(mapped, "close", lambda: None))
+    return subtasks.regroup(chain.from_iterable(mapped), tasks, part_counts), progress
+
+
+def _fold(
+    folder: Folder,
+    listing: Listing,
+    plans: list[FilePlan],
+    results: Iterator[PieceResult],
+    progress: Callable[[PieceResult], None] | None,
+    on_piece: Callable[[PieceOutcome, FilePlan], None] | None,
+) -> None:
+    """Every result into the fold, in source order, each file started as its first piece
+    comes (or, with no piece, after the last)."""
+    folder.files(listing.files)
+    plan_iter = iter(plans)
+    current: FilePlan | None = None
+    for res in results:
+        src = res.piece.file.display
+        while current is None or current.file.display != src:
+            current = next(plan_iter)
+            if res.plan is not None and current.file.display == src:
+                current = res.plan  # its head was read by the worker that read it
+            folder.start_file(current)
+            if not current.pieces and current.file.display != src:
+                current = None
+        if not current.pieces:
+            continue  # the worker found nothing to read (compressed, empty): problems only
+        # CSV pieces need no settling here: pieces.plan_pieces puts every boundary where a
+        # single reader starts a record (pieces.settle_csv_boundary).
+        outcome = folder.next_piece(res)
+        if progress is not None:
+            progress(res)
+        if on_piece is not None:
+            on_piece(outcome, current)
+    for plan in plan_iter:
+        folder.start_file(plan)
 
 
 def preflight(
