@@ -176,6 +176,14 @@ def stop_pool(executor: Executor) -> None:
             manager.join(1)
             if manager.is_alive():
                 _detach(manager)
+        if process is not None and isinstance(executor, process.ProcessPoolExecutor):
+            # Whatever the pool's thread did not settle is settled here: a caller waiting on
+            # a future of a killed worker (split's rollback waits for its parts) never hangs.
+            lost = process.BrokenProcessPool("the pool was stopped")
+            for item in list((getattr(executor, "_pending_work_items", None) or {}).values()):
+                if not item.future.done():
+                    with contextlib.suppress(Exception):
+                        item.future.set_exception(lost)
 
 
 def _detach(thread: threading.Thread) -> None:
