@@ -111,6 +111,29 @@ def test_a_quoted_line_break_across_the_target_moves_the_boundary_past_it():
     assert settle_csv_boundary(window, 0, 15, WIDTH, at_line_start=True) is None
 
 
+def test_a_quoted_line_break_in_a_last_line_without_a_newline_is_not_a_boundary():
+    """The file's last line has no newline: a reader ends it at the end of the file, so the
+    quote it closes makes one record of the two lines (no boundary inside it, none past it)."""
+    window = b'1,SMS,+1,a\n2,SMS,+2,"b\nc"'
+    assert settle_csv_boundary(window, 0, 15, WIDTH, at_line_start=True, at_end=True) is None
+    assert settle_csv_boundary(window, 0, 5, WIDTH, at_line_start=True, at_end=True) == 11
+
+
+def test_a_csv_file_ending_inside_a_two_line_record_counts_it_once(tmp_path):
+    """Found by test_write's split property: a piece boundary inside the last record's quoted
+    line break, in a file with no final newline, counted three records for two."""
+    src = tmp_path / "in.csv"
+    src.write_bytes(
+        b"Id,ChannelType,Address,Attributes.note\n0,SMS,555-0000,n\n"
+        b'1,EMAIL,u1@example.com,"line\nbreak"'
+    )
+    for piece_size in (None, 40, 45, 50):
+        report = validator.preflight(str(src), format="CSV", workers=1, piece_size=piece_size)
+        assert (report.total_processed, report.total_failures) == (2, 2), piece_size
+        codes = [f.rsplit("[", 1)[1] for f in report.failures]
+        assert codes == ["ADDRESS_E164]", "CSV_NEWLINE_IN_VALUE]"]
+
+
 def test_a_broken_quote_costs_its_own_line_not_the_boundary():
     # The odd line cannot close within the bound: it is a broken quote, the next line a start.
     window = b'1,SMS,"+1,a\n' + b"2,SMS,+2,b\n" * 7000

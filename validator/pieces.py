@@ -372,6 +372,10 @@ def settle_csv_boundary(
     """
     arr = np.frombuffer(window, np.uint8)
     newlines = np.flatnonzero(arr == 10)
+    if at_end and len(arr) and arr[-1] != 10:
+        # The file's last line has no newline: a reader ends it at the end of the file, so
+        # it is a complete line here too (a quote it closes closes a record before it).
+        newlines = np.append(newlines, len(arr))
     if at_line_start:
         starts, ends = np.concatenate(([0], newlines + 1)), newlines
     else:  # the first line of the window began before it: its quotes are not known
@@ -406,7 +410,9 @@ def settle_csv_boundary(
     # (The first known line start qualifies too: a record across it would start before lo.)
     reach = np.concatenate(([0], np.maximum.accumulate(nxt)))
     line = np.arange(n + 1)
-    free = np.flatnonzero((reach <= line) & (starts[: n + 1] + lo >= target))
+    free = np.flatnonzero(
+        (reach <= line) & (starts[: n + 1] + lo >= target) & (starts[: n + 1] < len(arr))
+    )
     return int(starts[free[0]]) + lo if len(free) else None
 
 
