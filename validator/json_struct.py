@@ -103,6 +103,7 @@ class Plan:
         self.literals = proven_by_literal
         self.structs: dict[str, type[Struct]] = {}
         self.name_patterns: dict[str, re.Pattern[str]] = {}  # per map prefix
+        self.tested_names: dict[str, set[str]] = {}  # per map prefix: names whose patterns held
         self.children: dict[str, tuple[str, ...]] = {}
         self.endpoint: type[Struct] = self._struct("", schema.top_level)
         self.top_fields: tuple[str, ...] = schema.top_level

@@ -47,8 +47,6 @@ from validator.json_struct import Plan, plan
 from validator.messages import quote
 from validator.model import Batch, Problem
 
-_TESTED: dict[str, set[str]] = {}  # per map prefix: attribute names whose patterns held
-
 NL, CR, LBRACE, RBRACE = 10, 13, 123, 125
 QUOTE, COLON, SPACE, TAB, BACKSLASH = 34, 58, 32, 9, 92
 LBRACKET, COMMA = 91, 44
@@ -435,7 +433,7 @@ class _Block:
         pattern = self.plan.name_patterns.get(prefix)
         if pattern is None:
             return
-        tested = _TESTED.setdefault(prefix, set())
+        tested = self.plan.tested_names.setdefault(prefix, set())
         bad = {k for k in new - tested if not pattern.search(k)}
         if len(tested) < NAMES_KEPT:
             tested |= new - bad
