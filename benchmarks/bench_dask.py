@@ -158,9 +158,11 @@ def one(spec: dict) -> int:
     return 0
 
 
-def run_one(spec: dict, env: dict, timeout: float) -> dict:
+def run_one(spec: dict, env: dict, timeout: float, script: str = __file__) -> dict:
+    """``script --one SPEC`` in a fresh process (this one, or another bench's); its last line
+    of output as JSON."""
     out = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps(spec)],
+        [sys.executable, script, "--one", json.dumps(spec)],
         capture_output=True,
         text=True,
         env=env,

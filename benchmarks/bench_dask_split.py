@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -82,19 +81,6 @@ def one(spec: dict) -> int:
     return 0
 
 
-def run_one(spec: dict, env: dict, timeout: float) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"run {spec} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -113,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import bench
     import bench_s3
-    from bench_dask import loadavg
+    from bench_dask import loadavg, run_one
     from dask_cluster import dask_cluster
 
     modes = args.modes.split(",")
@@ -155,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             return spec, run_env
 
         log("warm-up (the workers import the validator once)")
-        run_one(*spec_for("dask"), args.timeout)
+        run_one(*spec_for("dask"), args.timeout, script=__file__)
         for rep in range(args.repeat):
             order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
             for mode in order:
-                r = run_one(*spec_for(mode), args.timeout)
+                r = run_one(*spec_for(mode), args.timeout, script=__file__)
                 r["load"] = os.getloadavg()[0]
                 runs[mode].append(r)
                 log(

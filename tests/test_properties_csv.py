@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from csv_tokens import HEADER, TOKENS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,27 +19,9 @@ import validator
 import validator.blocks as blocks
 import validator.engine as engine
 
-HEADER = b"Id,ChannelType,Address,Attributes.a\n"
 WIDTH = 4
 BOUND = 64 * 1024
 
-TOKENS = [
-    b"1,SMS,+12065550100,a\n",
-    b"2,EMAIL,a@example.com,b\n",
-    b"3,SMS,555,c\n",
-    b"x",
-    b",",
-    b'"',
-    b'""',
-    b"\n",
-    b"\r",
-    b"\r\n",
-    b"\t",
-    b"\xff",
-    b"\xc3\xa9",
-    b"SMS",
-    b"+12065550101",
-]
 
 body_st = st.lists(st.sampled_from(TOKENS), max_size=80).map(b"".join)
 

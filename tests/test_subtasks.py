@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from csv_tokens import HEADER, TOKENS
 
 import validator
 import validator.engine as engine
@@ -22,27 +23,6 @@ _spec = importlib.util.spec_from_file_location("generate", ROOT / "benchmarks" /
 assert _spec is not None and _spec.loader is not None
 generate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(generate)
-
-# Every defect kind the CSV reader knows, at every place: quoted line breaks, broken quotes,
-# bare CRs, tabs, bytes that are not UTF-8, wrong widths, blank lines.
-TOKENS = [
-    b"1,SMS,+12065550100,a\n",
-    b"2,EMAIL,a@example.com,b\n",
-    b"3,SMS,555,c\n",
-    b"x",
-    b",",
-    b'"',
-    b'""',
-    b"\n",
-    b"\r",
-    b"\r\n",
-    b"\t",
-    b"\xff",
-    b"\xc3\xa9",
-    b"SMS",
-    b"+12065550101",
-]
-HEADER = b"Id,ChannelType,Address,Attributes.a\n"
 
 
 def _run(path: Path, tmp: Path, fmt: str, **kw) -> tuple[dict, bytes]:
