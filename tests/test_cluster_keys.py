@@ -243,3 +243,16 @@ def test_many_small_files_several_to_a_task_give_the_local_report(
         x["code"] for x in map(json.loads, (tmp_path / "dask.ndjson").read_text().splitlines())
         if x["code"] in job["expected"]
     ) == job["expected"]  # fmt: skip
+
+
+@pytest.mark.parametrize("partitions", [0, -3])
+def test_partitions_below_one_are_a_usage_error_naming_the_parameter(partitions: int) -> None:
+    """Refused before any connection: one line naming the library's parameter."""
+    from validator.errors import UsageError
+
+    with (
+        pytest.raises(UsageError) as caught,
+        dask_executor("tcp://127.0.0.1:9", partitions=partitions),
+    ):
+        pass
+    assert str(caught.value) == f"partitions must be at least 1, not {partitions}"

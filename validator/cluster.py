@@ -196,6 +196,8 @@ def dask_executor(
     ``workers`` single-threaded processes on 127.0.0.1, closed at the end). The cluster itself
     is never shut down here: only this run's client is closed. ``partitions``: of the job-wide
     keys (``ClusterExecutor.run_keyed``); by default a few per worker."""
+    if partitions is not None and (isinstance(partitions, bool) or partitions < 1):
+        raise UsageError(f"partitions must be at least 1, not {partitions}")
     try:
         import distributed
     except ImportError as exc:
